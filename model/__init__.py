@@ -1,0 +1,1 @@
+"""radix4 package."""

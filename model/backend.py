@@ -1,0 +1,74 @@
+"""The GEMM backend interface shared by the training loop and the RTL driver.
+
+A backend computes the exact GEMM contract (SPEC 2) for code matrices.  The
+golden backend lives here; the RTL backends (``sim.backends``) implement the
+same ``gemm`` method, so one training loop runs on any of them.
+
+Operands may be any 4-bit format of ``model.formats`` on either side, or
+``int8``/``uint8`` (run as 4-bit parts, SPEC 1.6).  Every call names its GEMM
+(e.g. ``"fc1.dW"``) so errors and traces can say which one failed.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .gemm import DEFAULT_ACC_WIDTH, gemm_exact, overflow_mask
+from .quant import decompose, nibble_gemm
+
+__all__ = ["GemmBackend", "GemmOverflowError", "GoldenBackend"]
+
+
+class GemmOverflowError(ArithmeticError):
+    """An output's running sum left the ACC_WIDTH-bit accumulator range."""
+
+    def __init__(self, gemm_name: str, count: int, acc_width: int):
+        super().__init__(
+            f"GEMM {gemm_name!r}: {count} output(s) overflowed the "
+            f"{acc_width}-bit accumulator")
+        self.gemm_name = gemm_name
+        self.count = count
+        self.acc_width = acc_width
+
+
+@runtime_checkable
+class GemmBackend(Protocol):
+    name: str
+    acc_width: int
+
+    def gemm(self, a, b, a_format: str, b_format: str, *, name: str = "gemm") -> np.ndarray:
+        """Exact int64 ``A @ B`` of code matrices; raises on overflow."""
+        ...
+
+
+class GoldenBackend:
+    """The NumPy golden model as a backend, with the hardware's overflow rule.
+
+    Each 4-bit part GEMM is checked against the accumulator width exactly as
+    the RTL would flag it (sticky, running sum in ascending k).  FP4 on the B
+    side is computed as the transposed product ``(B^T A^T)^T``, as the driver
+    does, so the overflow check sees the same accumulation.
+    """
+
+    name = "golden"
+
+    def __init__(self, acc_width: int = DEFAULT_ACC_WIDTH, check_overflow: bool = True):
+        self.acc_width = acc_width
+        self.check_overflow = check_overflow
+
+    def _gemm4(self, a, b, fa, fb, name):
+        if fb.startswith("fp4") and not fa.startswith("fp4"):
+            return self._gemm4(np.asarray(b).T, np.asarray(a).T, fb, fa, name).T
+        if self.check_overflow:
+            bad = overflow_mask(a, b, fa, fb, self.acc_width)
+            if bad.any():
+                raise GemmOverflowError(name, int(bad.sum()), self.acc_width)
+        return gemm_exact(a, b, fa, fb)
+
+    def gemm(self, a, b, a_format, b_format, *, name="gemm"):
+        decompose(a, a_format, "A")  # validates wide formats early
+        decompose(b, b_format, "B")
+        return nibble_gemm(a, b, a_format, b_format,
+                           gemm=lambda x, y, fx, fy: self._gemm4(x, y, fx, fy, name))

@@ -1,0 +1,301 @@
+"""Number formats of the radix4 datapath (SPEC sections 1.1-1.5).
+
+One table, ``FORMATS``, holds every format's parameters; the codecs below are
+driven by it, so adding a format means adding a row, not special cases.
+
+Integer formats (``int4``, ``uint4``) are plain codes.  Logarithmic formats
+(``fp4`` radix 4, and the ``fp4r2`` radix-2 ablation) have layout [1,3,0]:
+bit 3 sign, bits 2..0 exponent field ``e``; ``e == 0`` is zero and for
+``e in 1..7``::
+
+    value = (-1)^s * mag(e) * 2^(sigma + phase - log2(radix) * 6)
+    mag(e) = radix^(e - 1)
+
+so the largest magnitude ("top") is ``2^(sigma + phase)``.  ``mag(e)`` is the
+integer the hardware multiplies by: a left shift by ``log2(radix)*(e-1)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "FormatSpec", "FORMATS", "get_format", "int_value", "int_value_table",
+    "check_codes", "to_nibbles", "from_nibbles", "int_encode",
+    "fp4_encode", "fp4_decode", "log_encode", "log_decode", "fp4_levels",
+    "grad_scale_sigma", "tpr_encode", "ROUNDING_MODES",
+]
+
+ROUNDING_MODES = ("nearest", "stochastic")
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    """Parameters of one 4-bit number format."""
+
+    name: str
+    kind: str            # "int" or "log"
+    bits: int            # width of a code
+    code_min: int        # smallest legal code value as held in numpy
+    code_max: int        # largest legal code value as held in numpy
+    dtype: type          # numpy dtype codes are held in
+    hw_code: int | None  # value of the format-select field in the RTL (None: model only)
+    radix: int = 0       # log formats: ratio between adjacent levels
+    exp_bits: int = 0    # log formats: width of the exponent field
+
+    @property
+    def is_log(self) -> bool:
+        return self.kind == "log"
+
+    @property
+    def shift_per_exp(self) -> int:
+        """log2(radix): the shift one exponent step stands for."""
+        return int(self.radix).bit_length() - 1
+
+    @property
+    def e_max(self) -> int:
+        return (1 << self.exp_bits) - 1
+
+    @property
+    def scale_offset(self) -> int:
+        """value = int_value * 2^(sigma + phase - scale_offset)."""
+        return self.shift_per_exp * (self.e_max - 1)
+
+    @property
+    def int_min(self) -> int:
+        """Smallest integer value a code can stand for."""
+        return -self.int_max if self.is_log else self.code_min
+
+    @property
+    def int_max(self) -> int:
+        """Largest integer value a code can stand for."""
+        if self.is_log:
+            return self.radix ** (self.e_max - 1)
+        return self.code_max
+
+
+FORMATS: dict[str, FormatSpec] = {
+    "int4": FormatSpec("int4", "int", 4, -8, 7, np.int8, hw_code=0),
+    "uint4": FormatSpec("uint4", "int", 4, 0, 15, np.uint8, hw_code=1),
+    "fp4": FormatSpec("fp4", "log", 4, 0, 15, np.uint8, hw_code=2, radix=4, exp_bits=3),
+    # Radix-2 [1,3,0] ablation: levels 2x apart, top / 2^6 at the bottom.
+    "fp4r2": FormatSpec("fp4r2", "log", 4, 0, 15, np.uint8, hw_code=None, radix=2, exp_bits=3),
+}
+
+
+def get_format(name: str) -> FormatSpec:
+    """Look a format up by name; unknown names raise ``ValueError``."""
+    try:
+        return FORMATS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown format {name!r}; expected one of {', '.join(FORMATS)}") from None
+
+
+def check_codes(codes, fmt: str, name: str = "codes") -> np.ndarray:
+    """Validate a code array for ``fmt``; return it as an ``int64`` array.
+
+    Rejects non-integer dtypes and codes outside the format's range with a
+    ``ValueError`` that names the tensor.
+    """
+    spec = get_format(fmt)
+    arr = np.asarray(codes)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name}: {fmt} codes must have an integer dtype, got {arr.dtype}")
+    wide = arr.astype(np.int64)
+    if wide.size:
+        lo, hi = int(wide.min()), int(wide.max())
+        if lo < spec.code_min or hi > spec.code_max:
+            bad = lo if lo < spec.code_min else hi
+            raise ValueError(
+                f"{name}: code {bad} out of range for {fmt} "
+                f"[{spec.code_min}, {spec.code_max}]")
+    return wide
+
+
+def int_value_table(fmt: str) -> np.ndarray:
+    """Integer value of every 4-bit pattern 0..15 (the nibble on the wire)."""
+    spec = get_format(fmt)
+    nib = np.arange(1 << spec.bits, dtype=np.int64)
+    if spec.is_log:
+        e = nib & spec.e_max
+        sign = np.where(nib >> spec.exp_bits, -1, 1)
+        mag = np.where(e == 0, 0, spec.radix ** np.maximum(e - 1, 0))
+        return sign * mag
+    if spec.code_min < 0:  # two's complement
+        return np.where(nib >= (1 << (spec.bits - 1)), nib - (1 << spec.bits), nib)
+    return nib
+
+
+def to_nibbles(codes, fmt: str, name: str = "codes") -> np.ndarray:
+    """Raw 4-bit patterns (``uint8`` 0..15) of validated codes."""
+    wide = check_codes(codes, fmt, name)
+    return (wide & ((1 << get_format(fmt).bits) - 1)).astype(np.uint8)
+
+
+def from_nibbles(nibbles, fmt: str) -> np.ndarray:
+    """Codes of ``fmt`` (in its numpy dtype) from raw 4-bit patterns."""
+    spec = get_format(fmt)
+    nib = check_codes(nibbles, "uint4", "nibbles")
+    if spec.kind == "int" and spec.code_min < 0:
+        return int_value_table(fmt)[nib].astype(spec.dtype)
+    return nib.astype(spec.dtype)
+
+
+def int_value(codes, fmt: str, name: str = "codes") -> np.ndarray:
+    """The integer each code stands for (SPEC 2's ``iv``), as ``int64``."""
+    wide = check_codes(codes, fmt, name)
+    spec = get_format(fmt)
+    if spec.is_log:
+        return int_value_table(fmt)[wide]
+    return wide
+
+
+def int_encode(x, fmt: str, name: str = "x") -> np.ndarray:
+    """Round real numbers to the nearest integer code (ties to even), clipped."""
+    spec = get_format(fmt)
+    if spec.is_log:
+        raise ValueError(f"int_encode: {fmt} is not an integer format")
+    arr = np.asarray(x, dtype=np.float64)
+    if np.isnan(arr).any():
+        raise ValueError(f"{name}: NaN cannot be encoded as {fmt}")
+    return np.clip(np.rint(arr), spec.code_min, spec.code_max).astype(spec.dtype)
+
+
+# --------------------------------------------------------------------------
+# Logarithmic (FP4) formats
+
+
+def _check_scale(sigma, phase) -> tuple[int, int]:
+    if isinstance(sigma, (bool, np.bool_)) or not isinstance(sigma, (int, np.integer)):
+        raise ValueError(f"sigma must be an integer scale exponent, got {sigma!r}")
+    if phase not in (0, 1) or isinstance(phase, (bool, np.bool_)):
+        raise ValueError(f"phase must be 0 or 1, got {phase!r}")
+    sigma = int(sigma)
+    if not -900 <= sigma <= 900:
+        raise ValueError(f"sigma {sigma} is outside the float64-representable range")
+    return sigma, int(phase)
+
+
+def fp4_levels(sigma: int, phase: int = 0, fmt: str = "fp4") -> np.ndarray:
+    """Non-zero magnitudes of ``fmt`` for (sigma, phase), bottom to top."""
+    sigma, phase = _check_scale(sigma, phase)
+    spec = get_format(fmt)
+    mags = spec.radix ** np.arange(spec.e_max, dtype=np.float64)
+    return np.ldexp(mags, sigma + phase - spec.scale_offset)
+
+
+def log_encode(x, sigma, phase=0, rounding="nearest", rng=None, *,
+               fmt: str = "fp4", name: str = "tensor") -> np.ndarray:
+    """Encode real numbers to a logarithmic 4-bit format (SPEC 1.3).
+
+    Levels ``L_j = top * radix^-j``; between adjacent levels ``L`` and
+    ``radix*L`` nearest rounding picks the upper one iff ``|x|`` reaches the
+    linear midpoint ``(1 + radix)/2 * L`` (ties go up); below the bottom level
+    ``m`` it gives 0 under ``m/2`` and ``m`` from there.  Stochastic rounding
+    goes up with probability proportional to the distance from the lower
+    level, so it is unbiased for ``|x| <= top``.  Magnitudes above ``top``
+    (and infinities) saturate.  NaN raises ``ValueError`` naming ``name``.
+    """
+    spec = get_format(fmt)
+    if not spec.is_log:
+        raise ValueError(f"log_encode: {fmt} is not a logarithmic format")
+    sigma, phase = _check_scale(sigma, phase)
+    if rounding not in ROUNDING_MODES:
+        raise ValueError(f"rounding must be one of {ROUNDING_MODES}, got {rounding!r}")
+    if rounding == "stochastic" and not isinstance(rng, np.random.Generator):
+        raise ValueError("stochastic rounding needs rng=numpy.random.Generator")
+    arr = np.asarray(x, dtype=np.float64)
+    if np.isnan(arr).any():
+        raise ValueError(f"{name}: contains NaN; refusing to encode it as {fmt}")
+
+    shift = spec.shift_per_exp
+    log2_top = sigma + phase
+    log2_bottom = log2_top - spec.scale_offset
+    ax = np.abs(arr)
+    e = np.zeros(arr.shape, dtype=np.int64)
+
+    # Between two levels: exact exponent of |x| from frexp (no log rounding).
+    inside = (ax >= np.ldexp(1.0, log2_bottom)) & (ax < np.ldexp(1.0, log2_top))
+    _, exp2 = np.frexp(np.where(inside, ax, 1.0))
+    k = np.where(inside, ((exp2 - 1) - log2_bottom) // shift, 0)  # lower level index
+    lower = np.ldexp(1.0, log2_bottom + shift * k)
+    if rounding == "nearest":
+        up = ax >= (1 + spec.radix) / 2 * lower
+    else:
+        up = rng.random(arr.shape) < (ax - lower) / ((spec.radix - 1) * lower)
+    e = np.where(inside, k + 1 + up, e)
+
+    # Below the bottom level: 0 or the bottom level.
+    bottom = np.ldexp(1.0, log2_bottom)
+    below = (ax > 0) & (ax < bottom)
+    if rounding == "nearest":
+        to_bottom = ax >= bottom / 2
+    else:
+        to_bottom = rng.random(arr.shape) < ax / bottom
+    e = np.where(below & to_bottom, 1, e)
+
+    # At or above the top (including inf): saturate.
+    e = np.where(ax >= np.ldexp(1.0, log2_top), spec.e_max, e)
+
+    sign = (arr < 0) & (e != 0)  # zero, and anything rounded to zero, is 0x0
+    code = (sign.astype(np.int64) << spec.exp_bits) | e
+    return code.astype(np.uint8)
+
+
+def log_decode(codes, sigma, phase=0, *, fmt: str = "fp4") -> np.ndarray:
+    """Real values (``float64``) of logarithmic codes."""
+    spec = get_format(fmt)
+    if not spec.is_log:
+        raise ValueError(f"log_decode: {fmt} is not a logarithmic format")
+    sigma, phase = _check_scale(sigma, phase)
+    iv = int_value(codes, fmt).astype(np.float64)
+    return np.ldexp(iv, sigma + phase - spec.scale_offset)
+
+
+def fp4_encode(x, sigma, phase=0, rounding="nearest", rng=None, *, name="tensor"):
+    """Radix-4 FP4 encoder of SPEC 1.3; returns ``np.uint8`` codes."""
+    return log_encode(x, sigma, phase, rounding, rng, fmt="fp4", name=name)
+
+
+def fp4_decode(codes, sigma, phase=0):
+    """Radix-4 FP4 decoder of SPEC 1.2; returns ``np.float64`` values."""
+    return log_decode(codes, sigma, phase, fmt="fp4")
+
+
+# --------------------------------------------------------------------------
+# GradScale and two-phase rounding
+
+
+def grad_scale_sigma(g, name: str = "gradient") -> int:
+    """GradScale (SPEC 1.4): ``ceil(log2(max|g|))``, 0 for an all-zero tensor."""
+    arr = np.asarray(g, dtype=np.float64)
+    if np.isnan(arr).any():
+        raise ValueError(f"{name}: contains NaN; cannot choose a GradScale exponent")
+    if arr.size == 0:
+        return 0
+    amax = float(np.max(np.abs(arr)))
+    if np.isinf(amax):
+        raise ValueError(f"{name}: contains inf; cannot choose a GradScale exponent")
+    if amax == 0.0:
+        return 0
+    mant, exp2 = np.frexp(amax)  # amax = mant * 2^exp2, mant in [0.5, 1)
+    return int(exp2 - 1) if mant == 0.5 else int(exp2)
+
+
+def tpr_encode(g, sigma=None, *, tpr: bool = True, rounding: str = "nearest",
+               rng=None, fmt: str = "fp4", name: str = "gradient"):
+    """Two-phase rounding (SPEC 1.5) of one gradient tensor.
+
+    Returns ``(codes_dx, codes_dw, sigma)``: the codes for the
+    activation-gradient GEMM (phase 0) and for the weight-gradient GEMM
+    (phase 1, or phase 0 too when ``tpr`` is False), and the scale exponent
+    used (GradScale of ``g`` when ``sigma`` is None).
+    """
+    if sigma is None:
+        sigma = grad_scale_sigma(g, name)
+    codes_dx = log_encode(g, sigma, 0, rounding, rng, fmt=fmt, name=name)
+    codes_dw = log_encode(g, sigma, 1 if tpr else 0, rounding, rng, fmt=fmt, name=name)
+    return codes_dx, codes_dw, sigma

@@ -1,0 +1,118 @@
+"""The exact GEMM contract of SPEC section 2.
+
+``gemm_exact`` returns the exact integer sums, never wrapped.  Whether the
+hardware's ``ACC_WIDTH``-bit accumulator overflowed on an output is a
+separate question, answered by ``overflow_mask``: the accumulator adds the
+products in ascending ``k`` and its overflow flag is sticky, so an output is
+flagged iff some prefix sum ``sum_{k<=t}`` leaves the signed range (even if
+the final sum comes back into it).
+
+Speed: integer values are at most 4096 * 15 in magnitude, so every partial
+sum of a float64 BLAS product is an integer below 2^53 and therefore exact
+whatever order BLAS adds in.  K is split into chunks small enough to keep
+that true for any K.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .formats import get_format, int_value
+
+__all__ = ["gemm_exact", "gemm_real", "acc_range", "exceeds_acc", "overflow_mask",
+           "DEFAULT_ACC_WIDTH", "A_FORMATS", "B_FORMATS", "check_gemm_operands"]
+
+DEFAULT_ACC_WIDTH = 32
+A_FORMATS = ("int4", "uint4", "fp4")   # what the datapath accepts on A
+B_FORMATS = ("int4", "uint4")          # ... and on B
+
+_EXACT_LIMIT = 2 ** 53
+
+
+def check_gemm_operands(a, b, a_format: str, b_format: str):
+    """Validate shapes, dtypes, formats and codes; return integer-value matrices."""
+    for side, fmt in (("A", a_format), ("B", b_format)):
+        get_format(fmt)  # raises on unknown names
+    a = np.asarray(a)
+    b = np.asarray(b)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"A and B must be 2-D matrices, got shapes {a.shape} and {b.shape}")
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"shape mismatch: A is {a.shape[0]}x{a.shape[1]} "
+                         f"but B is {b.shape[0]}x{b.shape[1]} (inner dimensions differ)")
+    return int_value(a, a_format, "A"), int_value(b, b_format, "B")
+
+
+def _exact_matmul(av: np.ndarray, bv: np.ndarray) -> np.ndarray:
+    m, k = av.shape
+    n = bv.shape[1]
+    out = np.zeros((m, n), dtype=np.int64)
+    if k == 0 or m == 0 or n == 0:
+        return out
+    max_product = max(int(np.abs(av).max()) * int(np.abs(bv).max()), 1)
+    chunk = max(1, (_EXACT_LIMIT - 1) // max_product)
+    af = av.astype(np.float64)
+    bf = bv.astype(np.float64)
+    for k0 in range(0, k, chunk):
+        out += (af[:, k0:k0 + chunk] @ bf[k0:k0 + chunk]).astype(np.int64)
+    return out
+
+
+def gemm_exact(a, b, a_format: str, b_format: str) -> np.ndarray:
+    """``C[i, j] = sum_k iv(A[i, k]) * iv(B[k, j])`` exactly, as ``int64``.
+
+    ``a`` is M x K, ``b`` is K x N, both code arrays.  Any of the model's
+    formats is accepted on either side (the datapath takes FP4 on A only; the
+    driver transposes the rest).  Bad shapes, dtypes, codes or format names
+    raise ``ValueError``.
+    """
+    av, bv = check_gemm_operands(a, b, a_format, b_format)
+    return _exact_matmul(av, bv)
+
+
+def gemm_real(a, b, a_format: str, b_format: str, scale_a: float, scale_b: float):
+    """The real-valued result ``C * scale_A * scale_B`` (float64)."""
+    return gemm_exact(a, b, a_format, b_format).astype(np.float64) * (scale_a * scale_b)
+
+
+def acc_range(acc_width: int = DEFAULT_ACC_WIDTH) -> tuple[int, int]:
+    """Inclusive range of a signed two's-complement ``acc_width``-bit register."""
+    if isinstance(acc_width, bool) or not isinstance(acc_width, (int, np.integer)) \
+            or not 2 <= acc_width <= 63:
+        raise ValueError(f"acc_width must be an integer in [2, 63], got {acc_width!r}")
+    return -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
+
+
+def exceeds_acc(c, acc_width: int = DEFAULT_ACC_WIDTH) -> np.ndarray:
+    """Which final sums lie outside the accumulator's range."""
+    lo, hi = acc_range(acc_width)
+    c = np.asarray(c, dtype=np.int64)
+    return (c < lo) | (c > hi)
+
+
+def overflow_mask(a, b, a_format: str, b_format: str,
+                  acc_width: int = DEFAULT_ACC_WIDTH, *, block: int = 1 << 22) -> np.ndarray:
+    """Outputs whose running sum (ascending k) ever leaves ``acc_width`` bits.
+
+    This is exactly the RTL's sticky overflow flag.  Cheap when no overflow is
+    possible (bound check); otherwise it walks k in chunks, keeping the
+    running sum and checking every prefix.
+    """
+    lo, hi = acc_range(acc_width)
+    av, bv = check_gemm_operands(a, b, a_format, b_format)
+    m, k = av.shape
+    n = bv.shape[1]
+    mask = np.zeros((m, n), dtype=bool)
+    if m == 0 or n == 0 or k == 0:
+        return mask
+    bound = int(np.abs(av).max()) * int(np.abs(bv).max()) * k
+    if bound <= min(-lo - 1, hi):
+        return mask
+    running = np.zeros((m, n), dtype=np.int64)
+    step = max(1, block // max(1, m * n))
+    for k0 in range(0, k, step):
+        prods = av[:, k0:k0 + step, None] * bv[None, k0:k0 + step, :]   # m x s x n
+        prefix = running[:, None, :] + np.cumsum(prods, axis=1)
+        mask |= ((prefix < lo) | (prefix > hi)).any(axis=1)
+        running = prefix[:, -1, :]
+    return mask
