@@ -174,7 +174,7 @@ def _check_scale(sigma, phase) -> tuple[int, int]:
     if phase not in (0, 1) or isinstance(phase, (bool, np.bool_)):
         raise ValueError(f"phase must be 0 or 1, got {phase!r}")
     sigma = int(sigma)
-    if not -900 <= sigma <= 900:
+    if not -1000 <= sigma <= 1000:
         raise ValueError(f"sigma {sigma} is outside the float64-representable range")
     return sigma, int(phase)
 
@@ -218,7 +218,7 @@ def log_encode(x, sigma, phase=0, rounding="nearest", rng=None, *,
     e = np.zeros(arr.shape, dtype=np.int64)
 
     # Between two levels: exact exponent of |x| from frexp (no log rounding).
-    inside = (ax >= np.ldexp(1.0, log2_bottom)) & (ax < np.ldexp(1.0, log2_top))
+    inside = (ax > 0) & (ax >= np.ldexp(1.0, log2_bottom)) & (ax < np.ldexp(1.0, log2_top))
     _, exp2 = np.frexp(np.where(inside, ax, 1.0))
     k = np.where(inside, ((exp2 - 1) - log2_bottom) // shift, 0)  # lower level index
     lower = np.ldexp(1.0, log2_bottom + shift * k)

@@ -23,8 +23,7 @@ COMMANDS = [
 ]
 
 
-class CliError(Exception):
-    """Bad input from the user: printed as one line, exit status 2."""
+from scripts.errors import CliError  # noqa: E402  (kept here for `from scripts.cli import CliError`)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scripts.cli import CliError
+from scripts.errors import CliError
 
 HELP = "Exact GEMM C = A . B of 4-bit code matrices (SPEC 2) on the golden model or the RTL."
 
