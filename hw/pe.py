@@ -13,9 +13,8 @@ the signed ``acc_width`` range, the register then wraps, and only ``clear``
 (or reset) lowers the flag again.
 """
 
-from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.hdl import Const, Module, Mux, Signal, signed  # no __future__ annotations: Amaranth reads them
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 

@@ -1,0 +1,233 @@
+"""Accelerator tile: double-buffered operand banks, a job sequencer and the array.
+
+::
+
+    cmd  --> [loader] --writes--> operand memory (2 banks x depth beats)
+    load --> [loader]                  |
+                                       v  (one read per cycle, no bubbles)
+                           [sequencer] --> SystolicArray --> result
+                                         \\--> performance counters
+
+A *job* is one command: ``k`` operand beats (A column + B row per beat, as the
+array takes them), the formats, ``accumulate`` (keep the sums of the previous
+job instead of clearing on the first beat) and ``emit`` (stream the R result
+rows out after the last beat).  A tile GEMM of any K is one job (K <= depth) or
+a chain of jobs with ``accumulate`` set on all but the first and ``emit`` on
+the last.
+
+The loader takes job n's command, waits until bank n%2 is empty, then writes
+the job's ``k`` beats from ``load`` into it.  The sequencer replays bank n%2
+into the array one beat per cycle while the loader fills the other bank, so
+loading the next tile and draining the last overlap compute.  Jobs follow each
+other without a bubble.
+
+A command with ``k == 0`` or ``k > depth`` is dropped and raises the sticky
+``cmd_error`` flag (cleared by reset); its beats, if any were sent, are taken
+as the next job's.
+"""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .array import SystolicArray, input_layout, output_layout
+from .pe import check_acc_width
+
+__all__ = ["AcceleratorTile", "job_layout", "load_layout", "COUNTER_WIDTH", "COUNTERS",
+           "MAX_DEPTH"]
+
+COUNTER_WIDTH = 48
+MAX_DEPTH = 1 << 16
+# Performance counters, all counting since reset or ``counters_clear``:
+COUNTERS = (
+    "cycles",         # clock cycles
+    "busy_cycles",    # cycles the sequencer had a job (a loaded bank or a beat in hand)
+    "mac_pe_cycles",  # MAC-active PE-cycles: R*C per beat entering the array
+    "stall_cycles",   # busy cycles in which no beat entered the array
+    "jobs_done",      # jobs whose last beat entered the array
+)
+
+
+def _k_bits(depth: int) -> int:
+    return depth.bit_length()   # holds 0..depth
+
+
+def job_layout(depth: int) -> data.StructLayout:
+    return data.StructLayout({
+        "k": _k_bits(depth), "a_fmt": 2, "b_fmt": 1, "accumulate": 1, "emit": 1,
+    })
+
+
+def load_layout(rows: int, cols: int) -> data.StructLayout:
+    return data.StructLayout({"a": rows * 4, "b": cols * 4})
+
+
+def _check_depth(depth) -> int:
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2 \
+            or depth > MAX_DEPTH or depth & (depth - 1):
+        raise ValueError(f"depth must be a power of two in [2, {MAX_DEPTH}], got {depth!r}")
+    return depth
+
+
+class AcceleratorTile(wiring.Component):
+    """R x C array with double-buffered operand banks and a job sequencer."""
+
+    def __init__(self, rows: int, cols: int, acc_width: int = 32, depth: int = 512):
+        self.array = SystolicArray(rows, cols, acc_width)  # validates rows, cols
+        self.rows, self.cols = rows, cols
+        self.acc_width = check_acc_width(acc_width)
+        self.depth = _check_depth(depth)
+        members = {
+            "cmd": In(stream.Signature(job_layout(depth))),
+            "load": In(stream.Signature(load_layout(rows, cols))),
+            "result": Out(stream.Signature(output_layout(rows, cols, acc_width))),
+            "counters_clear": In(1),
+            "idle": Out(1),
+            "cmd_error": Out(1),
+        }
+        members.update({name: Out(COUNTER_WIDTH) for name in COUNTERS})
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        R, C = self.rows, self.cols
+        m.submodules.array = arr = self.array
+        m.submodules.mem = mem = memory.Memory(
+            shape=load_layout(R, C), depth=2 * self.depth, init=[])
+        wr = mem.write_port()
+        rd = mem.read_port(domain="sync")
+        kb = _k_bits(self.depth)
+        addr_bits = (self.depth - 1).bit_length()
+
+        # ---- bank state: written by the loader, freed by the sequencer -------
+        bank_full = [Signal(name=f"bank{b}_full") for b in range(2)]
+        bank_job = [Signal(job_layout(self.depth), name=f"bank{b}_job") for b in range(2)]
+
+        free_bank = Signal()      # the sequencer reads a bank's final beat
+        seq_bank = Signal()       # bank the sequencer replays
+
+        # ---- loader ------------------------------------------------------------
+        load_bank = Signal()
+        loading = Signal()
+        load_job = Signal(job_layout(self.depth))
+        load_count = Signal(kb)
+        load_bank_full = Signal()
+        # The next command may be taken in the cycle of the current job's final
+        # beat, so jobs load back to back.
+        finishing = Signal()
+        next_bank = Signal()
+        m.d.comb += [
+            finishing.eq(loading & self.load.valid & (load_count == load_job.k - 1)),
+            next_bank.eq(load_bank ^ finishing),
+            # A bank the sequencer frees this cycle may be claimed this cycle.
+            load_bank_full.eq(Mux(next_bank, bank_full[1], bank_full[0])
+                              & ~(free_bank & (seq_bank == next_bank))),
+            self.cmd.ready.eq((~loading | finishing) & ~load_bank_full),
+        ]
+        cmd_error = Signal()
+        m.d.comb += self.cmd_error.eq(cmd_error)
+        set_full = Signal()
+
+        m.d.comb += [
+            self.load.ready.eq(loading),
+            wr.addr.eq(load_bank << addr_bits | load_count[:addr_bits]),
+            wr.data.eq(self.load.payload),
+            wr.en.eq(self.load.valid & loading),
+        ]
+        with m.If(self.load.valid & loading):
+            m.d.sync += load_count.eq(load_count + 1)
+            with m.If(load_count == load_job.k - 1):
+                m.d.comb += set_full.eq(1)
+                m.d.sync += [loading.eq(0), load_bank.eq(~load_bank)]
+                for b in range(2):
+                    with m.If(load_bank == b):
+                        m.d.sync += bank_job[b].eq(load_job)
+        # Taking a command comes after the final-beat update so that it wins.
+        with m.If(self.cmd.valid & self.cmd.ready):
+            k = self.cmd.payload.k
+            with m.If((k == 0) | (k > self.depth)):
+                m.d.sync += cmd_error.eq(1)
+            with m.Else():
+                m.d.sync += [load_job.eq(self.cmd.payload), loading.eq(1), load_count.eq(0)]
+
+        # ---- sequencer ---------------------------------------------------------
+        seq_ptr = Signal(kb)
+        cur_full = Signal()
+        cur_job = Signal(job_layout(self.depth))
+        m.d.comb += [
+            cur_full.eq(Mux(seq_bank, bank_full[1], bank_full[0])),
+            cur_job.eq(Mux(seq_bank, bank_job[1], bank_job[0])),
+        ]
+        # The read port's data register is the array's input: it holds a beat
+        # while the array is not ready (en low), so no skid buffer is needed.
+        beat_valid = Signal()
+        beat_first = Signal()
+        beat_last = Signal()
+        beat_job_end = Signal()   # the beat in hand is its job's final beat
+        beat_a_fmt = Signal(2)
+        beat_b_fmt = Signal(1)
+        advance = Signal()
+        take = Signal()
+        m.d.comb += [
+            advance.eq(~beat_valid | arr.i.ready),
+            take.eq(advance & cur_full),
+            rd.addr.eq(seq_bank << addr_bits | seq_ptr[:addr_bits]),
+            rd.en.eq(advance),
+        ]
+        with m.If(advance):
+            m.d.sync += [
+                beat_valid.eq(cur_full),
+                beat_first.eq((seq_ptr == 0) & ~cur_job.accumulate),
+                beat_last.eq((seq_ptr == cur_job.k - 1) & cur_job.emit),
+                beat_job_end.eq(seq_ptr == cur_job.k - 1),
+                beat_a_fmt.eq(cur_job.a_fmt),
+                beat_b_fmt.eq(cur_job.b_fmt),
+            ]
+        with m.If(take):
+            m.d.sync += seq_ptr.eq(seq_ptr + 1)
+            with m.If(seq_ptr == cur_job.k - 1):
+                m.d.comb += free_bank.eq(1)
+                m.d.sync += [seq_ptr.eq(0), seq_bank.eq(~seq_bank)]
+
+        # bank_full: set by the loader, cleared by the sequencer (never the
+        # same bank in the same cycle: the loader only fills an empty bank).
+        for b in range(2):
+            with m.If(set_full & (load_bank == b)):
+                m.d.sync += bank_full[b].eq(1)
+            with m.Elif(free_bank & (seq_bank == b)):
+                m.d.sync += bank_full[b].eq(0)
+
+        m.d.comb += [
+            arr.i.valid.eq(beat_valid),
+            arr.i.payload.a.eq(rd.data.a),
+            arr.i.payload.b.eq(rd.data.b),
+            arr.i.payload.a_fmt.eq(beat_a_fmt),
+            arr.i.payload.b_fmt.eq(beat_b_fmt),
+            arr.i.payload.first.eq(beat_first),
+            arr.i.payload.last.eq(beat_last),
+            # Results stream straight out of the array's registered output.
+            self.result.payload.eq(arr.o.payload),
+            self.result.valid.eq(arr.o.valid),
+            arr.o.ready.eq(self.result.ready),
+            self.idle.eq(~loading & ~bank_full[0] & ~bank_full[1] & ~beat_valid),
+        ]
+
+        # ---- performance counters -------------------------------------------
+        entered = Signal()
+        busy = Signal()
+        m.d.comb += [entered.eq(arr.i.valid & arr.i.ready), busy.eq(cur_full | beat_valid)]
+        increments = {
+            "cycles": 1,
+            "busy_cycles": busy,
+            "mac_pe_cycles": entered * (R * C),
+            "stall_cycles": busy & ~entered,
+            "jobs_done": entered & beat_job_end,
+        }
+        for name in COUNTERS:
+            counter = getattr(self, name)
+            with m.If(self.counters_clear):
+                m.d.sync += counter.eq(0)
+            with m.Else():
+                m.d.sync += counter.eq(counter + increments[name])
+        return m
+

@@ -1,0 +1,80 @@
+"""Training recipes: which precision each part of a training step runs at.
+
+One table, ``RECIPES``; every recipe is a ``Recipe`` row.  The 4-bit recipe
+is the one of Sun et al. (NeurIPS 2020) as fixed by SPEC 1:
+
+- weights: SAWB INT4 (``model.quant.sawb_quantize``);
+- activations feeding a GEMM: PACT UINT4 with a learnable clip (the ReLU in
+  front of a layer becomes a PACT); the network's own inputs, which have no
+  ReLU in front of them, get a fixed scale calibrated once on the first batch
+  (max |x|; unsigned UINT4 when the data are non-negative, symmetric INT4
+  otherwise);
+- output gradients dL/dY: radix-4 FP4, per-layer GradScale (SPEC 1.4) and
+  two-phase rounding (SPEC 1.5), nearest rounding;
+- every forward, dX and dW product is an exact integer GEMM on a backend.
+
+The ablations change one thing each.  ``fp32`` computes in floating point
+(float64 arithmetic, float32 master weights) and never touches a backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+__all__ = ["Recipe", "RECIPES", "get_recipe", "RECIPE_NAMES"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Precision settings of one training recipe."""
+
+    name: str
+    quantized: bool = True
+    weight_bits: int = 4            # SAWB INT4 (8: max-abs INT8)
+    act_bits: int = 4               # PACT UINT4 (8: UINT8)
+    grad_format: str = "fp4"        # log format of dL/dY: "fp4" (radix 4) or "fp4r2"
+    grad_scale: bool = True         # per-layer, per-step sigma (SPEC 1.4)
+    tpr: bool = True                # two-phase rounding (SPEC 1.5)
+    rounding: str = "nearest"       # or "stochastic"
+    ends_bits: int | None = None    # first and last GEMM layers at this many bits
+    description: str = ""
+
+    def layer_bits(self, index: int, count: int) -> tuple[int, int]:
+        """(weight bits, input-activation bits) of GEMM layer ``index`` of ``count``."""
+        if self.ends_bits is not None and index in (0, count - 1):
+            return self.ends_bits, self.ends_bits
+        return self.weight_bits, self.act_bits
+
+
+_4BIT = Recipe("4bit", description="INT4 SAWB weights, UINT4 PACT activations, "
+                                   "radix-4 FP4 gradients with GradScale and TPR")
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in (
+    Recipe("fp32", quantized=False, description="floating-point baseline (no backend)"),
+    _4BIT,
+    replace(_4BIT, name="4bit-notpr", tpr=False,
+            description="4bit without two-phase rounding (phase 0 for dX and dW)"),
+    replace(_4BIT, name="4bit-nogradscale", grad_scale=False,
+            description="4bit with one fixed sigma for all layers and steps, "
+                        "calibrated once on the first gradient encoded"),
+    replace(_4BIT, name="4bit-radix2", grad_format="fp4r2",
+            description="4bit with radix-2 FP4 gradients (levels 2x apart, 64x range)"),
+    replace(_4BIT, name="4bit-stochastic", rounding="stochastic",
+            description="4bit with stochastic rounding of the FP4 gradients"),
+    replace(_4BIT, name="4bit-8bit-ends", ends_bits=8,
+            description="4bit with the first and last layers' weights and input "
+                        "activations at 8 bits (nibble decomposition)"),
+)}
+
+RECIPE_NAMES = tuple(RECIPES)
+
+
+def get_recipe(recipe: str | Recipe) -> Recipe:
+    """A recipe by name (or the recipe itself); unknown names raise ``ValueError``."""
+    if isinstance(recipe, Recipe):
+        return recipe
+    try:
+        return RECIPES[recipe]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown recipe {recipe!r}; expected one of "
+                         f"{', '.join(RECIPES)}") from None

@@ -1,0 +1,92 @@
+"""Named tasks: a fresh model, its data splits, its metric and default schedule.
+
+``make_task(name, seed)`` builds the model with weights drawn from ``seed``
+(the same initial weights for every recipe of that seed), so recipes differ
+only in the arithmetic of training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from . import data
+from .nn import Conv2d, Flatten, Linear, OneHot, ReLU, Sequential
+
+__all__ = ["Task", "TASKS", "make_task", "build_model"]
+
+
+@dataclass
+class Task:
+    name: str
+    model: Sequential
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    metric: str                 # "accuracy" (higher is better) or "bits_per_char"
+    epochs: int                 # default schedule
+    batch_size: int
+    lr: float
+    info: dict = field(default_factory=dict)
+
+
+# name -> (description, default epochs, batch size, learning rate)
+TASKS = {
+    "digits-mlp": ("8x8 digits, MLP 64-128-128-10", 20, 32, 0.05),
+    "digits-cnn": ("8x8 digits, CNN conv3x3(16)-conv3x3/2(32)-fc(10)", 15, 32, 0.05),
+    "charlm": ("next character from 8 previous, MLP 768-384-384-96 over one-hot "
+               "characters, stdlib docstrings", 3, 128, 0.05),
+}
+
+
+def build_model(name: str, seed: int) -> Sequential:
+    rng = np.random.default_rng([seed, 0])
+    if name == "digits-mlp":
+        return Sequential([
+            Linear("fc1", 64, 128, rng), ReLU("act1"),
+            Linear("fc2", 128, 128, rng), ReLU("act2"),
+            Linear("fc3", 128, 10, rng)])
+    if name == "digits-cnn":
+        return Sequential([
+            Conv2d("conv1", 1, 16, 3, rng, stride=1, pad=1), ReLU("act1"),
+            Conv2d("conv2", 16, 32, 3, rng, stride=2, pad=1), ReLU("act2"),
+            Flatten("flatten"),
+            Linear("fc", 32 * 4 * 4, 10, rng)])
+    if name == "charlm":
+        v = len(data.VOCAB)
+        return Sequential([
+            OneHot(v, "onehot"),
+            Linear("fc1", 8 * v, 384, rng), ReLU("act1"),
+            Linear("fc2", 384, 384, rng), ReLU("act2"),
+            Linear("fc3", 384, v, rng)])
+    raise ValueError(f"unknown task {name!r}; expected one of {', '.join(TASKS)}")
+
+
+@lru_cache(maxsize=None)
+def _digits():
+    return data.load_digits_split()
+
+
+@lru_cache(maxsize=None)
+def _charlm():
+    return data.load_charlm(context=8)
+
+
+def make_task(name: str, seed: int = 0) -> Task:
+    """A fresh model (weights from ``seed``) with its data and defaults."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; expected one of {', '.join(TASKS)}")
+    desc, epochs, batch, lr = TASKS[name]
+    model = build_model(name, seed)
+    if name.startswith("digits"):
+        Xtr, ytr, Xte, yte = _digits()
+        if name == "digits-cnn":
+            Xtr, Xte = Xtr.reshape(-1, 1, 8, 8), Xte.reshape(-1, 1, 8, 8)
+        return Task(name, model, Xtr, ytr, Xte, yte, "accuracy", epochs, batch, lr,
+                    {"description": desc})
+    Xtr, ytr, Xte, yte, digest = _charlm()
+    return Task(name, model, Xtr, ytr, Xte, yte, "bits_per_char", epochs, batch, lr,
+                {"description": desc, "corpus_sha256_16": digest})
