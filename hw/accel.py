@@ -231,3 +231,4 @@ class AcceleratorTile(wiring.Component):
                 m.d.sync += counter.eq(counter + increments[name])
         return m
 
+Accelerator = AcceleratorTile  # short name

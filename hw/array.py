@@ -62,6 +62,14 @@ def _check_dim(name, value) -> int:
     return value
 
 
+def _row_mux(values):
+    """``Array`` indexed by the row pointer, padded to a power of two so the
+    generated ``case`` covers every pointer value (the pointer never exceeds
+    R-1; the padding repeats the last row and costs no logic)."""
+    size = 1 << row_bits(len(values))
+    return Array(values + [values[-1]] * (size - len(values)))
+
+
 # Control bits that travel with the A operand.
 _CONTROL_LAYOUT = data.StructLayout({
     "valid": 1, "first": 1, "last": 1, "a_fmt": 2, "b_fmt": 1,
@@ -76,9 +84,13 @@ class SystolicArray(wiring.Component):
     """
 
     def __init__(self, rows: int, cols: int, acc_width: int = 32):
-        self.rows = _check_dim("rows", rows)
-        self.cols = _check_dim("cols", cols)
-        self.acc_width = check_acc_width(acc_width)
+        try:
+            self.rows = _check_dim("rows", rows)
+            self.cols = _check_dim("cols", cols)
+            self.acc_width = check_acc_width(acc_width)
+        except ValueError:
+            self._MustUse__silence = True  # never built: no "unused elaboratable" warning
+            raise
         super().__init__({
             "i": In(stream.Signature(input_layout(rows, cols))),
             "o": Out(stream.Signature(output_layout(rows, cols, acc_width))),
@@ -169,8 +181,8 @@ class SystolicArray(wiring.Component):
         row_ready = Signal(R)       # row r captured, not yet read
         read_row = Signal(range(R)) if R > 1 else Const(0, 1)
         read_now = Signal()
-        row_ready_bits = Array(row_ready[r] for r in range(R))
-        m.d.comb += read_now.eq(row_ready_bits[read_row])
+        row_ready_bits = _row_mux([row_ready[r] for r in range(R)])
+        m.d.comb += read_now.eq(row_ready_bits[read_row] & (~self.o.valid | self.o.ready))
 
         for r in range(R):
             with m.If(row_complete[r]):
@@ -182,8 +194,8 @@ class SystolicArray(wiring.Component):
             column_data = []
             column_ovf = []
             for c in range(C):
-                column_data.append(Array(results[r][c] for r in range(R))[read_row])
-                column_ovf.append(Array(result_ovf[r][c] for r in range(R))[read_row])
+                column_data.append(_row_mux([results[r][c] for r in range(R)])[read_row])
+                column_ovf.append(_row_mux([result_ovf[r][c] for r in range(R)])[read_row])
             m.d.sync += [
                 self.o.payload.data.eq(Cat(*column_data)),
                 self.o.payload.overflow.eq(Cat(*column_ovf)),

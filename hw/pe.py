@@ -101,7 +101,11 @@ class ProcessingElement(wiring.Component):
     """
 
     def __init__(self, acc_width: int = 32):
-        self.acc_width = check_acc_width(acc_width)
+        try:
+            self.acc_width = check_acc_width(acc_width)
+        except ValueError:
+            self._MustUse__silence = True  # never built: no "unused elaboratable" warning
+            raise
         super().__init__({
             "a": In(4),
             "a_fmt": In(2),

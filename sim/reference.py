@@ -1,0 +1,122 @@
+"""Build and run the free-running C++ harness of the Verilated array.
+
+This is the throughput reference of ``scripts/bench_driver.py``: the same
+``radix4_array`` Verilog the driver simulates, clocked by a bare C++ loop
+(``sim/cxx/array_harness.cpp``) with no Python, no cocotb and no checking.
+Whatever the driver achieves is measured against it in the same run.
+
+    from sim.reference import run_reference
+    ref = run_reference(rows=8, cols=8, k=512, cycles=2_000_000)
+    ref["macs_per_s"], ref["cycles_per_s"], ref["beats"]
+
+Build cache: ``build/cxx/<hash>/`` (``RADIX4_CXX_BUILD`` moves the root), the
+hash covering the Verilog text, the harness source, the Verilator version
+and the flags.  A ``.built`` marker is written last and an ``fcntl`` lock
+serialises concurrent builders, as in ``verif.tools``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from verif import tools
+
+__all__ = ["HARNESS_SOURCE", "build_reference", "run_reference", "ReferenceError"]
+
+HARNESS_SOURCE = Path(__file__).resolve().parent / "cxx" / "array_harness.cpp"
+VERILATOR_FLAGS = ("--cc", "--exe", "--build", "-O3", "--x-assign", "fast",
+                   "--x-initial", "fast", "--build-jobs", "2", "-Wno-fatal", "-Wno-lint", "-Wno-style",
+                   # The wheel's verilated.mk leaves the precompiled-header
+                   # include flag empty, so gcc sees the PCH name as a stray
+                   # input file; give make the flag gcc needs.
+                   "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
+CXX_OPT = "-O2"
+_LINE = re.compile(r"cycles=(\d+) beats=(\d+) rows_out=(\d+) seconds=([0-9.eE+-]+) "
+                   r"checksum=([0-9a-f]+)")
+
+
+class ReferenceError(RuntimeError):
+    """The C++ reference could not be built or did not run."""
+
+
+def _cache_root() -> Path:
+    return Path(os.environ.get("RADIX4_CXX_BUILD", tools.REPO_ROOT / "build" / "cxx"))
+
+
+def build_reference(rows: int = 8, cols: int = 8, acc_width: int = 32) -> Path:
+    """Path of the harness executable for this array size (built if needed)."""
+    sim = tools.find_simulator("verilator")
+    verilog = tools.generate_verilog("array", {"rows": rows, "cols": cols,
+                                               "acc_width": acc_width})
+    source = HARNESS_SOURCE.read_text()
+    defines = f"-DROWS={rows} -DCOLS={cols} -DACC_WIDTH={acc_width}"
+    key = {"verilog": hashlib.sha256(verilog.encode()).hexdigest(),
+           "harness": hashlib.sha256(source.encode()).hexdigest(),
+           "verilator": sim.version, "flags": list(VERILATOR_FLAGS),
+           "cflags": f"{CXX_OPT} {defines}"}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    build_dir = _cache_root() / f"array-{rows}x{cols}-w{acc_width}-{digest}"
+    exe = build_dir / "obj" / "array_harness"
+    marker = build_dir / ".built"
+    if marker.is_file() and exe.is_file():
+        return exe
+    with tools._locked(build_dir.with_name(build_dir.name + ".lock")):
+        if marker.is_file() and exe.is_file():
+            return exe
+        shutil.rmtree(build_dir, ignore_errors=True)
+        build_dir.mkdir(parents=True)
+        vfile = build_dir / "radix4_array.v"
+        vfile.write_text(verilog)
+        cmd = [str(sim.bin_dir / "verilator"), *VERILATOR_FLAGS,
+               "-CFLAGS", f"{CXX_OPT} {defines}",
+               "--top-module", "radix4_array", "-Mdir", str(build_dir / "obj"),
+               "-o", "array_harness", str(vfile), str(HARNESS_SOURCE)]
+        env = dict(os.environ)
+        env["PATH"] = str(sim.bin_dir) + os.pathsep + env.get("PATH", "")
+        env.update(sim.env)
+        log = build_dir / "build.log"
+        with open(log, "w") as f:
+            proc = subprocess.run(cmd, cwd=build_dir, env=env, stdout=f,
+                                  stderr=subprocess.STDOUT)
+        if proc.returncode != 0 or not exe.is_file():
+            tail = log.read_text()[-3000:]
+            raise ReferenceError(f"Verilator build of the C++ reference failed "
+                                 f"(exit {proc.returncode}); log {log}:\n{tail}")
+        marker.write_text(json.dumps(key, indent=1, sort_keys=True))
+    return exe
+
+
+def run_reference(rows: int = 8, cols: int = 8, k: int = 512, cycles: int = 1_000_000,
+                  *, acc_width: int = 32, seed: int = 1) -> dict:
+    """Free-run the array for ``cycles`` clock cycles; return its speed.
+
+    ``dict(cycles_per_s, macs_per_s, beats, cycles, seconds, rows_out)`` where
+    MACs are accepted beats x rows x cols (every accepted beat is one k step
+    of a rows x cols output tile).
+    """
+    if k < 1 or cycles < 1:
+        raise ValueError(f"k and cycles must be positive, got k={k}, cycles={cycles}")
+    exe = build_reference(rows, cols, acc_width)
+    proc = subprocess.run([str(exe), str(k), str(cycles), str(seed)],
+                          capture_output=True, text=True)
+    m = _LINE.search(proc.stdout)
+    if proc.returncode != 0 or not m:
+        raise ReferenceError(f"{exe} failed (exit {proc.returncode}): "
+                             f"{(proc.stdout + proc.stderr).strip()[-500:]}")
+    ran, beats, rows_out = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    seconds = float(m.group(4))
+    seconds = max(seconds, 1e-9)
+    return {"cycles_per_s": ran / seconds, "macs_per_s": beats * rows * cols / seconds,
+            "beats": beats, "cycles": ran, "seconds": seconds, "rows_out": rows_out}
+
+
+if __name__ == "__main__":
+    import sys
+    args = [int(x) for x in sys.argv[1:]]
+    print(run_reference(*args))

@@ -1,0 +1,66 @@
+"""Smoke tests of the synthesis flow (hw/synth.py, ``radix4 synth``).
+
+The full report takes many minutes (``make synth``); here: the PnR input
+wrapper's timing, the LUT accounting, the fit check, the CLI's bad-input
+path, and one real (small) Yosys run.
+"""
+
+from amaranth.sim import Simulator
+
+from hw.baselines.int8_pe import Int8MacPE
+from hw.synth import (DESIGNS, ECP5_25K, ICE40_HX8K, InputRegistered, fits,
+                      lut_equivalent, synthesize)
+from scripts.cli import main as cli_main
+
+
+def test_input_registered_delays_inputs_by_one_cycle():
+    dut = InputRegistered(Int8MacPE())
+    seen = []
+
+    async def bench(ctx):
+        ctx.set(dut.a, 3)
+        ctx.set(dut.b, -5)
+        ctx.set(dut.valid, 1)
+        ctx.set(dut.clear, 1)
+        await ctx.tick()              # operands reach the input registers
+        seen.append(ctx.get(dut.acc))
+        ctx.set(dut.valid, 0)
+        ctx.set(dut.clear, 0)
+        await ctx.tick()              # the PE accumulates them
+        seen.append(ctx.get(dut.acc))
+        await ctx.tick()
+        seen.append(ctx.get(dut.acc))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == [0, -15, -15]
+
+
+def test_lut_equivalent_counts_carry_cells():
+    assert lut_equivalent({"LUT4": 10, "CCU2C": 3, "PFUMX": 7, "TRELLIS_FF": 4}, "ecp5") == 16
+    assert lut_equivalent({"SB_LUT4": 10, "SB_CARRY": 9}, "ice40_dsp") == 10
+
+
+def test_fits_reports_reasons():
+    assert fits(ECP5_25K, 1000, 100, 0, 5000) is None        # out of context: pins irrelevant
+    assert "I/O" in fits(ICE40_HX8K, 1000, 100, 0, 300)
+    assert "DSP" in fits(ECP5_25K, 1000, 100, 29, 10)
+    assert "LUT4" in fits(ICE40_HX8K, 7000, 100, 0, 10)
+
+
+def test_cli_rejects_unknown_design(capsys):
+    assert cli_main(["synth", "--only", "nope", "--out", "/tmp/x.md"]) == 2
+    err = capsys.readouterr().err
+    assert "nope" in err and len(err.strip().splitlines()) == 1
+
+
+def test_int8_pe_synthesizes_with_one_accumulator(tmp_path):
+    design = next(d for d in DESIGNS if d.key == "int8_pe")
+    result = synthesize(design, tmp_path, flows=["ecp5_nodsp"])
+    cells = result.cells["ecp5_nodsp"]
+    assert cells.get("TRELLIS_FF") == 32           # the accumulator, nothing else
+    assert "MULT18X18D" not in cells               # -nodsp honoured
+    assert result.luts("ecp5_nodsp") > 8 * 8 // 2  # an 8x8 multiplier is not free
+    assert result.port_bits == 8 + 8 + 1 + 1 + 32 + 2  # a, b, valid, clear, acc, clk, rst

@@ -1,0 +1,22 @@
+"""Reusable cocotb testbench kit for radix4 (see each module).
+
+- ``seed``: the run's seed (``RADIX4_SEED``), printed in every log.
+- ``clocking``: clock start and synchronous reset helpers.
+- ``stream``: valid/ready stream driver and monitor with random valid gaps
+  and ready stalls (pause generators), X/Z checks on outputs.
+- ``scoreboard``: in-order scoreboard; ``gemm_expectation`` feeds it from
+  the golden model (``model.gemm.gemm_exact`` + ``overflow_mask``).
+- ``coverage``: small functional-coverage bins, saved for the pytest side,
+  which prints them and fails on any bin never hit.
+"""
+
+from .seed import get_seed, test_rng
+from .clocking import start_clock, reset, wait_cycles
+from .stream import (StreamDriver, StreamMonitor, no_pause, random_pause, burst_pause,
+                     assert_resolvable)
+from .scoreboard import Scoreboard, ScoreboardError
+from .coverage import Coverage
+
+__all__ = ["get_seed", "test_rng", "start_clock", "reset", "wait_cycles", "StreamDriver",
+           "StreamMonitor", "no_pause", "random_pause", "burst_pause", "assert_resolvable",
+           "Scoreboard", "ScoreboardError", "Coverage"]
