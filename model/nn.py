@@ -356,6 +356,12 @@ class PACT(Layer):
     of its positive inputs (so the 15 levels cover the bulk of the
     distribution), then learned by SGD with the straight-through gradient
     ``sum(dL/dy * [x >= alpha])`` and weight decay (PACT's L2 on alpha).
+
+    That gradient sums over every element of the batch, so it is much larger
+    than a weight's; left as is it drove alpha to zero within a few hundred
+    steps on the language model.  It is therefore multiplied by
+    ``1/sqrt(F * (2^bits - 1))`` (F: features per sample), the step-size
+    gradient scale of LSQ (Esser et al., ICLR 2020).
     """
 
     MIN_ALPHA = 1e-3
@@ -385,7 +391,8 @@ class PACT(Layer):
 
     def backward(self, g, ctx):
         dx, dalpha = pact_grad(self._x, self._alpha, g)
-        self.alpha.grad += dalpha
+        features = self._x.size // max(1, self._x.shape[0])
+        self.alpha.grad += dalpha / math.sqrt(features * ((1 << self.bits) - 1))
         return dx
 
 

@@ -21,6 +21,8 @@ def add_arguments(p):
                    help="where the GEMM runs (default: golden)")
     p.add_argument("--rows", type=int, default=8, help="array rows R (RTL only)")
     p.add_argument("--cols", type=int, default=8, help="array columns C (RTL only)")
+    p.add_argument("--depth", type=int, default=512,
+                   help="operand beats per tile bank (RTL only; power of two)")
     p.add_argument("--acc-width", type=int, default=32, help="accumulator width in bits")
     p.add_argument("-o", "--output", required=True, metavar="C.npy", help="int64 result")
 
@@ -46,7 +48,7 @@ def run(args) -> int:
     else:
         from sim.backends import make_backend
         backend = make_backend(args.sim, rows=args.rows, cols=args.cols,
-                               acc_width=args.acc_width)
+                               acc_width=args.acc_width, depth=args.depth)
     try:
         c = backend.gemm(a, b, args.a_format, args.b_format, name="cli")
     finally:

@@ -55,14 +55,18 @@ class RtlBackend:
 
     def __init__(self, sim: str = "verilator", rows: int = 8, cols: int = 8,
                  acc_width: int = 32, depth: int = 512, *, gap_permille: int = 0,
-                 stall_permille: int = 0, seed: int = 1, host_beats: int = 1 << 16,
+                 stall_permille: int = 0, seed: int = 1, batch_beats: int | None = None,
                  log: str | os.PathLike | None = None):
         for label, v in (("gap_permille", gap_permille), ("stall_permille", stall_permille)):
             if not 0 <= v < 1000:
                 raise ValueError(f"{label} must be in [0, 1000), got {v}")
         self.name = sim
-        self.cfg = HostConfig(rows=rows, cols=cols, acc_width=acc_width, depth=depth,
-                              host_beats=host_beats)
+        self.cfg = HostConfig(rows=rows, cols=cols, acc_width=acc_width, depth=depth)
+        # Beats per batch: at most the host memory; smaller values (tests) only
+        # make more batches, they do not change the build.
+        self.batch_beats = self.cfg.host_beats if batch_beats is None else batch_beats
+        if not 1 <= self.batch_beats <= self.cfg.host_beats:
+            raise ValueError(f"batch_beats must be in [1, {self.cfg.host_beats}]")
         self.acc_width = acc_width
         self.gap_permille, self.stall_permille, self.seed = gap_permille, stall_permille, seed
         self.last_stats: dict = {}
@@ -200,7 +204,7 @@ class RtlBackend:
         out = np.zeros((m, n), np.int64)
         overflow = np.zeros((m, n), bool)
         results = []
-        for jobs in batches(plan, cfg.host_beats, cfg.host_cmds, cfg.host_rows):
+        for jobs in batches(plan, self.batch_beats, cfg.host_cmds, cfg.host_rows):
             results.extend(self._run_batch(plan, jobs))
         emitted = [j for j in plan.jobs if j.emit]
         for job, (data, ovf) in zip(emitted, results):

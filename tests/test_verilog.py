@@ -103,7 +103,7 @@ def test_yosys_rejects_a_latch(tmp_path):
     """The latch check is live: a hand-written latch fails synthesis."""
     latch = ("module radix4_pe(input en, input d, output reg q);\n"
              "  always @* if (en) q = d;\nendmodule\n")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="selection is not empty"):
         yosys_synth(latch, "radix4_pe", tmp_path)
 
 

@@ -7,6 +7,7 @@ hit; it prints the coverage report either way.
 
 from __future__ import annotations
 
+import json
 import os
 
 from verif import tools
@@ -17,7 +18,7 @@ def run_bench(module: str, top: str, params: dict, sim: str, *, verilog: str | N
               check: bool = True, extra_env: dict | None = None) -> tools.RunResult:
     b = tools.build(top, params, sim, verilog=verilog)
     seed = os.environ.get("RADIX4_SEED") or "1"
-    env = {"RADIX4_SEED": seed, **(extra_env or {})}
+    env = {"RADIX4_SEED": seed, "RADIX4_PARAMS": json.dumps(params), **(extra_env or {})}
     name = f"{module.rsplit('.', 1)[-1]}-{top}-" + "-".join(f"{k}{v}" for k, v in params.items())
     cov_dir = b.build_dir / "runs"
     cov_dir.mkdir(exist_ok=True)

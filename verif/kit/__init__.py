@@ -12,11 +12,11 @@
 
 from .seed import get_seed, test_rng
 from .clocking import start_clock, reset, wait_cycles
-from .stream import (StreamDriver, StreamMonitor, no_pause, random_pause, burst_pause,
+from .stream import (StreamDriver, StreamMonitor, no_pause, random_pause, burst_pause, PauseControl,
                      assert_resolvable)
 from .scoreboard import Scoreboard, ScoreboardError
 from .coverage import Coverage
 
 __all__ = ["get_seed", "test_rng", "start_clock", "reset", "wait_cycles", "StreamDriver",
-           "StreamMonitor", "no_pause", "random_pause", "burst_pause", "assert_resolvable",
+           "StreamMonitor", "no_pause", "random_pause", "burst_pause", "PauseControl", "assert_resolvable",
            "Scoreboard", "ScoreboardError", "Coverage"]

@@ -41,6 +41,21 @@ def burst_pause(rng: random.Random, probability: float, max_burst: int = 8) -> I
         yield False
 
 
+class PauseControl:
+    """A pause generator that a test can override: ``force = True/False/None``."""
+
+    def __init__(self, gen: Iterator[bool] | None = None):
+        self.gen = gen or no_pause()
+        self.force: bool | None = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bool:
+        value = next(self.gen)      # keep the generator's stream aligned either way
+        return value if self.force is None else self.force
+
+
 def assert_resolvable(signals: dict, when: str = ""):
     """Fail if any signal carries X or Z (meaningful on 4-state Icarus)."""
     for name, sig in signals.items():
