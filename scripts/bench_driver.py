@@ -26,7 +26,7 @@ ROWS = COLS = 8
 REPEATS = 3
 K_SWEEP = (64, 256, 512, 1024)
 REF_K = 512
-REF_CYCLES = 1_000_000
+REF_CYCLES = 500_000
 
 
 def _int4(rng, shape):

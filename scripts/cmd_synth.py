@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import platform
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -205,6 +206,10 @@ def run(args) -> int:
                                            timeout=args.pnr_timeout)
                     entry["pnr"][name] = asdict(r)
                 bar.update()
+    except hs.SynthError as exc:
+        bar.close()
+        print(f"radix4 synth: error: {exc}", file=sys.stderr)
+        return 1
     finally:
         bar.close()
 
@@ -435,7 +440,10 @@ def render(results: dict, hs) -> str:
       "- **Features differ.** The radix-4 PE multiplies three A formats (INT4, UINT4, FP4) "
       "by two B formats and keeps a sticky overflow flag; the INT8 PE has no overflow flag "
       "(its 32-bit accumulator wraps) and the FP16 PE returns a canonical NaN rather than "
-      "propagating payloads. Both differences favour the baselines slightly.\n"
+      "propagating payloads. Both differences favour the baselines slightly. In the other "
+      "direction, the FP16 PE supports subnormal operands and results (IEEE), which costs a "
+      "leading-zero count and shifter on the product and a wider normalizer in the adder; "
+      "a flush-to-zero design would be somewhat smaller.\n"
       "- **Array overhead.** Array figures include operand skew lines, forwarding registers, "
       "result registers and the output multiplexer; they are given per PE above so the "
       "overhead is visible. Baseline arrays were not built: the ratios are per PE.\n"

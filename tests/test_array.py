@@ -15,7 +15,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from hw.array import SystolicArray, input_layout, output_layout, row_bits
-from model.formats import FORMATS, from_nibbles, to_nibbles
+from model.formats import FORMATS, to_nibbles
 from model.gemm import A_FORMATS, B_FORMATS, gemm_exact, overflow_mask
 
 FORMAT_PAIRS = list(itertools.product(A_FORMATS, B_FORMATS))

@@ -80,6 +80,8 @@ def test_overflow_raises_naming_the_gemm(rtl):
     assert overflow_mask(a, b, "fp4", "uint4", 32).all()
     with pytest.raises(GemmOverflowError, match="layer9.dW"):
         rtl.gemm(a, b, "fp4", "uint4", name="layer9.dW")
+    if rtl.name == "icarus":
+        return   # ~35k cycles more on Icarus; the fit case is checked on Verilator
     # One product fewer fits, and the same long-K path is exact.
     assert rtl.gemm(a[:, 1:], b[1:], "fp4", "uint4")[0, 0] == 4096 * 15 * (k - 1)
 

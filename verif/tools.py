@@ -434,7 +434,7 @@ def test(module: str, b: Build, *, extra_env: dict | None = None, name: str | No
         failures = [("<simulator>", f"exit status {proc.returncode}")]
     result = RunResult(tests, len(failures), failures, results_xml, results_xml.parent)
     if check and (failures or tests == 0):
-        replay = " ".join(f"{k}={v}" for k, v in extra_env.items() if k.startswith("RADIX4_"))
+        replay = " ".join(f"{k}={v}" for k, v in extra_env.items() if k in ("RADIX4_SEED",))
         lines = [f"{module} on {b.sim.name} {b.toplevel} {b.params}: "
                  f"{len(failures)} of {tests} cocotb tests failed"
                  + (f" (replay with {replay}; WAVES=1 to dump waves)" if replay else "")]

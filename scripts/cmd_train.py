@@ -1,0 +1,86 @@
+"""``radix4 train``: train a task with a recipe on the golden model or the RTL."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from scripts.cli import CliError
+
+HELP = "Train a small network (digits MLP/CNN, char LM) with a 4-bit recipe; print the test metric."
+
+BACKENDS = ("golden", "verilator", "icarus")
+
+
+def add_arguments(p):
+    from model.recipes import RECIPE_NAMES
+    from model.tasks import TASKS
+    p.add_argument("--dataset", default="digits-mlp", choices=tuple(TASKS),
+                   help="task: dataset and network (default: digits-mlp)")
+    p.add_argument("--recipe", default="4bit", choices=RECIPE_NAMES,
+                   help="precision recipe (default: 4bit)")
+    p.add_argument("--backend", default="golden", choices=BACKENDS,
+                   help="where the integer GEMMs run (default: golden)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: the task's)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="stop after this many minibatch steps in all")
+    p.add_argument("--seed", type=int, default=0, help="seed of init, batch order, rounding")
+    p.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: the task's)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the task's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _positive(name, value):
+    if value is not None and value < 1:
+        raise CliError(f"{name} must be a positive integer, got {value}")
+
+
+def run(args) -> int:
+    _positive("--epochs", args.epochs)
+    _positive("--steps", args.steps)
+    _positive("--batch-size", args.batch_size)
+    if args.seed < 0:
+        raise CliError(f"--seed must be non-negative, got {args.seed}")
+    if args.lr is not None and not args.lr > 0:
+        raise CliError(f"--lr must be positive, got {args.lr}")
+
+    from model.recipes import get_recipe
+    from model.tasks import make_task
+    from model.train import Trainer
+
+    recipe = get_recipe(args.recipe)
+    backend = None
+    if recipe.quantized:
+        if args.backend == "golden":
+            from model.backend import GoldenBackend
+            backend = GoldenBackend()
+        else:
+            try:
+                from sim.backends import make_backend
+            except ImportError as exc:
+                raise CliError(f"--backend {args.backend} is not available ({exc})") from None
+            backend = make_backend(args.backend, rows=8, cols=8)
+    elif args.backend != "golden":
+        raise CliError(f"recipe fp32 runs no integer GEMMs; --backend {args.backend} "
+                       "needs a quantized recipe")
+
+    try:
+        task = make_task(args.dataset, args.seed)
+        trainer = Trainer(task.model, recipe, backend=backend, seed=args.seed,
+                          lr=args.lr or task.lr, metric=task.metric)
+        epochs = args.epochs or task.epochs
+        t0 = time.perf_counter()
+        trainer.fit(task.X_train, task.y_train, epochs=epochs,
+                    batch_size=args.batch_size or task.batch_size, steps=args.steps,
+                    progress=not args.no_progress)
+        elapsed = time.perf_counter() - t0
+        metric = trainer.evaluate(task.X_test, task.y_test)
+    finally:
+        close = getattr(backend, "close", None)
+        if close:
+            close()
+    name = "test_accuracy" if task.metric == "accuracy" else task.metric
+    print(f"# task={task.name} recipe={recipe.name} backend={args.backend} seed={args.seed} "
+          f"steps={trainer.steps_done} train_time={elapsed:.1f}s", file=sys.stderr)
+    print(f"{name}={metric:.6f}")
+    return 0
