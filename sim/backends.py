@@ -16,6 +16,7 @@ raise ``GemmOverflowError`` naming the GEMM).
 from __future__ import annotations
 
 import os
+import select
 import socket
 import subprocess
 import tempfile
@@ -108,7 +109,7 @@ class RtlBackend:
         finally:
             server.close()
         self._sock = conn
-        self._sock.settimeout(1.0)
+        self._sock.settimeout(None)
         self._rfile = conn.makefile("r")
 
     def _died(self, when):
@@ -121,15 +122,14 @@ class RtlBackend:
             raise SimulationError("the backend is closed")
         self._sock.sendall(line.encode() + b"\n")
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                reply = self._rfile.readline()
-                break
-            except (socket.timeout, TimeoutError):
-                if self._proc.poll() is not None:
-                    raise SimulationError(self._died("mid-request"))
-                if time.monotonic() > deadline:
-                    raise SimulationError(f"no reply to {line.split()[0]!r} in {timeout} s")
+        # Wait with select (the simulator may run for minutes), checking that
+        # it is still alive; then read the whole reply line.
+        while not select.select([self._sock], [], [], 1.0)[0]:
+            if self._proc.poll() is not None:
+                raise SimulationError(self._died("mid-request"))
+            if time.monotonic() > deadline:
+                raise SimulationError(f"no reply to {line.split()[0]!r} in {timeout} s")
+        reply = self._rfile.readline()
         if not reply:
             raise SimulationError(self._died("mid-request"))
         words = reply.split()

