@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -50,6 +51,27 @@ def build_top(top: str, rows: int = 8, cols: int = 8, acc_width: int = 32, depth
     raise ValueError(f"unknown top {top!r}; expected one of {', '.join(available_tops())}")
 
 
+# Yosys' Verilog backend gives every module with combinational ``always @*``
+# blocks a dummy register, declared ``reg \$auto$verilog_backend.cc:N:dump_module$M = 0;``
+# and read by each block, so that the blocks run once at time 0.  Icarus
+# applies that initial value before the blocks wait on it, so a block whose
+# inputs never change (e.g. a mux fed only by reset-valued registers) stays X
+# until its inputs move.  Toggling the register at ``#0`` (once every block is
+# waiting) makes each block evaluate once.  Verilator is 2-state, evaluates
+# all logic at time 0 anyway and refuses delays without ``--timing``, so it
+# does not see the line; synthesis tools ignore it (dead register).
+_YOSYS_INIT_TRIGGER = re.compile(
+    r"^(?P<indent>[ \t]*)reg (?P<name>\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ )\s*= 0;\n",
+    re.M)
+
+
+def _kick_comb_blocks(body: str) -> str:
+    """After each Yosys trigger declaration, toggle it at ``#0`` (not under Verilator)."""
+    return _YOSYS_INIT_TRIGGER.sub(
+        lambda m: (f"{m.group(0)}`ifndef VERILATOR  // 4-state simulators: run comb blocks once\n"
+                   f"{m.group('indent')}initial #0 {m.group('name')}= 1'b1;\n`endif\n"), body)
+
+
 def generate(top: str, rows: int = 8, cols: int = 8, acc_width: int = 32,
              depth: int = 512) -> str:
     """Verilog text of ``top`` (module ``radix4_<top>``) with a header.
@@ -57,7 +79,7 @@ def generate(top: str, rows: int = 8, cols: int = 8, acc_width: int = 32,
     ``depth`` (operand beats per bank) applies to the ``accel`` top only.
     """
     component = build_top(top, rows, cols, acc_width, depth)
-    body = verilog.convert(component, name=TOPS[top], emit_src=False)
+    body = _kick_comb_blocks(verilog.convert(component, name=TOPS[top], emit_src=False))
     if top == "pe":
         params = f"acc_width={acc_width}"
     elif top == "accel":

@@ -17,6 +17,8 @@ from .nn import Conv2d, Flatten, Linear, OneHot, ReLU, Sequential
 
 __all__ = ["Task", "TASKS", "make_task", "build_model"]
 
+CHAR_CONTEXT = 6
+
 
 @dataclass
 class Task:
@@ -36,9 +38,9 @@ class Task:
 # name -> (description, default epochs, batch size, learning rate)
 TASKS = {
     "digits-mlp": ("8x8 digits, MLP 64-128-128-10", 20, 32, 0.05),
-    "digits-cnn": ("8x8 digits, CNN conv3x3(16)-conv3x3/2(32)-fc(10)", 15, 32, 0.05),
-    "charlm": ("next character from 8 previous, MLP 768-384-384-96 over one-hot "
-               "characters, stdlib docstrings", 3, 128, 0.05),
+    "digits-cnn": ("8x8 digits, CNN conv3x3(8)-conv3x3/2(16)-fc(10)", 12, 32, 0.05),
+    "charlm": ("next character from the 6 previous, MLP 576-256-256-96 over one-hot "
+               "characters, stdlib docstrings", 2, 128, 0.1),
 }
 
 
@@ -51,17 +53,17 @@ def build_model(name: str, seed: int) -> Sequential:
             Linear("fc3", 128, 10, rng)])
     if name == "digits-cnn":
         return Sequential([
-            Conv2d("conv1", 1, 16, 3, rng, stride=1, pad=1), ReLU("act1"),
-            Conv2d("conv2", 16, 32, 3, rng, stride=2, pad=1), ReLU("act2"),
+            Conv2d("conv1", 1, 8, 3, rng, stride=1, pad=1), ReLU("act1"),
+            Conv2d("conv2", 8, 16, 3, rng, stride=2, pad=1), ReLU("act2"),
             Flatten("flatten"),
-            Linear("fc", 32 * 4 * 4, 10, rng)])
+            Linear("fc", 16 * 4 * 4, 10, rng)])
     if name == "charlm":
         v = len(data.VOCAB)
         return Sequential([
             OneHot(v, "onehot"),
-            Linear("fc1", 8 * v, 384, rng), ReLU("act1"),
-            Linear("fc2", 384, 384, rng), ReLU("act2"),
-            Linear("fc3", 384, v, rng)])
+            Linear("fc1", CHAR_CONTEXT * v, 256, rng), ReLU("act1"),
+            Linear("fc2", 256, 256, rng), ReLU("act2"),
+            Linear("fc3", 256, v, rng)])
     raise ValueError(f"unknown task {name!r}; expected one of {', '.join(TASKS)}")
 
 
@@ -72,7 +74,7 @@ def _digits():
 
 @lru_cache(maxsize=None)
 def _charlm():
-    return data.load_charlm(context=8)
+    return data.load_charlm(context=CHAR_CONTEXT)
 
 
 def make_task(name: str, seed: int = 0) -> Task:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from scripts.cli import CliError
+from scripts.errors import CliError
 
 HELP = "Train a small network (digits MLP/CNN, char LM) with a 4-bit recipe; print the test metric."
 
@@ -27,6 +27,10 @@ def add_arguments(p):
     p.add_argument("--seed", type=int, default=0, help="seed of init, batch order, rounding")
     p.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: the task's)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the task's)")
+    p.add_argument("--rows", type=int, default=8, help="array rows (RTL backends; default 8)")
+    p.add_argument("--cols", type=int, default=8, help="array columns (RTL backends; default 8)")
+    p.add_argument("--depth", type=int, default=512,
+                   help="operand beats per tile bank (RTL backends; default 512)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -59,7 +63,8 @@ def run(args) -> int:
                 from sim.backends import make_backend
             except ImportError as exc:
                 raise CliError(f"--backend {args.backend} is not available ({exc})") from None
-            backend = make_backend(args.backend, rows=8, cols=8)
+            backend = make_backend(args.backend, rows=args.rows, cols=args.cols,
+                                   depth=args.depth)
     elif args.backend != "golden":
         raise CliError(f"recipe fp32 runs no integer GEMMs; --backend {args.backend} "
                        "needs a quantized recipe")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scripts.cli import CliError
+from scripts.errors import CliError
 
 HELP = "Generate Verilog for the PE, the systolic array or the accelerator tile (SPEC 4)."
 

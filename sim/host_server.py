@@ -17,7 +17,7 @@ import os
 import socket
 
 import cocotb
-from cocotb.triggers import ClockCycles, First, RisingEdge
+from cocotb.triggers import ClockCycles, First, RisingEdge, Timer
 
 from hw.accel import COUNTERS
 
@@ -64,7 +64,9 @@ async def serve(dut):
             if int(dut.done.value):     # done from the last batch drops on start
                 await RisingEdge(dut.clk)
             finished = RisingEdge(dut.done)
-            waited = await First(finished, ClockCycles(dut.clk, max_cycles))
+            # A Timer, not ClockCycles: counting cycles would call Python on
+            # every clock edge; the testbench clock has a 10 ns period.
+            waited = await First(finished, Timer(10 * max_cycles, unit="ns"))
             if waited is not finished:
                 stream.write(f"timeout {max_cycles}\n")
                 continue

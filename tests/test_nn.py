@@ -273,8 +273,7 @@ def test_every_gemm_of_a_4bit_step_goes_through_the_backend(recipe):
 
 
 def test_tpr_phases_and_fixed_sigma_in_the_backward_gemms():
-    """dX gets phase 0, dW phase 1 of the same gradient; without TPR both phase 0;
-    without GradScale one sigma serves every layer."""
+    """dX gets phase 0, dW phase 1 of the same gradient; without TPR both phase 0."""
     rng = np.random.default_rng(11)
     x = rng.random((9, 16))
     y = rng.integers(0, 5, 9)
@@ -282,9 +281,8 @@ def test_tpr_phases_and_fixed_sigma_in_the_backward_gemms():
         calls = {c[0]: c for c in _one_step_calls(_mlp(np.random.default_rng(12)), recipe, x, y)}
         dx_codes = calls["fc3.dX"][3]
         dw_codes = calls["fc3.dW"][4]
-        # The same real gradient encodes to grids 2x apart: decode both and compare to
-        # each other within one radix-4 step, and check phase-1 codes reproduce a
-        # phase-1 encoding of the phase-0 decoded values' sign pattern.
+        # The same real gradient on two grids: with TPR the levels are 2x apart
+        # (odd powers of 2 between them), without it the same grid.
         sigma = 0
         v0 = log_decode(dx_codes, sigma, 0)
         v1 = log_decode(dw_codes, sigma, dw_phase)
@@ -293,13 +291,25 @@ def test_tpr_phases_and_fixed_sigma_in_the_backward_gemms():
         ratio = np.abs(v1[nz] / v0[nz])
         allowed = {0.125, 0.5, 2.0, 8.0} if dw_phase else {0.25, 1.0, 4.0}
         assert set(np.unique(ratio)).issubset(allowed)
-    # No GradScale: every layer's dY codes use one sigma, so fc2's gradient (smaller than
-    # fc3's) never reaches the top code while fc3's does.
-    calls = {c[0]: c for c in _one_step_calls(_mlp(np.random.default_rng(12)), "4bit-nogradscale",
-                                                x, y)}
-    top = lambda codes: int((np.asarray(codes) & 7).max())  # noqa: E731
-    assert top(calls["fc3.dX"][3]) == 7
-    assert top(calls["fc2.dX"][3]) < 7
+
+
+def test_fixed_sigma_without_gradscale_is_measured_once_and_reused():
+    from model.formats import fp4_encode
+    rng = np.random.default_rng(14)
+    big = rng.standard_normal((4, 6)) * 0.3
+    small = rng.standard_normal((4, 6)) * 1e-3
+    ctx = Context(get_recipe("4bit-nogradscale"), GoldenBackend())
+    ctx.encode_grad(big, "fc3.dY")
+    codes_dx, codes_dw, s_dx, s_dw = ctx.encode_grad(small, "fc2.dY")
+    sigma = grad_scale_sigma(big)
+    np.testing.assert_array_equal(codes_dx, fp4_encode(small, sigma, 0))
+    np.testing.assert_array_equal(codes_dw, fp4_encode(small, sigma, 1))
+    assert (s_dx, s_dw) == (2.0 ** (sigma - 12), 2.0 ** (sigma - 11))
+    ctx = Context(get_recipe("4bit"), GoldenBackend())
+    ctx.encode_grad(big, "fc3.dY")
+    codes_dx, _, s_dx, _ = ctx.encode_grad(small, "fc2.dY")
+    np.testing.assert_array_equal(codes_dx, fp4_encode(small, grad_scale_sigma(small), 0))
+    assert s_dx == 2.0 ** (grad_scale_sigma(small) - 12)
 
 
 def test_cnn_step_gemms_and_im2col_on_codes():

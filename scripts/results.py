@@ -1,0 +1,308 @@
+"""``make results``: train every task with every recipe over 3 seeds; write docs/results.md.
+
+Runs on the golden backend (the RTL backends are bit-exact with it by
+contract, and far slower), two worker processes, single-threaded BLAS each.
+Raw per-epoch numbers go to build/results_raw.json; ``--render-only``
+rewrites the document and plots from that file without training again.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before NumPy loads: small GEMMs run faster single-threaded, and we run 2 workers.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from multiprocessing import Pool  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+RAW = ROOT / "build" / "results_raw.json"
+
+TASK_ORDER = ("digits-mlp", "digits-cnn", "charlm")
+SEEDS = (0, 1, 2)
+
+
+def run_one(job):
+    task_name, recipe, seed = job
+    from model.tasks import make_task
+    from model.train import Trainer
+    task = make_task(task_name, seed)
+    trainer = Trainer(task.model, recipe, seed=seed, lr=task.lr, metric=task.metric)
+    c0, t0 = time.process_time(), time.perf_counter()
+    hist = trainer.fit(task.X_train, task.y_train, epochs=task.epochs,
+                       batch_size=task.batch_size, eval_data=(task.X_test, task.y_test))
+    return {"task": task_name, "recipe": recipe, "seed": seed, "metric": task.metric,
+            "curve": hist["metric"], "train_loss": hist["train_loss"],
+            "final": hist["metric"][-1], "steps": trainer.steps_done,
+            "cpu_s": time.process_time() - c0, "wall_s": time.perf_counter() - t0,
+            "info": task.info, "epochs": task.epochs, "batch_size": task.batch_size,
+            "lr": task.lr}
+
+
+def compute(tasks, recipes, seeds, jobs):
+    work = [(t, r, s) for t in tasks for r in recipes for s in seeds]
+    # Longest first (the LM), so two workers finish together.
+    work.sort(key=lambda j: (j[0] != "charlm", j[0] != "digits-cnn"))
+    from tqdm import tqdm
+    t0 = time.perf_counter()
+    out = []
+    with Pool(jobs) as pool:
+        for res in tqdm(pool.imap_unordered(run_one, work), total=len(work), file=sys.stderr,
+                        desc="results", unit="run"):
+            out.append(res)
+    return {"runs": out, "wall_s": time.perf_counter() - t0, "jobs": jobs,
+            "python": platform.python_version(), "numpy": np.__version__,
+            "machine": f"{platform.machine()}, {os.cpu_count()} cpus"}
+
+
+# --------------------------------------------------------------------------
+# Rendering
+
+
+def _stats(vals):
+    a = np.asarray(vals, dtype=float)
+    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
+
+
+def _fmt(task_metric, mean, std):
+    if task_metric == "accuracy":
+        return f"{100 * mean:.2f} ± {100 * std:.2f}"
+    return f"{mean:.3f} ± {std:.3f}"
+
+
+def _plot(task, runs, recipes, metric, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for r in recipes:
+        curves = np.array([x["curve"] for x in runs if x["recipe"] == r])
+        if not len(curves):
+            continue
+        scale = 100 if metric == "accuracy" else 1
+        ep = np.arange(1, curves.shape[1] + 1)
+        mean = curves.mean(axis=0) * scale
+        line, = ax.plot(ep, mean, marker="o", ms=3, label=r,
+                        lw=2.2 if r in ("fp32", "4bit") else 1.2)
+        ax.fill_between(ep, curves.min(axis=0) * scale, curves.max(axis=0) * scale,
+                        color=line.get_color(), alpha=0.12)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (%)" if metric == "accuracy" else "test bits per character")
+    ax.set_title(f"{task}: mean of {len(SEEDS)} seeds (band: min-max)")
+    if metric == "accuracy":
+        lo = min(np.min(x["curve"]) for x in runs) * 100
+        ax.set_ylim(max(lo - 1, 80 if lo > 80 else lo - 1), 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _verdict(metric, base, other):
+    """Compare an ablation with 4bit: difference vs the seeds' spread."""
+    (m0, s0), (m1, s1) = base, other
+    diff = m1 - m0
+    better = diff > 0 if metric == "accuracy" else diff < 0
+    noise = math.sqrt(s0 ** 2 + s1 ** 2)
+    unit = 100 if metric == "accuracy" else 1
+    d = f"{abs(diff) * unit:.2f}{' points' if metric == 'accuracy' else ' bits/char'}"
+    if abs(diff) <= max(noise, 1e-12) * 2:
+        return f"no clear difference ({d} {'better' if better else 'worse'}, within 2x the seed spread)"
+    return f"**{'better' if better else 'worse'}** by {d} (beyond 2x the seed spread)"
+
+
+def render(raw, tasks, recipes):
+    from model.recipes import RECIPES
+    from model.tasks import TASKS
+    runs = raw["runs"]
+    by = {}
+    for x in runs:
+        by.setdefault((x["task"], x["recipe"]), []).append(x)
+    lines = ["# Training results", "",
+             "Generated by `make results` (`python -m scripts.results`); do not edit by hand.",
+             "Every number below is measured by that command on the golden backend "
+             "(`model.backend.GoldenBackend`): in every quantized recipe each forward, dX and dW "
+             "product is an exact integer GEMM of 4-bit (or nibble-decomposed 8-bit) codes "
+             "(SPEC 2), the path the RTL backends reproduce bit for bit.", ""]
+    lines += ["## Setup", "",
+              f"- Seeds {', '.join(map(str, SEEDS))}: each seed fixes initial weights (shared by all "
+              "recipes), batch order and stochastic rounding. Table cells are mean ± sample std "
+              "over the seeds of the final-epoch test metric.",
+              "- SGD, momentum 0.9, weight decay 1e-4, cosine learning-rate decay to 0; "
+              "float32 master weights, float64 arithmetic elsewhere.",
+              ]
+    for t in tasks:
+        ex = by.get((t, "fp32")) or next(v for k, v in by.items() if k[0] == t)
+        e = ex[0]
+        extra = f", corpus sha256[:16] {e['info']['corpus_sha256_16']}" if "corpus_sha256_16" in e["info"] else ""
+        lines.append(f"- `{t}`: {TASKS[t][0]}; {e['epochs']} epochs, batch {e['batch_size']}, "
+                     f"lr {e['lr']}{extra}.")
+    lines += ["", "Recipes:", ""]
+    for r in recipes:
+        lines.append(f"- `{r}`: {RECIPES[r].description}.")
+    lines += ["", "## Final test metric", "",
+              "Accuracy in %, higher is better; bits per character (bpc), lower is better.", ""]
+    header = "| recipe | " + " | ".join(
+        f"{t} ({'acc %' if by[(t, recipes[0])][0]['metric'] == 'accuracy' else 'bpc'})"
+        for t in tasks) + " |"
+    lines += [header, "|---" * (len(tasks) + 1) + "|"]
+    stats = {}
+    for r in recipes:
+        cells = []
+        for t in tasks:
+            vals = [x["final"] for x in by.get((t, r), [])]
+            metric = by[(t, recipes[0])][0]["metric"]
+            stats[(t, r)] = _stats(vals)
+            cells.append(_fmt(metric, *stats[(t, r)]))
+        lines.append(f"| `{r}` | " + " | ".join(cells) + " |")
+    lines.append("")
+
+    # Targets
+    lines += ["## Targets", ""]
+    if ("digits-mlp", "fp32") in stats and ("digits-mlp", "4bit") in stats:
+        f, q = stats[("digits-mlp", "fp32")][0], stats[("digits-mlp", "4bit")][0]
+        gap = 100 * (f - q)
+        lines.append(f"- digits MLP, 4bit within 1.0 point of FP32: gap {gap:+.2f} points "
+                     f"(FP32 {100 * f:.2f} %, 4bit {100 * q:.2f} %) — "
+                     f"**{'met' if gap <= 1.0 else 'not met'}**.")
+    if ("digits-cnn", "fp32") in stats and ("digits-cnn", "4bit") in stats:
+        f, q = stats[("digits-cnn", "fp32")][0], stats[("digits-cnn", "4bit")][0]
+        lines.append(f"- digits CNN (no stated target): gap {100 * (f - q):+.2f} points.")
+    if ("charlm", "fp32") in stats:
+        f = stats[("charlm", "fp32")][0]
+        for r in recipes:
+            if r == "fp32" or ("charlm", r) not in stats:
+                continue
+            q = stats[("charlm", r)][0]
+            rel = 100 * (q - f) / f
+            if r == "4bit":
+                lines.append(f"- char LM, 4bit within 5 % relative bpc of FP32: {rel:+.1f} % "
+                             f"(FP32 {f:.3f}, 4bit {q:.3f} bpc) — **{'met' if rel <= 5 else 'not met'}**.")
+    lines.append("")
+    if ("charlm", "fp32") in stats:
+        f = stats[("charlm", "fp32")][0]
+        lines += ["Char LM, every recipe relative to FP32 (bpc):", ""]
+        for r in recipes:
+            if r != "fp32" and ("charlm", r) in stats:
+                q = stats[("charlm", r)][0]
+                lines.append(f"- `{r}`: {100 * (q - f) / f:+.1f} %")
+        lines.append("")
+
+    # Ablations vs 4bit, computed
+    lines += ["## Ablations against `4bit` (computed from the table)", ""]
+    for t in tasks:
+        if (t, "4bit") not in stats:
+            continue
+        metric = by[(t, "4bit")][0]["metric"]
+        lines.append(f"- `{t}`:")
+        for r in recipes:
+            if r in ("fp32", "4bit") or (t, r) not in stats:
+                continue
+            lines.append(f"  - `{r}`: {_verdict(metric, stats[(t, '4bit')], stats[(t, r)])}")
+    lines.append("")
+
+    lines += ["## Curves", ""]
+    for t in tasks:
+        name = f"results_{t.replace('-', '_')}.png"
+        _plot(t, [x for x in runs if x["task"] == t], recipes, by[(t, recipes[0])][0]["metric"],
+              DOCS / name)
+        lines.append(f"![{t}]({name})")
+        lines.append("")
+
+    lines += [_DISCUSSION, ""]
+
+    cpu = {}
+    for x in runs:
+        cpu.setdefault((x["task"], x["recipe"]), []).append(x["cpu_s"])
+    lines += ["## Cost of this run", "",
+              f"Wall time {raw['wall_s'] / 60:.1f} min with {raw['jobs']} worker processes "
+              f"({raw['machine']}; Python {raw['python']}, NumPy {raw['numpy']}; the machine was "
+              "shared with other jobs, so wall time is an upper bound). CPU seconds per run "
+              "(mean over seeds):", "",
+              "| recipe | " + " | ".join(tasks) + " |", "|---" * (len(tasks) + 1) + "|"]
+    for r in recipes:
+        lines.append(f"| `{r}` | " + " | ".join(
+            f"{np.mean(cpu[(t, r)]):.1f}" if (t, r) in cpu else "-" for t in tasks) + " |")
+    dm = [x for x in runs if x["task"] == "digits-mlp" and x["recipe"] == "4bit"]
+    if dm:
+        per_epoch = np.mean([x["cpu_s"] / x["epochs"] for x in dm])
+        lines += ["", f"A digits-MLP epoch with the 4bit recipe on the golden backend "
+                      f"(including its test evaluation) costs {per_epoch:.2f} CPU seconds."]
+    lines.append("")
+    return "\n".join(lines)
+
+
+_DISCUSSION = """## What this shows, and what it does not
+
+- **Digits (MLP and CNN).** On these small, easy tasks the 4-bit recipe -- INT4
+  SAWB weights, UINT4 PACT activations, radix-4 FP4 gradients with per-layer
+  GradScale and two-phase rounding, every product an exact integer GEMM --
+  trains to about FP32 accuracy. The ablations mostly land within the seed
+  spread of `4bit` here: with 1198 training images, 599 test images (one test
+  image = 0.17 points) and 3 seeds, these tasks are too easy and too small to
+  separate recipes that differ by a fraction of a point. The absence of a
+  difference on digits is not evidence that TPR, GradScale or radix 4 do not
+  matter at scale.
+- **Character LM (where low precision bites).** This is the task that
+  separates the recipes. With *nearest* rounding the radix-4 FP4 encoding of
+  the output layer's softmax gradient `(p - onehot)/B` is the weak point:
+  over 96 classes most entries are small, and rounding each of them to one of
+  levels 4x apart distorts the gradient systematically (nearest rounding is
+  biased per element; only its average over a log-uniform spread is close to
+  unbiased). A side experiment during development (not regenerated by this
+  command; 500 steps, one seed) isolated it: nearest rounding on the output
+  layer's gradient alone, with stochastic rounding elsewhere, reproduced the
+  `4bit` failure, while nearest rounding on the hidden layers' gradients with
+  stochastic rounding on the output layer trained about as well as
+  `4bit-stochastic`. Stochastic rounding (unbiased by SPEC 1.3) is the
+  ablation that recovers most of the gap; keeping the first and last layers'
+  weights and activations at 8 bits does not help, because their *gradients*
+  stay FP4 in that recipe (the datapath multiplies FP4 by integers only).
+- **What it does not show.** Three seeds, tiny networks, a 80k-character
+  corpus, and short schedules (a few epochs); no hyper-parameter search per
+  recipe (every recipe uses the FP32 learning rate), so a recipe that needs a
+  different learning rate is penalized. Nothing here measures the paper's
+  ImageNet-scale claims, and the radix-2 ablation changes the gradient range
+  (2^6 instead of 4^6) and resolution together, so it cannot say which of the
+  two matters. The no-GradScale ablation uses one sigma measured on the first
+  gradient the run encodes (the output layer's, normally the largest); a
+  different single choice (e.g. a global loss scale tuned by hand) could fare
+  better or worse.
+"""
+
+
+def main(argv=None) -> int:
+    from model.recipes import RECIPE_NAMES
+    p = argparse.ArgumentParser(prog="python -m scripts.results", description=__doc__.splitlines()[0])
+    p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--tasks", nargs="*", default=list(TASK_ORDER), choices=TASK_ORDER)
+    p.add_argument("--render-only", action="store_true",
+                   help="rewrite docs from build/results_raw.json without training")
+    args = p.parse_args(argv)
+    recipes = list(RECIPE_NAMES)
+    if args.render_only:
+        raw = json.loads(RAW.read_text())
+    else:
+        raw = compute(args.tasks, recipes, SEEDS, args.jobs)
+        RAW.parent.mkdir(parents=True, exist_ok=True)
+        RAW.write_text(json.dumps(raw, indent=1))
+    tasks = [t for t in TASK_ORDER if any(x["task"] == t for x in raw["runs"])]
+    (DOCS / "results.md").write_text(render(raw, tasks, recipes))
+    print(f"wrote {DOCS / 'results.md'} ({raw['wall_s'] / 60:.1f} min)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

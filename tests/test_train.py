@@ -1,0 +1,147 @@
+"""The Trainer: determinism, backend swapping, learning, overflow, and the CLI."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from model.backend import GemmOverflowError, GoldenBackend
+from model.tasks import make_task
+from model.train import Trainer
+from scripts.cli import main as cli_main
+
+
+def _steps(trainer, task, n, batch=32, start=0):
+    for i in range(start, start + n):
+        sl = slice(i * batch, (i + 1) * batch)
+        trainer.step(task.X_train[sl], task.y_train[sl])
+
+
+def _equal_states(a, b):
+    assert a.keys() == b.keys()
+    return all(np.array_equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("recipe", ["4bit", "4bit-stochastic"])
+def test_same_seed_gives_identical_weights_and_other_seed_differs(recipe):
+    states = []
+    for seed in (0, 0, 1):
+        task = make_task("digits-mlp", seed)
+        trainer = Trainer(task.model, recipe, seed=seed)
+        _steps(trainer, task, 3)
+        states.append(trainer.state())
+    assert _equal_states(states[0], states[1])
+    assert not _equal_states(states[0], states[2])
+
+
+class CountingBackend(GoldenBackend):
+    name = "counting"
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def gemm(self, a, b, a_format, b_format, *, name="gemm"):
+        self.count += 1
+        return super().gemm(a, b, a_format, b_format, name=name)
+
+
+def test_backend_can_be_swapped_between_steps_with_identical_results():
+    task = make_task("digits-cnn", 0)
+    ref = Trainer(task.model, "4bit-stochastic", seed=0)
+    _steps(ref, task, 4)
+    task2 = make_task("digits-cnn", 0)
+    other = CountingBackend()
+    swapped = Trainer(task2.model, "4bit-stochastic", seed=0)
+    _steps(swapped, task2, 2)
+    swapped.backend = other
+    _steps(swapped, task2, 2, start=2)
+    assert other.count == 2 * 8  # 8 GEMMs per CNN step, all on the new backend
+    assert _equal_states(ref.state(), swapped.state())
+
+
+def test_fp32_recipe_needs_no_backend_and_learns_digits():
+    task = make_task("digits-mlp", 0)
+    trainer = Trainer(task.model, "fp32", backend=None, seed=0, metric=task.metric)
+    trainer.fit(task.X_train, task.y_train, epochs=3, batch_size=32)
+    assert trainer.evaluate(task.X_test, task.y_test) > 0.85
+
+
+def test_short_4bit_digits_run_learns():
+    task = make_task("digits-mlp", 0)
+    trainer = Trainer(task.model, "4bit", seed=0, metric=task.metric)
+    hist = trainer.fit(task.X_train, task.y_train, epochs=3, batch_size=32,
+                       eval_data=(task.X_test, task.y_test))
+    assert len(hist["metric"]) == 3
+    assert hist["metric"][-1] > 0.85  # chance is 0.1
+    assert hist["train_loss"][-1] < hist["train_loss"][0]
+
+
+def test_fit_accepts_user_arrays_and_steps_limit():
+    from model.nn import Linear, ReLU, Sequential
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 5))          # signed inputs: INT4 fixed input scale
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    model = Sequential([Linear("a", 5, 16, rng), ReLU("r"), Linear("b", 16, 2, rng)])
+    trainer = Trainer(model, "4bit", seed=0, lr=0.1)
+    trainer.fit(X, y, epochs=50, batch_size=20, steps=25)
+    assert trainer.steps_done == 25
+    assert trainer.state()["a.in_alpha"][1] == 1.0  # signed input detected
+    assert trainer.evaluate(X, y) > 0.8
+
+
+def test_accumulator_overflow_propagates_naming_the_gemm():
+    task = make_task("digits-mlp", 0)
+    trainer = Trainer(task.model, "4bit", backend=GoldenBackend(acc_width=18), seed=0)
+    with pytest.raises(GemmOverflowError) as info:
+        _steps(trainer, task, 1)
+    assert re.fullmatch(r"fc\d\.(fwd|dX|dW)", info.value.gemm_name)
+
+
+def test_bits_per_char_metric_is_cross_entropy_in_bits():
+    from model.nn import Linear, OneHot, Sequential
+    rng = np.random.default_rng(0)
+    model = Sequential([OneHot(4), Linear("fc", 8, 4, rng)])
+    trainer = Trainer(model, "fp32", seed=0, metric="bits_per_char")
+    model.layers[1].W.value[...] = 0  # uniform prediction over 4 symbols: 2 bits
+    X = rng.integers(0, 4, (10, 2))
+    assert trainer.evaluate(X, rng.integers(0, 4, 10)) == pytest.approx(2.0)
+
+
+# --------------------------------------------------------------------------
+# CLI
+
+
+def test_cli_train_steps_prints_the_metric_line(capsys):
+    assert cli_main(["train", "--steps", "2", "--no-progress"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    m = re.fullmatch(r"test_accuracy=([0-9.]+)", last)
+    assert m and 0.0 <= float(m.group(1)) <= 1.0
+
+
+def test_cli_train_charlm_reports_bits_per_char(capsys):
+    assert cli_main(["train", "--dataset", "charlm", "--recipe", "fp32", "--steps", "1",
+                     "--no-progress"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    m = re.fullmatch(r"bits_per_char=([0-9.]+)", last)
+    assert m and 5.0 < float(m.group(1)) < 8.0  # about log2(96) before training
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--steps", "0"],
+    ["train", "--epochs", "-1"],
+    ["train", "--recipe", "3bit"],
+    ["train", "--dataset", "imagenet"],
+    ["train", "--batch-size", "x"],
+    ["train", "--recipe", "fp32", "--backend", "icarus"],
+])
+def test_cli_train_bad_input_exits_2_with_one_line(argv, capsys):
+    try:
+        code = cli_main(argv)
+    except SystemExit as exc:  # argparse rejects bad choices and types itself
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "error" in err[0]
