@@ -106,27 +106,30 @@ class Trainer:
         return float(-logp[np.arange(len(y)), y].mean() / math.log(2.0))
 
     def fit(self, X, y, *, epochs: int = 1, batch_size: int = 32, steps: int | None = None,
-            eval_data=None, progress: bool = False, schedule: str = "cosine",
-            callback=None) -> dict:
+            eval_data=None, evals_per_epoch: int = 1, progress: bool = False,
+            schedule: str = "cosine", callback=None) -> dict:
         """Train on (X, y) for ``epochs`` (at most ``steps`` minibatches in all).
 
         The learning rate follows a cosine decay from ``lr`` to 0 over the
         planned steps (``schedule="constant"`` keeps it).  After each epoch the
-        metric on ``eval_data`` (if given) is recorded.  Returns a history
-        dict of per-epoch lists: ``epoch``, ``train_loss``, ``metric``.
+        metric on ``eval_data`` (if given) is recorded, and ``evals_per_epoch - 1``
+        more times evenly within each epoch.  Returns a history dict: per-epoch
+        lists ``epoch`` and ``train_loss``, and aligned lists ``eval_epoch``
+        (fractional epochs) and ``metric``.
         """
         from tqdm import tqdm
         X = np.asarray(X)
         y = np.asarray(y)
         if len(X) != len(y) or len(X) == 0:
             raise ValueError(f"X and y must be non-empty and equally long, got {len(X)} and {len(y)}")
-        if epochs < 1 or batch_size < 1 or (steps is not None and steps < 1):
+        if epochs < 1 or batch_size < 1 or evals_per_epoch < 1 or (steps is not None and steps < 1):
             raise ValueError("epochs, batch_size and steps must be positive")
         if schedule not in ("cosine", "constant"):
             raise ValueError(f"unknown schedule {schedule!r}")
         per_epoch = math.ceil(len(X) / batch_size)
         total = per_epoch * epochs if steps is None else min(steps, per_epoch * epochs)
-        history = {"epoch": [], "train_loss": [], "metric": []}
+        history = {"epoch": [], "train_loss": [], "eval_epoch": [], "metric": []}
+        checkpoints = {round(per_epoch * k / evals_per_epoch) for k in range(1, evals_per_epoch)}
         bar = tqdm(total=total, disable=not progress, file=sys.stderr, unit="step",
                    desc=f"{self.recipe.name}", leave=False)
         done = 0
@@ -147,9 +150,13 @@ class Trainer:
                     bar.update(1)
                     if done % 10 == 0:
                         bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses[-10:]):.3f}")
+                    if eval_data is not None and b + 1 in checkpoints and done < total:
+                        history["eval_epoch"].append(epoch + (b + 1) / per_epoch)
+                        history["metric"].append(self.evaluate(*eval_data))
                 history["epoch"].append(epoch + 1)
                 history["train_loss"].append(float(np.mean(losses)) if losses else float("nan"))
                 if eval_data is not None:
+                    history["eval_epoch"].append(epoch + min(1.0, len(losses) / per_epoch))
                     history["metric"].append(self.evaluate(*eval_data))
                 if callback is not None:
                     callback(epoch + 1, history)

@@ -23,6 +23,7 @@ import hashlib
 import os
 import json
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +61,7 @@ class HostConfig:
 
 def host_verilog(cfg: HostConfig) -> str:
     """The host testbench module ``radix4_host`` wrapping ``radix4_accel``."""
-    counters = "\n".join(f"  wire [47:0] {n};" for n in COUNTERS)
+    counters = "\n".join(f"  wire [47:0] {n} /*verilator public_flat_rd*/;" for n in COUNTERS)
     counter_ports = ",\n".join(f"    .{n}({n})" for n in COUNTERS)
     return f"""`timescale 1ns/1ps
 // radix4 host testbench (simulation only): host memories + DMA around the tile.
@@ -69,15 +70,21 @@ module {HOST_TOP};
   localparam CW = {cfg.cmd_width}, LW = {cfg.load_width}, RW = {cfg.result_width};
   localparam CD = {cfg.host_cmds}, LD = {cfg.host_beats}, RD = {cfg.host_rows};
 
-  reg clk = 1'b0;
+  // Everything cocotb reads or writes is marked public for Verilator (the
+  // rest of the model stays private and fully optimised).
+  reg clk /*verilator public_flat_rw*/ = 1'b0;
   always #5 clk = ~clk;
-  reg rst = 1'b1;
+  reg rst /*verilator public_flat_rw*/ = 1'b1;
 
   // Written by the host (cocotb) between batches.
-  reg [31:0] n_cmd = 0, n_load = 0, n_res = 0;
-  reg [31:0] gap_permille = 0, stall_permille = 0, seed = 32'h1;
-  reg go = 1'b0;
-  reg done = 1'b0;
+  reg [31:0] n_cmd /*verilator public_flat_rw*/ = 0;
+  reg [31:0] n_load /*verilator public_flat_rw*/ = 0;
+  reg [31:0] n_res /*verilator public_flat_rw*/ = 0;
+  reg [31:0] gap_permille /*verilator public_flat_rw*/ = 0;
+  reg [31:0] stall_permille /*verilator public_flat_rw*/ = 0;
+  reg [31:0] seed /*verilator public_flat_rw*/ = 32'h1;
+  reg go /*verilator public_flat_rw*/ = 1'b0;
+  reg done /*verilator public_flat_rw*/ = 1'b0;
 
   reg [CW-1:0] cmd_mem [0:CD-1];
   reg [LW-1:0] load_mem [0:LD-1];
@@ -89,7 +96,8 @@ module {HOST_TOP};
   reg [31:0] rng = 32'h1;
   wire start = go != go_seen;
 
-  wire cmd_ready, load_ready, result_valid, idle, cmd_error;
+  wire cmd_ready, load_ready, result_valid, idle;
+  wire cmd_error /*verilator public_flat_rd*/;
   wire [RW-1:0] result_payload;
 {counters}
 
@@ -194,25 +202,54 @@ def build_host(cfg: HostConfig, sim: str = "verilator") -> tools.Build:
         accel_file.write_text(generate("accel", rows=cfg.rows, cols=cfg.cols,
                                        acc_width=cfg.acc_width, depth=cfg.depth))
         result.verilog.write_text(host_verilog(cfg))
-        args = []
-        if simulator.name == "verilator":
-            args = ["--timing", "-O3", "--x-assign", "fast", "--x-initial", "fast",
-                    "-Wno-fatal", "-Wno-lint", "-Wno-style"]
-            if result.waves:
-                args.append("--trace-fst")
         log = build_dir / "build.log"
         with tools.sim_environment(simulator), _verilator_make_fix():
-            runner = get_runner(simulator.name)
             try:
-                runner.build(sources=[accel_file, result.verilog], hdl_toplevel=HOST_TOP,
-                             build_dir=build_dir, build_args=args, timescale=tools.TIMESCALE,
-                             waves=result.waves, always=True, log_file=log)
-            except (RuntimeError, SystemExit) as exc:
+                if simulator.name == "verilator":
+                    _build_verilator(simulator, [accel_file, result.verilog], build_dir,
+                                     result.waves, log)
+                else:
+                    get_runner(simulator.name).build(
+                        sources=[accel_file, result.verilog], hdl_toplevel=HOST_TOP,
+                        build_dir=build_dir, timescale=tools.TIMESCALE,
+                        waves=result.waves, always=True, log_file=log)
+            except (RuntimeError, SystemExit, subprocess.CalledProcessError) as exc:
                 tail = log.read_text()[-3000:] if log.is_file() else ""
                 raise RuntimeError(f"{sim} build of the host testbench failed ({exc}):\n"
                                    f"{tail}") from None
         marker.write_text(json.dumps(key, indent=1, sort_keys=True))
     return result
+
+
+def _build_verilator(simulator, sources, build_dir: Path, waves: bool, log: Path):
+    """cocotb's Verilator build, minus ``--public-flat-rw``.
+
+    cocotb's runner makes every signal public and writable, which forces
+    Verilator to re-evaluate all combinational logic at every step (the model
+    ran ~4x slower).  The host testbench marks the few registers cocotb
+    touches ``public_flat_rw`` itself, so the tile inside is optimised as a
+    real design would be.  Same harness (cocotb's ``verilator.cpp``), same
+    executable name, so ``verif.tools.launch`` starts it unchanged.
+    """
+    import cocotb_tools.config as cfg
+
+    libs = cfg.libs_dir
+    harness = cfg.share_dir / "lib" / "verilator" / "verilator.cpp"
+    cmd = [str(simulator.bin_dir / "verilator"), "-cc", "--exe", "-Mdir", str(build_dir),
+           "--top-module", HOST_TOP, "--vpi", "--prefix", "Vtop", "-o", HOST_TOP,
+           "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
+           "--timing", "-O3", "--x-assign", "fast", "--x-initial", "fast",
+           "-Wno-fatal", "-Wno-lint", "-Wno-style", "--timescale", "1ns/1ps"]
+    if waves:
+        cmd.append("--trace")
+    cmd += [str(harness)] + [str(s) for s in sources]
+    make = ["make", "-j", str(min(os.cpu_count() or 1, 4)), "-C", str(build_dir),
+            "-f", "Vtop.mk", f"VM_TRACE={int(waves)}"]
+    with open(log, "w") as out:
+        for step in (cmd, make):
+            out.write(" ".join(step) + "\n")
+            out.flush()
+            subprocess.run(step, stdout=out, stderr=subprocess.STDOUT, check=True)
 
 
 @contextlib.contextmanager

@@ -17,10 +17,12 @@ def test_digits_split_is_fixed_stratified_and_disjoint():
     # Every class is in both splits in about the 2:1 proportion.
     for c in range(10):
         assert abs((ytr == c).sum() - 2 * (yte == c).sum()) <= 3
-    # No test image is a training row object (split by index; duplicates in the raw
-    # data are possible, so compare counts instead of contents).
+    # The two splits partition the dataset: together they are every image exactly once.
     from sklearn.datasets import load_digits
-    assert len(ytr) + len(yte) == len(load_digits().target)
+    d = load_digits()
+    both = np.concatenate([np.column_stack([Xtr * 16, ytr]), np.column_stack([Xte * 16, yte])])
+    full = np.column_stack([d.data, d.target])
+    np.testing.assert_array_equal(both[np.lexsort(both.T)], full[np.lexsort(full.T)])
 
 
 def test_encode_text_maps_printable_ascii_and_replaces_the_rest():

@@ -65,8 +65,10 @@ def test_backend_can_be_swapped_between_steps_with_identical_results():
 def test_fp32_recipe_needs_no_backend_and_learns_digits():
     task = make_task("digits-mlp", 0)
     trainer = Trainer(task.model, "fp32", backend=None, seed=0, metric=task.metric)
-    trainer.fit(task.X_train, task.y_train, epochs=3, batch_size=32)
-    assert trainer.evaluate(task.X_test, task.y_test) > 0.85
+    hist = trainer.fit(task.X_train, task.y_train, epochs=3, batch_size=32,
+                       eval_data=(task.X_test, task.y_test), evals_per_epoch=2)
+    assert len(hist["metric"]) == 6 and hist["eval_epoch"][1::2] == [1.0, 2.0, 3.0]
+    assert hist["metric"][-1] == trainer.evaluate(task.X_test, task.y_test) > 0.85
 
 
 def test_short_4bit_digits_run_learns():
