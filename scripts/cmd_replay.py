@@ -27,6 +27,8 @@ def add_arguments(p):
                    help="simulator running the accelerator tile (default: verilator)")
     p.add_argument("--rows", type=int, default=8, help="array rows R (default 8)")
     p.add_argument("--cols", type=int, default=8, help="array columns C (default 8)")
+    p.add_argument("--depth", type=int, default=512,
+                   help="operand beats per tile bank (default 512)")
     p.add_argument("--acc-width", type=int, default=None,
                    help="accumulator width (default: the trace's, normally 32)")
 
@@ -82,7 +84,8 @@ def run(args) -> int:
     total_macs = 0
     t0 = time.perf_counter()
     width = max(len(r.name) for r in trace)
-    with make_backend(args.sim, rows=args.rows, cols=args.cols, acc_width=acc_width) as backend:
+    with make_backend(args.sim, rows=args.rows, cols=args.cols, acc_width=acc_width,
+                      depth=getattr(args, "depth", 512)) as backend:
         bar = tqdm(total=sum(r.macs for r in trace), file=sys.stderr, unit="MAC",
                    unit_scale=True, desc=f"replay on {args.sim}", leave=False)
         try:

@@ -342,7 +342,9 @@ def test_replay_on_verilator_is_bit_exact(tmp_path):
     rec.gemm(random_codes(rng, "uint4", (12, 7)), random_codes(rng, "fp4", (7, 5)),
              "uint4", "fp4", name="fc1.dW")
     rec.save(tmp_path / "two.npz")
-    r = radix4("replay", str(tmp_path / "two.npz"), "--sim", "verilator")
+    # The small tile of tests/test_rtl_backend.py: the simulator build is shared.
+    r = radix4("replay", str(tmp_path / "two.npz"), "--sim", "verilator",
+               "--rows", "3", "--cols", "4", "--depth", "16")
     assert r.returncode == 0, r.stdout + r.stderr
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 3
