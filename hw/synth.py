@@ -26,10 +26,10 @@ Large arrays: Yosys (WebAssembly) needs minutes per flow for a flattened
 16x16 counts are *composed*: the array is synthesized once with every PE
 replaced by a black box (:class:`BlackBoxPE`; the result is the "glue":
 skew lines, forwarding, result and output registers, control), and the
-stand-alone PE's counts are added R*C times.  That is exactly what a
-hierarchical (non-flattened) synthesis gives; flattening can only remove a
-little logic across PE boundaries.  The report checks the method against
-the flattened 4x4 array.  ECP5 runs are out of context
+stand-alone PE's counts are added R*C times.  That is what a hierarchical
+(non-flattened) synthesis gives.  Flip-flops add up exactly; LUT counts do
+not quite (ABC maps a flattened netlist as a whole, a few percent either
+way), so the report checks the method against the flattened 4x4 array.  ECP5 runs are out of context
 (no I/O buffers), because the arrays have more ports than any package has
 pins; iCE40 nextpnr has no such mode, so iCE40 PnR runs only where the
 ports fit the HX8K CT256 package (206 I/O).

@@ -145,3 +145,12 @@ def test_array_sixteen_by_sixteen_elaborates():
     fragment = Fragment.get(SystolicArray(16, 16), None)
     names = {name for _, name, _ in fragment.subfragments}
     assert names >= {f"pe_{r}_{c}" for r in range(16) for c in range(16)}
+
+
+@pytest.mark.parametrize("top,params", [("pe", (8, 8, 18)), ("array", (2, 3, 18))])
+def test_comb_blocks_are_kicked_at_time_zero_outside_verilator(top, params):
+    """Every Yosys always-@* trigger register is toggled at #0, guarded from Verilator."""
+    text = generate(top, *params)
+    declared = re.findall(r"^\s*reg (\\\$auto\$verilog_backend\S+dump_module\$\d+) += 0;$", text, re.M)
+    kicked = re.findall(r"^`ifndef VERILATOR\b.*\n\s*initial #0 (\S+) = 1'b1;\n`endif$", text, re.M)
+    assert declared and kicked == declared
