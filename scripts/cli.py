@@ -76,6 +76,11 @@ def main(argv=None) -> int:
             ArithmeticError) as exc:
         sys.stderr.write(f"radix4 {args.command}: error: {exc}\n")
         return 2
+    except RuntimeError as exc:
+        # A simulator that died or timed out: not bad input, but still one line.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        sys.stderr.write(f"radix4 {args.command}: failed: {first}\n")
+        return 1
     except KeyboardInterrupt:
         sys.stderr.write(f"radix4 {args.command}: interrupted\n")
         return 130
