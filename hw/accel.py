@@ -30,7 +30,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .array import SystolicArray, input_layout, output_layout
+from .array import SystolicArray, _check_dim, input_layout, output_layout
 from .pe import check_acc_width
 
 __all__ = ["AcceleratorTile", "job_layout", "load_layout", "COUNTER_WIDTH", "COUNTERS",
@@ -73,8 +73,7 @@ class AcceleratorTile(wiring.Component):
     """R x C array with double-buffered operand banks and a job sequencer."""
 
     def __init__(self, rows: int, cols: int, acc_width: int = 32, depth: int = 512):
-        self.array = SystolicArray(rows, cols, acc_width)  # validates rows, cols
-        self.rows, self.cols = rows, cols
+        self.rows, self.cols = _check_dim("rows", rows), _check_dim("cols", cols)
         self.acc_width = check_acc_width(acc_width)
         self.depth = _check_depth(depth)
         members = {
@@ -91,7 +90,7 @@ class AcceleratorTile(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         R, C = self.rows, self.cols
-        m.submodules.array = arr = self.array
+        m.submodules.array = arr = SystolicArray(R, C, self.acc_width)
         m.submodules.mem = mem = memory.Memory(
             shape=load_layout(R, C), depth=2 * self.depth, init=[])
         wr = mem.write_port()

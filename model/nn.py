@@ -109,15 +109,18 @@ class Context:
                              f"{c.shape} for GEMM {name!r}, expected {(a.shape[0], b.shape[1])}")
         return c.astype(np.int64, copy=False)
 
-    def encode_grad(self, g: np.ndarray, name: str):
+    def encode_grad(self, g: np.ndarray, name: str, rounding: str | None = None):
         """FP4 codes of dL/dY for the dX GEMM and the dW GEMM, with their scales.
 
         GradScale (per layer, per step) unless the recipe turns it off; then a
         single sigma, measured once on the first gradient this run encodes (the
         output layer's, normally the largest) and frozen for every layer and
         step: it may saturate or underflow later, per SPEC 1.3.
+        ``rounding`` overrides the recipe's rounding mode for this tensor
+        (a recipe may round one layer's gradient differently).
         """
         r = self.recipe
+        rounding = r.rounding if rounding is None else rounding
         if r.grad_scale:
             sigma = None
         else:
@@ -125,8 +128,8 @@ class Context:
                 self.sigma_state["fixed"] = grad_scale_sigma(g, name)
             sigma = self.sigma_state["fixed"]
         codes_dx, codes_dw, sigma = tpr_encode(
-            g, sigma, tpr=r.tpr, rounding=r.rounding,
-            rng=self.rng if r.rounding == "stochastic" else None,
+            g, sigma, tpr=r.tpr, rounding=rounding,
+            rng=self.rng if rounding == "stochastic" else None,
             fmt=r.grad_format, name=name)
         offset = get_format(r.grad_format).scale_offset
         scale_dx = math.ldexp(1.0, sigma - offset)
@@ -186,6 +189,7 @@ class _GemmLayer(Layer):
         self.weight_bits = 4
         self.act_bits = 4
         self.need_dx = True
+        self.grad_rounding = None  # None: the recipe's rounding (set by configure)
         # Fixed quantizer for float inputs (the network input): set on first use.
         self.in_alpha = None
         self.in_signed = False
@@ -235,7 +239,8 @@ class _GemmLayer(Layer):
             return dy @ self.W.value.astype(np.float64).T if self.need_dx else None
         a_fmt, a_scale, wq = q
         gfmt = ctx.recipe.grad_format
-        codes_dx, codes_dw, s_dx, s_dw = ctx.encode_grad(dy, f"{self.name}.dY")
+        codes_dx, codes_dw, s_dx, s_dw = ctx.encode_grad(dy, f"{self.name}.dY",
+                                                          self.grad_rounding)
         da = None
         if self.need_dx:
             c = ctx.gemm(codes_dx, wq.codes.T, gfmt, wq.fmt, f"{self.name}.dX")
@@ -454,6 +459,7 @@ class Sequential(Layer):
         gemms = self.gemm_layers()
         for i, layer in enumerate(gemms):
             layer.weight_bits, layer.act_bits = recipe.layer_bits(i, len(gemms))
+            layer.grad_rounding = recipe.grad_rounding(i, len(gemms))
         seen_params = False
         for i, layer in enumerate(self.layers):
             if isinstance(layer, _GemmLayer):

@@ -13,7 +13,9 @@ is the one of Sun et al. (NeurIPS 2020) as fixed by SPEC 1:
   two-phase rounding (SPEC 1.5), nearest rounding;
 - every forward, dX and dW product is an exact integer GEMM on a backend.
 
-The ablations change one thing each.  ``fp32`` computes in floating point
+The ablations change one thing each.  ``4bit-sr-last`` is not an ablation
+but a variant: it departs from the 4-bit recipe in the output layer's
+gradient rounding only (stochastic there, nearest elsewhere).  ``fp32`` computes in floating point
 (float64 arithmetic, float32 master weights) and never touches a backend.
 """
 
@@ -37,6 +39,7 @@ class Recipe:
     tpr: bool = True                # two-phase rounding (SPEC 1.5)
     rounding: str = "nearest"       # or "stochastic"
     ends_bits: int | None = None    # first and last GEMM layers at this many bits
+    output_rounding: str | None = None  # rounding of the last GEMM layer's dL/dY (None: ``rounding``)
     description: str = ""
 
     def layer_bits(self, index: int, count: int) -> tuple[int, int]:
@@ -44,6 +47,12 @@ class Recipe:
         if self.ends_bits is not None and index in (0, count - 1):
             return self.ends_bits, self.ends_bits
         return self.weight_bits, self.act_bits
+
+    def grad_rounding(self, index: int, count: int) -> str:
+        """FP4 rounding mode of the output gradient of GEMM layer ``index`` of ``count``."""
+        if self.output_rounding is not None and index == count - 1:
+            return self.output_rounding
+        return self.rounding
 
 
 _4BIT = Recipe("4bit", description="INT4 SAWB weights, UINT4 PACT activations, "
@@ -61,6 +70,9 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
             description="4bit with radix-2 FP4 gradients (levels 2x apart, 64x range)"),
     replace(_4BIT, name="4bit-stochastic", rounding="stochastic",
             description="4bit with stochastic rounding of the FP4 gradients"),
+    replace(_4BIT, name="4bit-sr-last", output_rounding="stochastic",
+            description="4bit with stochastic rounding of the output layer's gradient "
+                        "(the softmax gradient) only; nearest everywhere else"),
     replace(_4BIT, name="4bit-8bit-ends", ends_bits=8,
             description="4bit with the first and last layers' weights and input "
                         "activations at 8 bits (nibble decomposition)"),

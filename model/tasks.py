@@ -40,7 +40,7 @@ TASKS = {
     "digits-mlp": ("8x8 digits, MLP 64-128-128-10", 20, 32, 0.05),
     "digits-cnn": ("8x8 digits, CNN conv3x3(8)-conv3x3/2(16)-fc(10)", 12, 32, 0.05),
     "charlm": ("next character from the 6 previous, MLP 576-256-256-96 over one-hot "
-               "characters, stdlib docstrings", 2, 128, 0.1),
+               "characters, stdlib docstrings", 2, 256, 0.2),
 }
 
 

@@ -312,6 +312,41 @@ def test_fixed_sigma_without_gradscale_is_measured_once_and_reused():
     assert s_dx == 2.0 ** (grad_scale_sigma(small) - 12)
 
 
+def test_sr_last_rounds_only_the_output_layer_gradient_stochastically():
+    """4bit-sr-last: the last GEMM layer's dL/dY is stochastically rounded (one
+    RNG stream, phase 0 then phase 1), every other layer's is nearest."""
+    from model.formats import fp4_encode, tpr_encode
+    rng = np.random.default_rng(15)
+    model = Sequential([Linear("fc1", 5, 7, rng), ReLU("act1"), Linear("fc2", 7, 6, rng),
+                        ReLU("act2"), Linear("fc3", 6, 4, rng)])
+    model.configure(get_recipe("4bit-sr-last"))
+    assert [m.grad_rounding for m in model.gemm_layers()] == ["nearest", "nearest", "stochastic"]
+    seen = {}
+
+    class Spy(Context):
+        def encode_grad(self, g, name, rounding=None):
+            out = super().encode_grad(g, name, rounding)
+            seen[name] = (g.copy(), out)
+            return out
+
+    ctx = Spy(get_recipe("4bit-sr-last"), GoldenBackend(), rng=np.random.default_rng(3))
+    x = rng.random((9, 5))
+    y = rng.integers(0, 4, 9)
+    model.backward(softmax_cross_entropy(model.forward(x, ctx), y)[1], ctx)
+    assert set(seen) == {"fc3.dY", "fc2.dY", "fc1.dY"}
+    # fc3 is encoded first in the backward pass, so it draws the stream's first numbers.
+    g3, (dx3, dw3, _, _) = seen["fc3.dY"]
+    ref_dx, ref_dw, _ = tpr_encode(g3, rounding="stochastic", rng=np.random.default_rng(3))
+    np.testing.assert_array_equal(dx3, ref_dx)
+    np.testing.assert_array_equal(dw3, ref_dw)
+    assert not np.array_equal(dx3, fp4_encode(g3, grad_scale_sigma(g3), 0))
+    for name in ("fc2.dY", "fc1.dY"):
+        g, (dx, dw, _, _) = seen[name]
+        sigma = grad_scale_sigma(g)
+        np.testing.assert_array_equal(dx, fp4_encode(g, sigma, 0))
+        np.testing.assert_array_equal(dw, fp4_encode(g, sigma, 1))
+
+
 def test_cnn_step_gemms_and_im2col_on_codes():
     rng = np.random.default_rng(13)
     layers = [Conv2d("conv1", 1, 4, 3, rng, stride=1, pad=1), ReLU("act1"),
