@@ -110,13 +110,15 @@ class AcceleratorTile(wiring.Component):
         loading = Signal()
         load_job = Signal(job_layout(self.depth))
         load_count = Signal(kb)
+        load_last = Signal(kb)    # index of the job's final beat (k >= 1 for accepted jobs)
         load_bank_full = Signal()
         # The next command may be taken in the cycle of the current job's final
         # beat, so jobs load back to back.
         finishing = Signal()
         next_bank = Signal()
         m.d.comb += [
-            finishing.eq(loading & self.load.valid & (load_count == load_job.k - 1)),
+            load_last.eq(load_job.k - 1),
+            finishing.eq(loading & self.load.valid & (load_count == load_last)),
             next_bank.eq(load_bank ^ finishing),
             # A bank the sequencer frees this cycle may be claimed this cycle.
             load_bank_full.eq(Mux(next_bank, bank_full[1], bank_full[0])
@@ -135,7 +137,7 @@ class AcceleratorTile(wiring.Component):
         ]
         with m.If(self.load.valid & loading):
             m.d.sync += load_count.eq(load_count + 1)
-            with m.If(load_count == load_job.k - 1):
+            with m.If(load_count == load_last):
                 m.d.comb += set_full.eq(1)
                 m.d.sync += [loading.eq(0), load_bank.eq(~load_bank)]
                 for b in range(2):
@@ -153,9 +155,11 @@ class AcceleratorTile(wiring.Component):
         seq_ptr = Signal(kb)
         cur_full = Signal()
         cur_job = Signal(job_layout(self.depth))
+        cur_last = Signal(kb)     # index of the current job's final beat
         m.d.comb += [
             cur_full.eq(Mux(seq_bank, bank_full[1], bank_full[0])),
             cur_job.eq(Mux(seq_bank, bank_job[1], bank_job[0])),
+            cur_last.eq(cur_job.k - 1),
         ]
         # The read port's data register is the array's input: it holds a beat
         # while the array is not ready (en low), so no skid buffer is needed.
@@ -177,14 +181,14 @@ class AcceleratorTile(wiring.Component):
             m.d.sync += [
                 beat_valid.eq(cur_full),
                 beat_first.eq((seq_ptr == 0) & ~cur_job.accumulate),
-                beat_last.eq((seq_ptr == cur_job.k - 1) & cur_job.emit),
-                beat_job_end.eq(seq_ptr == cur_job.k - 1),
+                beat_last.eq((seq_ptr == cur_last) & cur_job.emit),
+                beat_job_end.eq(seq_ptr == cur_last),
                 beat_a_fmt.eq(cur_job.a_fmt),
                 beat_b_fmt.eq(cur_job.b_fmt),
             ]
         with m.If(take):
             m.d.sync += seq_ptr.eq(seq_ptr + 1)
-            with m.If(seq_ptr == cur_job.k - 1):
+            with m.If(seq_ptr == cur_last):
                 m.d.comb += free_bank.eq(1)
                 m.d.sync += [seq_ptr.eq(0), seq_bank.eq(~seq_bank)]
 

@@ -21,6 +21,8 @@ def add_arguments(p):
                    help="accumulator width in bits, 18..64 (default 32)")
     # `accel` is only offered once hw.accel exists; anything else is a one-line
     # argparse error (exit 2).
+    p.add_argument("--depth", type=int, default=512,
+                   help="accel only: operand beats per bank, a power of two (default 512)")
     p.add_argument("--top", default="array", choices=_tops(),
                    help="which module (default array)")
     p.add_argument("-o", "--output", required=True, metavar="FILE.v", help="Verilog file to write")
@@ -40,6 +42,10 @@ def run(args) -> int:
         raise CliError(f"-o {out}: is a directory")
     if not out.parent.exists():
         raise CliError(f"-o {out}: directory {out.parent} does not exist")
-    text = generate(args.top, rows=args.rows, cols=args.cols, acc_width=args.acc_width)
+    if args.top == "accel" and (args.depth < 2 or args.depth > 65536
+                                or args.depth & (args.depth - 1)):
+        raise CliError(f"--depth must be a power of two in 2..65536, got {args.depth}")
+    text = generate(args.top, rows=args.rows, cols=args.cols, acc_width=args.acc_width,
+                    depth=args.depth)
     out.write_text(text)
     return 0

@@ -71,6 +71,19 @@ def test_verilator_lint_clean(tmp_path, top, params):
     assert "%Warning" not in result.stderr and "%Error" not in result.stderr
 
 
+def test_accel_verilog_is_lint_clean_and_synthesizes(tmp_path):
+    """The tile (buffers, sequencer, counters) passes the same checks."""
+    text = generate("accel", 2, 3, 18, depth=8)
+    (tmp_path / "lint").mkdir()
+    (tmp_path / "synth").mkdir()
+    result = verilator_lint(text, TOPS["accel"], tmp_path / "lint")
+    assert result.returncode == 0, result.stderr
+    assert "%Warning" not in result.stderr and "%Error" not in result.stderr
+    stats = yosys_synth(text, TOPS["accel"], tmp_path / "synth")
+    assert not any("LATCH" in t.upper() for t in stats["by_type"])
+    assert stats["flops"] > 6 * (18 + 1)
+
+
 def test_lint_waivers_each_have_a_reason():
     from hw.verilog import LINT_WAIVERS
     lines = LINT_WAIVERS.read_text().splitlines()
