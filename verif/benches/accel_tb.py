@@ -29,7 +29,7 @@ from hw.array import output_layout
 from verif.kit import (Coverage, PauseControl, Scoreboard, StreamDriver, StreamMonitor,
                        burst_pause, get_seed, random_pause, start_clock, test_rng)
 from verif.kit.clocking import PERIOD_NS
-from verif.kit.golden import gemm_expect
+from verif.kit.golden import gemm_expect, random_operands
 
 PARAMS = json.loads(os.environ.get("RADIX4_PARAMS", "{}"))
 ROWS = PARAMS.get("rows", 8)
@@ -42,8 +42,6 @@ JOB = job_layout(DEPTH)
 LOAD = load_layout(ROWS, COLS)
 OUT = output_layout(ROWS, COLS, W)
 K_MAX_FIELD = (1 << JOB["k"].width) - 1      # largest k the command can carry
-A_EXTREMES = {0: [0x8, 0x7, 0xF, 0x0], 1: [0xF, 0x0], 2: [0x0, 0x8, 0x7, 0xF], 3: [0xF]}
-B_EXTREMES = {0: [0x8, 0x7, 0xF], 1: [0xF, 0x0]}
 PAIRS = [(af, bf) for af in range(3) for bf in range(2)]
 
 COV = Coverage(f"accel {ROWS}x{COLS} W={W} depth={DEPTH}")
@@ -212,14 +210,7 @@ class TileBench:
             COV.hit("overflow", "exactly min, unflagged")
 
     def random_operands(self, k, af, bf, p_extreme=0.25):
-        a = self.np_rng.integers(0, 16, size=(ROWS, k), dtype=np.uint8)
-        b = self.np_rng.integers(0, 16, size=(k, COLS), dtype=np.uint8)
-        if p_extreme:
-            ma = self.np_rng.random(a.shape) < p_extreme
-            a[ma] = self.np_rng.choice(A_EXTREMES[af], size=int(ma.sum()))
-            mb = self.np_rng.random(b.shape) < p_extreme
-            b[mb] = self.np_rng.choice(B_EXTREMES[bf], size=int(mb.sum()))
-        return a, b
+        return random_operands(self.np_rng, ROWS, COLS, k, af, bf, p_extreme)
 
     def random_k(self):
         return self.rng.choice([1, DEPTH, self.rng.randint(1, DEPTH), self.rng.randint(1, DEPTH)])

@@ -20,7 +20,7 @@ from cocotb.triggers import FallingEdge, RisingEdge
 
 from verif.kit import (Coverage, PauseControl, Scoreboard, StreamDriver, StreamMonitor,
                        burst_pause, get_seed, random_pause, start_clock, test_rng)
-from verif.kit.golden import gemm_expect
+from verif.kit.golden import A_EXTREMES, B_EXTREMES, gemm_expect, random_operands
 
 PARAMS = json.loads(os.environ.get("RADIX4_PARAMS", "{}"))
 ROWS = PARAMS.get("rows", 8)
@@ -29,8 +29,6 @@ W = PARAMS.get("acc_width", 32)
 RB = max(1, math.ceil(math.log2(ROWS))) if ROWS > 1 else 1
 NARROW = W <= 24         # overflow reachable within a test's time
 IN_WIDTH = 4 * ROWS + 4 * COLS + 5
-A_EXTREMES = {0: [0x8, 0x7, 0xF, 0x0], 1: [0xF, 0x0], 2: [0x0, 0x8, 0x7, 0xF], 3: [0xF]}
-B_EXTREMES = {0: [0x8, 0x7, 0xF], 1: [0xF, 0x0]}
 
 COV = Coverage(f"array {ROWS}x{COLS} W={W}")
 COV.declare("format pair", [f"a{af}b{bf}" for af in range(3) for bf in range(2)] + ["a3 reserved"])
@@ -139,14 +137,7 @@ class ArrayBench:
             COV.hit("overflow", "wide: none reachable, none flagged")
 
     def random_operands(self, k, af, bf, p_extreme=0.25):
-        a = self.np_rng.integers(0, 16, size=(ROWS, k), dtype=np.uint8)
-        b = self.np_rng.integers(0, 16, size=(k, COLS), dtype=np.uint8)
-        if p_extreme:
-            ma = self.np_rng.random(a.shape) < p_extreme
-            a[ma] = self.np_rng.choice(A_EXTREMES[af], size=int(ma.sum()))
-            mb = self.np_rng.random(b.shape) < p_extreme
-            b[mb] = self.np_rng.choice(B_EXTREMES[bf], size=int(mb.sum()))
-        return a, b
+        return random_operands(self.np_rng, ROWS, COLS, k, af, bf, p_extreme)
 
     def random_gemm(self, k_max=24, first=True, fmts=None):
         af, bf = fmts or (self.rng.randrange(3) if self.rng.random() > 0.05 else 3,

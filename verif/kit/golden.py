@@ -68,3 +68,21 @@ def running_expect(a_nibs, b_nibs, a_fmt: int, b_fmt: int, width: int, at=None):
         s, o = gemm_expect(a_nibs[None, :k + 1], b_nibs[:k + 1, None], a_fmt, b_fmt, width)
         out[k] = (int(s[0, 0]), bool(o[0, 0]))
     return out
+
+
+# Extreme nibbles per hardware format code: int4 -8/7/-1/0, uint4 15/0,
+# fp4 the two zeros (0x0, 0x8) and the top exponents (0x7, 0xF).
+A_EXTREMES = {0: [0x8, 0x7, 0xF, 0x0], 1: [0xF, 0x0], 2: [0x0, 0x8, 0x7, 0xF], 3: [0xF]}
+B_EXTREMES = {0: [0x8, 0x7, 0xF], 1: [0xF, 0x0]}
+
+
+def random_operands(np_rng, rows, cols, k, af, bf, p_extreme=0.25):
+    """Random A (rows x k) and B (k x cols) nibbles, a share of them extremes."""
+    a = np_rng.integers(0, 16, size=(rows, k), dtype=np.uint8)
+    b = np_rng.integers(0, 16, size=(k, cols), dtype=np.uint8)
+    if p_extreme:
+        ma = np_rng.random(a.shape) < p_extreme
+        a[ma] = np_rng.choice(A_EXTREMES[af], size=int(ma.sum()))
+        mb = np_rng.random(b.shape) < p_extreme
+        b[mb] = np_rng.choice(B_EXTREMES[bf], size=int(mb.sum()))
+    return a, b
