@@ -185,14 +185,14 @@ def build_host(cfg: HostConfig, sim: str = "verilator") -> tools.Build:
     key = {"sim": simulator.name, "sim_version": simulator.version, "cfg": cfg.__dict__,
            "sources": _source_digest(), "waves": tools.waves_enabled()}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    build_dir = tools._cache_root() / simulator.name / f"host-{digest}"
+    build_dir = tools.cache_root() / simulator.name / f"host-{digest}"
     params = dict(cfg.__dict__)
     result = tools.Build(simulator, "host", HOST_TOP, params, build_dir,
                          build_dir / f"{HOST_TOP}.v", tools.waves_enabled())
     marker = build_dir / ".built"
     if marker.is_file():
         return result
-    with tools._locked(build_dir.with_name(build_dir.name + ".lock")):
+    with tools.locked(build_dir.with_name(build_dir.name + ".lock")):
         if marker.is_file():
             return result
         shutil.rmtree(build_dir, ignore_errors=True)

@@ -66,7 +66,7 @@ def build_reference(rows: int = 8, cols: int = 8, acc_width: int = 32) -> Path:
     marker = build_dir / ".built"
     if marker.is_file() and exe.is_file():
         return exe
-    with tools._locked(build_dir.with_name(build_dir.name + ".lock")):
+    with tools.locked(build_dir.with_name(build_dir.name + ".lock")):
         if marker.is_file() and exe.is_file():
             return exe
         shutil.rmtree(build_dir, ignore_errors=True)

@@ -61,7 +61,7 @@ from pathlib import Path
 __all__ = [
     "SIMULATORS", "SimulatorNotFound", "CocotbFailure", "Simulator", "Build", "RunResult",
     "find_simulator", "sim_environment", "generate_verilog", "build", "test", "launch",
-    "read_results", "waves_enabled", "REPO_ROOT",
+    "read_results", "waves_enabled", "cache_root", "locked", "REPO_ROOT",
 ]
 
 SIMULATORS = ("icarus", "verilator")
@@ -240,12 +240,12 @@ def generate_verilog(top: str, params: dict) -> str:
     return hw_verilog.generate(short, **params)
 
 
-def _cache_root() -> Path:
+def cache_root() -> Path:
     return Path(os.environ.get("RADIX4_SIM_BUILD", REPO_ROOT / "build" / "sim"))
 
 
 @contextlib.contextmanager
-def _locked(path: Path):
+def locked(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
@@ -277,13 +277,13 @@ def build(top: str, params: dict | None = None, sim: str | Simulator = "icarus",
         "waves": waves, "cocotb": _cocotb_version(),
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    build_dir = _cache_root() / simulator.name / f"{short}-{digest}"
+    build_dir = cache_root() / simulator.name / f"{short}-{digest}"
     marker = build_dir / ".built"
     vfile = build_dir / f"{toplevel}.v"
     result = Build(simulator, short, toplevel, params, build_dir, vfile, waves)
     if marker.is_file():
         return result
-    with _locked(build_dir.with_name(build_dir.name + ".lock")):
+    with locked(build_dir.with_name(build_dir.name + ".lock")):
         if marker.is_file():            # another process built it while we waited
             return result
         shutil.rmtree(build_dir, ignore_errors=True)
