@@ -37,7 +37,7 @@ import math
 import numpy as np
 
 from .formats import get_format, grad_scale_sigma, tpr_encode
-from .quant import pact_grad, pact_quantize, sawb_quantize, ste_grad
+from .quant import int8_grad_quantize, pact_grad, pact_quantize, sawb_quantize, ste_grad
 
 __all__ = ["Param", "QTensor", "Context", "Layer", "Linear", "Conv2d", "ReLU", "PACT",
            "Flatten", "OneHot", "Sequential", "softmax_cross_entropy", "SGD",
@@ -188,6 +188,7 @@ class _GemmLayer(Layer):
         self.b = Param(f"{name}.b", np.zeros(fan_out), decay=False) if bias else None
         self.weight_bits = 4
         self.act_bits = 4
+        self.grad_bits = 4         # 4: FP4 (the recipe's format); 8: INT8 (SPEC 1.6)
         self.need_dx = True
         self.grad_rounding = None  # None: the recipe's rounding (set by configure)
         # Fixed quantizer for float inputs (the network input): set on first use.
@@ -238,9 +239,14 @@ class _GemmLayer(Layer):
             self.W.grad += a.T @ dy
             return dy @ self.W.value.astype(np.float64).T if self.need_dx else None
         a_fmt, a_scale, wq = q
-        gfmt = ctx.recipe.grad_format
-        codes_dx, codes_dw, s_dx, s_dw = ctx.encode_grad(dy, f"{self.name}.dY",
-                                                          self.grad_rounding)
+        if self.grad_bits == 8:
+            # One INT8 encoding feeds both GEMMs: TPR is a property of the FP4 grid.
+            gq = int8_grad_quantize(dy, f"{self.name}.dY")
+            gfmt, codes_dx, codes_dw, s_dx, s_dw = gq.fmt, gq.codes, gq.codes, gq.scale, gq.scale
+        else:
+            gfmt = ctx.recipe.grad_format
+            codes_dx, codes_dw, s_dx, s_dw = ctx.encode_grad(dy, f"{self.name}.dY",
+                                                              self.grad_rounding)
         da = None
         if self.need_dx:
             c = ctx.gemm(codes_dx, wq.codes.T, gfmt, wq.fmt, f"{self.name}.dX")
@@ -459,6 +465,7 @@ class Sequential(Layer):
         gemms = self.gemm_layers()
         for i, layer in enumerate(gemms):
             layer.weight_bits, layer.act_bits = recipe.layer_bits(i, len(gemms))
+            layer.grad_bits = recipe.layer_grad_bits(i, len(gemms))
             layer.grad_rounding = recipe.grad_rounding(i, len(gemms))
         seen_params = False
         for i, layer in enumerate(self.layers):

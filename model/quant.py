@@ -19,7 +19,7 @@ from .gemm import gemm_exact
 
 __all__ = ["Quantized", "sawb_alpha", "sawb_quantize", "ste_grad",
            "pact_quantize", "pact_grad", "WIDE_FORMATS", "decompose",
-           "recombine", "nibble_gemm", "format_bits"]
+           "recombine", "nibble_gemm", "format_bits", "int8_grad_quantize"]
 
 SAWB_C1, SAWB_C2 = 12.1, 12.2
 
@@ -74,6 +74,23 @@ def sawb_quantize(w, bits: int = 4) -> Quantized:
     scale = alpha / qmax if alpha > 0 else 1.0
     codes = np.clip(np.rint(w / scale), -qmax, qmax).astype(np.int8)
     return Quantized(codes, fmt, scale)
+
+
+def int8_grad_quantize(g, name: str = "gradient") -> Quantized:
+    """INT8 gradient for a layer a recipe runs at 8 bits (SPEC 1.6).
+
+    Symmetric, scaled by the tensor's own max (``scale = max|g| / 127``, the
+    integer analogue of GradScale), nearest rounding (``np.rint``).  The
+    datapath multiplies it as two nibbles like any 8-bit operand.  NaN or inf
+    raises ``ValueError`` naming the tensor; an all-zero tensor gets scale 1.
+    """
+    g = np.asarray(g, dtype=np.float64)
+    if not np.isfinite(g).all():
+        raise ValueError(f"{name}: gradient contains NaN or inf; refusing to encode")
+    amax = float(np.max(np.abs(g))) if g.size else 0.0
+    scale = amax / 127 if amax > 0 else 1.0
+    codes = np.clip(np.rint(g / scale), -127, 127).astype(np.int8)
+    return Quantized(codes, "int8", scale)
 
 
 def ste_grad(grad_out):

@@ -13,6 +13,12 @@ is the one of Sun et al. (NeurIPS 2020) as fixed by SPEC 1:
   two-phase rounding (SPEC 1.5), nearest rounding;
 - every forward, dX and dW product is an exact integer GEMM on a backend.
 
+Around the quantizers, every recipe centers the output layer (the trainer
+projects its gradient onto the zero class-mean subspace softmax can see; a
+no-op on exact gradients, see ``model.train``); ``4bit-nocenter`` does not.
+A layer kept at 8 bits (``4bit-8bit-ends``) is 8-bit in its weights, its
+input activations and its output gradient (INT8), all run as nibble GEMMs.
+
 The ablations change one thing each.  ``4bit-sr-last`` is not an ablation
 but a variant: it departs from the 4-bit recipe in the output layer's
 gradient rounding only (stochastic there, nearest elsewhere).  ``fp32`` computes in floating point
@@ -38,7 +44,9 @@ class Recipe:
     grad_scale: bool = True         # per-layer, per-step sigma (SPEC 1.4)
     tpr: bool = True                # two-phase rounding (SPEC 1.5)
     rounding: str = "nearest"       # or "stochastic"
-    ends_bits: int | None = None    # first and last GEMM layers at this many bits
+    ends_bits: int | None = None    # first and last GEMM layers (weights, inputs and
+                                    # output gradients) at this many bits
+    center_output: bool = True      # project the output layer onto softmax's shift invariance
     output_rounding: str | None = None  # rounding of the last GEMM layer's dL/dY (None: ``rounding``)
     description: str = ""
 
@@ -47,6 +55,12 @@ class Recipe:
         if self.ends_bits is not None and index in (0, count - 1):
             return self.ends_bits, self.ends_bits
         return self.weight_bits, self.act_bits
+
+    def layer_grad_bits(self, index: int, count: int) -> int:
+        """Bits of GEMM layer ``index``'s output gradient: 4 (FP4) or 8 (INT8)."""
+        if self.ends_bits is not None and index in (0, count - 1):
+            return self.ends_bits
+        return 4
 
     def grad_rounding(self, index: int, count: int) -> str:
         """FP4 rounding mode of the output gradient of GEMM layer ``index`` of ``count``."""
@@ -74,8 +88,12 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
             description="4bit with stochastic rounding of the output layer's gradient "
                         "(the softmax gradient) only; nearest everywhere else"),
     replace(_4BIT, name="4bit-8bit-ends", ends_bits=8,
-            description="4bit with the first and last layers' weights and input "
-                        "activations at 8 bits (nibble decomposition)"),
+            description="4bit with the first and last layers at 8 bits: INT8 weights, "
+                        "UINT8 input activations and INT8 output gradients "
+                        "(nibble decomposition)"),
+    replace(_4BIT, name="4bit-nocenter", center_output=False,
+            description="4bit without projecting the output layer onto the softmax's "
+                        "shift invariance after each step"),
 )}
 
 RECIPE_NAMES = tuple(RECIPES)

@@ -12,6 +12,13 @@ order (``[seed, 1]``) and stochastic rounding (``[seed, 2]``); initial
 weights come from the task (``[seed, 0]``).  Two trainers with the same
 model, recipe and seed that see the same batches produce identical weights
 on any backend that honours the GEMM contract.
+
+A model that ends in a ``Linear`` layer (its outputs are the softmax's
+logits) gets that layer centered over the classes when the trainer is built,
+and, unless the recipe says ``center_output=False``, its gradient projected
+onto zero class-mean before every step (see ``_center_classes``).  The
+trainer changes the model's weights at construction: build the trainer
+before you read or copy the initial weights.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import sys
 import numpy as np
 
 from .backend import GoldenBackend
-from .nn import SGD, Context, Sequential, softmax_cross_entropy
+from .nn import SGD, Context, Linear, Sequential, softmax_cross_entropy
 from .recipes import get_recipe
 
 __all__ = ["Trainer", "METRICS"]
@@ -52,6 +59,12 @@ class Trainer:
         self.rounding_rng = np.random.default_rng([seed, 2])
         self.sigma_state: dict = {}
         self.steps_done = 0
+        self._output = _logits_layer(model)
+        if self._output is not None:
+            # Every recipe starts from the same centered output layer, so the
+            # projection below is the only difference ``4bit-nocenter`` makes.
+            for p in self._output.params():
+                _center_classes(p.value)
         self._limit_depth = 0
 
     @contextlib.contextmanager
@@ -84,6 +97,9 @@ class Trainer:
             if not math.isfinite(loss):
                 raise ArithmeticError(f"training diverged at step {self.steps_done}: loss {loss}")
             self.model.backward(grad, ctx)
+        if self.recipe.center_output and self._output is not None:
+            for p in self._output.params():
+                _center_classes(p.grad)
         self.optimizer.step()
         self.steps_done += 1
         return loss
@@ -169,3 +185,22 @@ class Trainer:
         out = {p.name: p.value.copy() for p in self.model.params()}
         out.update({k: v.copy() for k, v in self.model.buffers().items()})
         return out
+
+
+def _logits_layer(model: Sequential):
+    """The Linear layer whose outputs are the softmax's logits, if the model ends in one."""
+    last = model.layers[-1] if model.layers else None
+    return last if isinstance(last, Linear) else None
+
+
+def _center_classes(a: np.ndarray) -> None:
+    """Remove, in place, the component shared by all classes (the last axis).
+
+    Softmax cross-entropy cannot see a shift common to all logits, so an
+    exact gradient never has that component: its rows sum to zero.  A
+    rounded FP4 gradient does have it (nearest rounding does not preserve
+    the zero sum), and nothing in the loss pushes it back, so without this
+    projection it grows in the output weights, takes over SAWB's INT4 range
+    and leaks into dX.  On exact gradients the projection is a no-op.
+    """
+    a[...] = a - a.mean(axis=-1, keepdims=True)

@@ -257,11 +257,12 @@ def test_every_gemm_of_a_4bit_step_goes_through_the_backend(recipe):
     wide = RECIPES[recipe].ends_bits == 8
     a1, w1 = ("uint8", "int8") if wide else ("uint4", "int4")
     a3, w3 = ("uint8", "int8") if wide else ("uint4", "int4")
+    g_end = "int8" if wide else g  # an 8-bit end layer's output gradient is INT8
     expected = [
         ("fc1.fwd", a1, w1), ("fc2.fwd", "uint4", "int4"), ("fc3.fwd", a3, w3),
-        ("fc3.dX", g, w3), ("fc3.dW", a3, g),
+        ("fc3.dX", g_end, w3), ("fc3.dW", a3, g_end),
         ("fc2.dX", g, "int4"), ("fc2.dW", "uint4", g),
-        ("fc1.dW", a1, g),  # the first layer needs no dX
+        ("fc1.dW", a1, g_end),  # the first layer needs no dX
     ]
     assert [(c[0], c[1], c[2]) for c in calls] == expected
     # Shapes follow the GEMM contract: fwd M x K . K x N, dX M x N . N x K, dW K x M . M x N.

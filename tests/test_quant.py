@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from model.gemm import gemm_exact
-from model.quant import (decompose, nibble_gemm, pact_grad, pact_quantize, recombine,
-                         sawb_alpha, sawb_quantize)
+from model.quant import (decompose, int8_grad_quantize, nibble_gemm, pact_grad,
+                         pact_quantize, recombine, sawb_alpha, sawb_quantize)
 
 
 def test_sawb_formula_and_codes():
@@ -94,3 +94,32 @@ def test_nibble_gemm_uses_given_backend():
     nibble_gemm(np.ones((2, 2), int), np.ones((2, 2), int), "int8", "uint8", gemm=spy)
     assert sorted(calls) == sorted([("int4", "uint4"), ("int4", "uint4"),
                                     ("uint4", "uint4"), ("uint4", "uint4")])
+
+
+def test_int8_gradient_is_max_scaled_nearest_and_symmetric():
+    g = np.array([0.5, -1.27, 0.005, 0.0149, 0.015, -0.0051, 0.0])
+    q = int8_grad_quantize(g)
+    assert q.fmt == "int8" and q.codes.dtype == np.int8
+    assert q.scale == pytest.approx(0.01, rel=1e-12)          # max |g| / 127
+    assert q.codes.tolist() == [50, -127, 0, 1, 2, -1, 0]      # 0.5 and 1.5 steps tie to even
+    assert np.abs(q.dequantize() - g).max() <= q.scale / 2 + 1e-15
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=64))
+@settings(max_examples=200, deadline=None)
+def test_int8_gradient_error_is_at_most_half_a_step(values):
+    g = np.array(values)
+    q = int8_grad_quantize(g)
+    assert np.abs(q.codes.astype(int)).max() <= 127
+    assert np.all(np.abs(q.dequantize() - g) <= q.scale * (0.5 + 1e-9))
+    if np.any(g != 0):
+        assert np.abs(q.codes.astype(int)).max() == 127      # the max maps to the top code
+
+
+def test_int8_gradient_rejects_nan_and_handles_zero():
+    with pytest.raises(ValueError, match="fc3.dY.*NaN"):
+        int8_grad_quantize(np.array([1.0, np.nan]), "fc3.dY")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        int8_grad_quantize(np.array([np.inf]))
+    q = int8_grad_quantize(np.zeros((2, 3)))
+    assert q.scale == 1.0 and not q.codes.any()

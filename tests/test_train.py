@@ -147,3 +147,67 @@ def test_cli_train_bad_input_exits_2_with_one_line(argv, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "error" in err[0]
+
+
+def _class_mean(a):
+    return np.abs(np.asarray(a, dtype=np.float64).mean(axis=-1)).max()
+
+
+def test_centering_the_output_layer_leaves_the_softmax_unchanged():
+    task = make_task("digits-mlp", 0)
+    out = task.model.layers[-1]
+    x = task.X_test[:50]
+    from model.nn import Context
+    from model.recipes import get_recipe
+    before = task.model.forward(x, Context(get_recipe("fp32"), training=False))
+    assert _class_mean(out.W.value) > 1e-3          # the raw initialisation is not centered
+    trainer = Trainer(task.model, "fp32", seed=0)
+    assert _class_mean(out.W.value) < 1e-6
+    after = trainer.predict_logits(x)
+    # Logits move by one shift per row, which softmax cannot see.
+    shift = after - before
+    assert np.allclose(shift, shift[:, :1], atol=1e-5)
+    assert not np.allclose(shift, 0.0)
+
+
+def test_exact_gradients_need_no_projection_but_fp4_gradients_do():
+    """Unprojected, an fp32 gradient has no common component; a 4bit one has."""
+    from dataclasses import replace
+    from model.recipes import get_recipe
+    common = {}
+    for name in ("fp32", "4bit"):
+        recipe = replace(get_recipe(name), center_output=False)
+        task = make_task("digits-mlp", 0)
+        trainer = Trainer(task.model, recipe, seed=0)
+        out = task.model.layers[-1]
+        seen = []
+        original = trainer.optimizer.step
+
+        def step(original=original, out=out, seen=seen):
+            seen.append(_class_mean(out.W.grad) / np.abs(out.W.grad).max())
+            original()
+        trainer.optimizer.step = step
+        _steps(trainer, task, 3)
+        common[name] = max(seen)
+    assert common["fp32"] < 1e-9
+    assert common["4bit"] > 1e-3
+
+
+def test_nocenter_ablation_lets_the_common_component_grow():
+    means = {}
+    for recipe in ("4bit", "4bit-nocenter"):
+        task = make_task("digits-mlp", 0)
+        trainer = Trainer(task.model, recipe, seed=0)
+        _steps(trainer, task, 10)
+        means[recipe] = _class_mean(task.model.layers[-1].W.value)
+    assert means["4bit"] < 1e-6
+    assert means["4bit-nocenter"] > 1e-4
+
+
+def test_models_not_ending_in_a_linear_layer_are_left_alone():
+    from model.nn import Linear, ReLU, Sequential
+    rng = np.random.default_rng(0)
+    model = Sequential([Linear("fc", 4, 3, rng), ReLU("out")])
+    w = model.layers[0].W.value.copy()
+    Trainer(model, "fp32", seed=0)
+    assert np.array_equal(model.layers[0].W.value, w)

@@ -16,14 +16,18 @@ from sim.backends import RtlBackend
 SMALL = dict(rows=3, cols=4, depth=16)
 
 
-def _trainer(seed=0):
+def _trainer(recipe="4bit", seed=0):
     task = make_task("digits-mlp", seed)
-    return task, Trainer(task.model, "4bit", backend=GoldenBackend(), seed=seed, lr=task.lr)
+    return task, Trainer(task.model, recipe, backend=GoldenBackend(), seed=seed, lr=task.lr)
 
 
-@pytest.mark.parametrize("sim,batch,steps", [("verilator", 32, 2), ("icarus", 4, 1)])
-def test_training_steps_on_rtl_equal_golden(sim, batch, steps):
-    task, golden = _trainer()
+# 4bit-8bit-ends adds 8-bit operands on both sides, INT8 gradients included,
+# which the backend runs as four nibble GEMMs each.
+@pytest.mark.parametrize("sim,batch,steps,recipe", [("verilator", 32, 2, "4bit"),
+                                                    ("verilator", 16, 1, "4bit-8bit-ends"),
+                                                    ("icarus", 4, 1, "4bit")])
+def test_training_steps_on_rtl_equal_golden(sim, batch, steps, recipe):
+    task, golden = _trainer(recipe)
     rtl_trainer = copy.deepcopy(golden)
     rng = np.random.default_rng(3)
     batches = [rng.choice(len(task.X_train), batch, replace=False) for _ in range(steps)]
@@ -39,7 +43,7 @@ def test_training_steps_on_rtl_equal_golden(sim, batch, steps):
     for name in sg:
         assert np.array_equal(sg[name], sr[name]), name
     # And the step changed something: the comparison is not of untouched weights.
-    _, fresh = _trainer()
+    _, fresh = _trainer(recipe)
     assert any(not np.array_equal(fresh.state()[k], sg[k]) for k in sg)
 
 
