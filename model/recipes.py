@@ -46,7 +46,7 @@ class Recipe:
     rounding: str = "nearest"       # or "stochastic"
     ends_bits: int | None = None    # first and last GEMM layers (weights, inputs and
                                     # output gradients) at this many bits
-    center_output: bool = True      # project the output layer onto softmax's shift invariance
+    center_output: bool = True      # drop the class-shared part of the output layer's gradient
     output_rounding: str | None = None  # rounding of the last GEMM layer's dL/dY (None: ``rounding``)
     description: str = ""
 
@@ -92,8 +92,9 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
                         "UINT8 input activations and INT8 output gradients "
                         "(nibble decomposition)"),
     replace(_4BIT, name="4bit-nocenter", center_output=False,
-            description="4bit without projecting the output layer onto the softmax's "
-                        "shift invariance after each step"),
+            description="4bit without removing, before each step, the component of the "
+                        "output layer's gradient shared by all classes (which softmax "
+                        "cannot see)"),
 )}
 
 RECIPE_NAMES = tuple(RECIPES)
