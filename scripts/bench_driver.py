@@ -121,7 +121,7 @@ def _training_step_layers(backend):
     from pathlib import Path
 
     try:
-        from model.trace import record_training_step
+        from model.record import record_training_step
     except ImportError as exc:          # pragma: no cover - depends on model.train
         return [], f"(no training-step trace: {exc})"
     with tempfile.TemporaryDirectory() as d:

@@ -21,8 +21,9 @@ import pytest
 
 from model.backend import GemmOverflowError, GoldenBackend
 from model.formats import int_value
+from model.record import record_training_step
 from model.trace import (TRACE_SCHEMA_VERSION, TraceError, TraceRecorder, format_dtype,
-                         load_trace, record_training_step)
+                         load_trace)
 
 FORMATS = ("int4", "uint4", "fp4", "int8", "uint8")
 _RANGES = {"int4": (-8, 7), "uint4": (0, 15), "fp4": (0, 15), "fp4r2": (0, 15),
@@ -120,6 +121,19 @@ def test_recorder_copies_operands_and_skips_refused_calls(tmp_path):
     (r,) = load_trace(tmp_path / "t.npz")
     assert np.array_equal(r.a, np.ones((2, 2))) and r.expected.tolist() == [[2, 2], [2, 2]]
     assert load_trace(tmp_path / "t.npz").acc_width == 18
+
+
+def test_trace_modules_do_not_import_the_trainer():
+    # Layering: the schema, writer and reader sit below the trainer; only
+    # model.record (above both) may bring it in.  A fresh interpreter, since
+    # this test process has long imported model.train.
+    import subprocess
+    import sys
+    code = ("import sys, model.trace, model.trace_reader, model.trace_schema; "
+            "print(sorted(m for m in sys.modules if m in ('model.train', 'model.tasks')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
 
 
 def test_record_training_step_names_every_gemm(tmp_path):
