@@ -64,3 +64,25 @@ def test_int8_pe_synthesizes_with_one_accumulator(tmp_path):
     assert "MULT18X18D" not in cells               # -nodsp honoured
     assert result.luts("ecp5_nodsp") > 8 * 8 // 2  # an 8x8 multiplier is not free
     assert result.port_bits == 8 + 8 + 1 + 1 + 32 + 2  # a, b, valid, clear, acc, clk, rst
+
+
+def test_black_box_pe_has_the_real_pe_ports():
+    # Composed array counts are only valid if the black box stands exactly
+    # where the real PE does: same port names, directions and widths.
+    import re
+
+    from hw.pe import ProcessingElement
+    from hw.synth import BlackBoxPE
+    from hw.synth_compose import _blackbox_stub
+
+    def ports(c):
+        return {k: (m.flow, m.shape) for k, m in c.signature.members.items()}
+
+    assert ports(BlackBoxPE(24)) == ports(ProcessingElement(24))
+    # The Verilog stub Yosys reads declares the same widths.
+    stub = _blackbox_stub(24)
+    declared = {name: (int(hi) + 1 if hi else 1)
+                for hi, name in re.findall(r"(?:input|output) (?:\[(\d+):0\] )?(\w+)", stub)}
+    real = ProcessingElement(24)
+    for name, member in real.signature.members.items():
+        assert declared[name] == member.shape.width, name

