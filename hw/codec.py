@@ -39,6 +39,9 @@ __all__ = ["Lanes", "LayoutCodec", "stream_lanes", "code_width", "c_header", "WO
 
 WORD_BITS = 64
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+# Both hex digits of every byte value as one uint16 whose memory bytes are
+# (high digit, low digit) on a little-endian machine.
+_HEX2 = (_HEX[np.arange(256) >> 4].astype("<u2") | _HEX[np.arange(256) & 15].astype("<u2") << 8)
 _UNHEX = np.full(256, 255, dtype=np.uint8)
 for _i, _c in enumerate(b"0123456789abcdef"):
     _UNHEX[_c] = _i
@@ -274,10 +277,12 @@ class LayoutCodec:
         """``$readmemh`` text: one line per payload, ``hex_digits`` digits, MSB first."""
         words = self._words(words)
         n = len(words)
-        shifts = np.arange(0, WORD_BITS, 4, dtype=np.uint64)
-        nib = ((words[:, :, None] >> shifts) & np.uint64(15)).reshape(n, -1)
+        # Bytes of the payload, most significant first (last word first, each
+        # word big-endian), then two digits per byte by one table lookup.
+        raw = np.ascontiguousarray(words[:, ::-1], dtype=">u8").view(np.uint8).reshape(n, -1)
+        digits = np.take(_HEX2, raw).view(np.uint8).reshape(n, -1)
         text = np.empty((n, self.hex_digits + 1), dtype=np.uint8)
-        text[:, :-1] = _HEX[nib[:, :self.hex_digits][:, ::-1]]
+        text[:, :-1] = digits[:, digits.shape[1] - self.hex_digits:]
         text[:, -1] = ord("\n")
         return text.tobytes()
 

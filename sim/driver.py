@@ -10,9 +10,10 @@ Rows of A beyond M and columns of B beyond N are padded with code 0, which is
 zero in every format; the padded outputs are dropped.  K = 0 needs no
 hardware: the result is all zeros.
 
-Beats are written as hex text for ``$readmemh``: a beat's word is
-``{b[C-1], ..., b[0], a[R-1], ..., a[0]}`` (4 bits each), so its hex line is
-just the nibbles in that order -- built for all beats at once with NumPy.
+Every payload (command words, operand beats, result rows) is packed and
+unpacked by ``hw.codec`` from the tile's own layouts, vectorised: the A and B
+halves of all beats are packed once per plan into 64-bit words, a batch ORs
+the slices of its jobs together and writes them as ``$readmemh`` text.
 """
 
 from __future__ import annotations
@@ -21,12 +22,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.accel import job_layout
+from functools import lru_cache
+
+from hw.accel import job_layout, load_layout
+from hw.array import output_layout
+from hw.codec import LayoutCodec, stream_lanes
 from model.formats import FORMATS, to_nibbles
 
-__all__ = ["Job", "TilePlan", "plan_gemm", "job_word", "batches", "parse_results"]
+__all__ = ["Job", "TilePlan", "plan_gemm", "job_word", "batches", "batch_files",
+           "parse_results", "load_codec", "job_codec", "result_codec"]
 
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+@lru_cache(maxsize=None)
+def load_codec(rows: int, cols: int) -> LayoutCodec:
+    layout = load_layout(rows, cols)
+    return LayoutCodec(layout, stream_lanes(layout))
+
+
+@lru_cache(maxsize=None)
+def job_codec(depth: int) -> LayoutCodec:
+    return LayoutCodec(job_layout(depth))
+
+
+@lru_cache(maxsize=None)
+def result_codec(rows: int, cols: int, acc_width: int) -> LayoutCodec:
+    layout = output_layout(rows, cols, acc_width)
+    return LayoutCodec(layout, stream_lanes(layout))
 
 
 @dataclass(frozen=True)
@@ -49,8 +70,8 @@ class TilePlan:
     b_fmt: str
     tiles: list         # (mi, nj) per tile
     jobs: list          # Job, in issue order
-    a_digits: np.ndarray  # (Mt, K, R) ASCII hex digits, row R-1 first
-    b_digits: np.ndarray  # (Nt, K, C) ASCII hex digits, column C-1 first
+    a_words: np.ndarray   # (Mt, K, n_words) load words holding only the A lanes
+    b_words: np.ndarray   # (Nt, K, n_words) load words holding only the B lanes
 
 
 def plan_gemm(a, b, a_fmt: str, b_fmt: str, rows: int, cols: int, depth: int) -> TilePlan:
@@ -64,8 +85,12 @@ def plan_gemm(a, b, a_fmt: str, b_fmt: str, rows: int, cols: int, depth: int) ->
     a_pad[:m] = a_nib
     b_pad = np.zeros((k, nt * cols), np.uint8)
     b_pad[:, :n] = b_nib
-    a_digits = _HEX[a_pad.reshape(mt, rows, k).transpose(0, 2, 1)[:, :, ::-1]]
-    b_digits = _HEX[b_pad.reshape(k, nt, cols).transpose(1, 0, 2)[:, :, ::-1]]
+    # The fields are disjoint, so a beat's word is its A word OR its B word.
+    codec = load_codec(rows, cols)
+    a_lanes = a_pad.reshape(mt, rows, k).transpose(0, 2, 1).reshape(mt * k, rows)
+    b_lanes = b_pad.reshape(k, nt, cols).transpose(1, 0, 2).reshape(nt * k, cols)
+    a_words = codec.pack_words({"a": a_lanes}, n=mt * k).reshape(mt, k, codec.n_words)
+    b_words = codec.pack_words({"b": b_lanes}, n=nt * k).reshape(nt, k, codec.n_words)
     tiles = [(mi, nj) for mi in range(mt) for nj in range(nt)]
     jobs = []
     if k > 0:
@@ -73,19 +98,23 @@ def plan_gemm(a, b, a_fmt: str, b_fmt: str, rows: int, cols: int, depth: int) ->
             for k0 in range(0, k, depth):
                 k1 = min(k, k0 + depth)
                 jobs.append(Job(t, k0, k1, accumulate=k0 > 0, emit=k1 == k))
-    return TilePlan(rows, cols, m, n, k, a_fmt, b_fmt, tiles, jobs, a_digits, b_digits)
+    return TilePlan(rows, cols, m, n, k, a_fmt, b_fmt, tiles, jobs, a_words, b_words)
 
 
 def job_word(plan: TilePlan, job: Job, depth: int) -> int:
-    """The command word of ``job`` (``hw.accel.job_layout``, LSB first)."""
-    layout = job_layout(depth)
-    fields = {"k": job.k1 - job.k0, "a_fmt": FORMATS[plan.a_fmt].hw_code,
-              "b_fmt": FORMATS[plan.b_fmt].hw_code, "accumulate": int(job.accumulate),
-              "emit": int(job.emit)}
-    word = 0
-    for name, value in fields.items():
-        word |= value << layout[name].offset
-    return word
+    """The command word of ``job`` (``hw.accel.job_layout``)."""
+    return job_codec(depth).words_to_ints(_job_words(plan, [job], depth))[0]
+
+
+def _job_fields(plan: TilePlan, jobs: list) -> dict:
+    return {"k": np.array([j.k1 - j.k0 for j in jobs], np.int64),
+            "a_fmt": FORMATS[plan.a_fmt].hw_code, "b_fmt": FORMATS[plan.b_fmt].hw_code,
+            "accumulate": np.array([j.accumulate for j in jobs], bool),
+            "emit": np.array([j.emit for j in jobs], bool)}
+
+
+def _job_words(plan: TilePlan, jobs: list, depth: int) -> np.ndarray:
+    return job_codec(depth).pack_words(_job_fields(plan, jobs), n=len(jobs))
 
 
 def batches(plan: TilePlan, max_beats: int, max_cmds: int, max_rows: int):
@@ -107,18 +136,12 @@ def batches(plan: TilePlan, max_beats: int, max_cmds: int, max_rows: int):
 
 def batch_files(plan: TilePlan, jobs: list, depth: int) -> tuple[bytes, bytes, int]:
     """``(cmd.hex, load.hex, n_beats)`` contents for a batch of jobs."""
-    cmds = "".join(f"{job_word(plan, j, depth):x}\n" for j in jobs).encode()
+    cmds = job_codec(depth).to_hex(_job_words(plan, jobs, depth)) if jobs else b""
     blocks = []
-    newline = np.full((1,), ord("\n"), np.uint8)
     for j in jobs:
         mi, nj = plan.tiles[j.tile]
-        kk = j.k1 - j.k0
-        block = np.empty((kk, plan.cols + plan.rows + 1), np.uint8)
-        block[:, :plan.cols] = plan.b_digits[nj, j.k0:j.k1]
-        block[:, plan.cols:plan.cols + plan.rows] = plan.a_digits[mi, j.k0:j.k1]
-        block[:, -1] = newline
-        blocks.append(block)
-    load = np.concatenate(blocks).tobytes() if blocks else b""
+        blocks.append(plan.a_words[mi, j.k0:j.k1] | plan.b_words[nj, j.k0:j.k1])
+    load = load_codec(plan.rows, plan.cols).to_hex(np.concatenate(blocks)) if blocks else b""
     return cmds, load, sum(j.k1 - j.k0 for j in jobs)
 
 
@@ -128,28 +151,13 @@ def parse_results(text: str, n_rows: int, cols: int, acc_width: int, rows_per_ti
     Lines may carry ``//`` comments or ``@addr`` markers (simulators differ);
     anything else that is not a hex word is an error.
     """
-    words = []
-    for line in text.splitlines():
-        line = line.split("//", 1)[0].strip()
-        if not line or line.startswith("@"):
-            continue
-        words.append(int(line, 16))
+    codec = result_codec(rows_per_tile, cols, acc_width)
+    try:
+        words = codec.from_hex(text)
+    except ValueError as e:
+        raise RuntimeError(f"malformed result file from the simulator: {e}") from None
     if len(words) != n_rows:
         raise RuntimeError(f"expected {n_rows} result rows from the simulator, got {len(words)}")
-    w = acc_width
-    mask = (1 << w) - 1
-    data = np.empty((n_rows, cols), np.int64)
-    ovf = np.empty((n_rows, cols), bool)
-    row_bits = max(1, (rows_per_tile - 1).bit_length())
-    row = np.empty(n_rows, np.int64)
-    last = np.empty(n_rows, bool)
-    for i, v in enumerate(words):
-        for c in range(cols):
-            x = (v >> (w * c)) & mask
-            data[i, c] = x - (1 << w) if x >> (w - 1) else x
-        flags = v >> (w * cols)
-        for c in range(cols):
-            ovf[i, c] = (flags >> c) & 1
-        row[i] = (flags >> cols) & ((1 << row_bits) - 1)
-        last[i] = (flags >> (cols + row_bits)) & 1
-    return data, ovf, row, last
+    f = codec.unpack_words(words)
+    return (f["data"].astype(np.int64), f["overflow"].astype(bool), f["row"].astype(np.int64),
+            f["last"].astype(bool))
