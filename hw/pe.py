@@ -1,16 +1,28 @@
 """Processing element: one exact 4-bit x 4-bit multiply-accumulate (SPEC 2).
 
-A is int4, uint4 or radix-4 FP4; B is int4 or uint4.  Integer x integer uses a
-5x5-bit signed multiplier (uint4 needs the fifth bit).  FP4 x integer needs no
-multiplier: the product is B shifted left by ``2*(e-1)`` and negated when the
-sign bit is set, zero for ``e == 0``.  Every product fits 18 signed bits
-(largest magnitude 4096 * 15 = 61440), so the accumulator may be as narrow as
-18 bits.
+Everything format-specific is generated from ``model.formats.FORMATS`` when a
+unit is built: the select-field widths (``select_width``), the operand lane
+width (``lane_width``), the product width (``product_width``) and one decode
+case per table row that the datapath takes on a side.  By kind:
+
+* integer row: the code (the low ``bits`` of the lane) is sign-extended
+  (signed formats) or zero-extended to a common signed width; all integer A
+  rows share one multiplier with the B value (5x5 bits for int4/uint4).
+* logarithmic row (A side only): ``{s, e}``; the product is the B value
+  shifted left by ``shift_per_exp * (e - 1)``, negated when ``s``, zero for
+  ``e == 0`` -- no multiplier.
+* an unused select code contributes a zero product.
 
 The accumulator adds one product per valid cycle.  Its sticky overflow flag
 follows ``model.gemm.overflow_mask``: it is set as soon as a running sum leaves
 the signed ``acc_width`` range, the register then wraps, and only ``clear``
 (or reset) lowers the flag again.
+
+``latency`` is the number of cycles from the operands (with their
+``valid``/``clear``) to ``acc`` showing the sum.  Latency 1 adds the
+combinational product in the same cycle; latency 2 registers the product
+(and the valid/clear that go with it) first, which takes the product logic
+out of the accumulator's path.  Users (the array) read ``pe.latency``.
 """
 
 
@@ -18,77 +30,117 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed  # no __future__ ann
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from model.formats import FORMATS
+from model.formats import FORMATS, lane_width, product_width, select_width, side_formats
+from model.gemm import ACC_WIDTH_MAX, ACC_WIDTH_MIN, check_acc_width as _check_model_width
 
-__all__ = ["ProcessingElement", "ProductUnit", "PRODUCT_WIDTH",
-           "A_INT4", "A_UINT4", "A_FP4", "B_INT4", "B_UINT4",
-           "ACC_WIDTH_MIN", "ACC_WIDTH_MAX", "check_acc_width"]
+__all__ = ["ProcessingElement", "ProductUnit", "PE_LATENCIES",
+           "ACC_WIDTH_MIN", "ACC_WIDTH_MAX", "check_acc_width", "check_latency"]
 
-# Format-select codes come from the one format table of the golden model.
-A_INT4 = FORMATS["int4"].hw_code
-A_UINT4 = FORMATS["uint4"].hw_code
-A_FP4 = FORMATS["fp4"].hw_code
-B_INT4 = FORMATS["int4"].hw_code
-B_UINT4 = FORMATS["uint4"].hw_code
-
-# Largest |product| is 4^6 * 15 = 61440 < 2^16 * ... -> 18 signed bits.
-PRODUCT_WIDTH = 18
-ACC_WIDTH_MIN = PRODUCT_WIDTH
-ACC_WIDTH_MAX = 64
-
-_FP4_SPEC = FORMATS["fp4"]
-_FP4_EXP_BITS = _FP4_SPEC.exp_bits
-_FP4_SHIFT = _FP4_SPEC.shift_per_exp
+PE_LATENCIES = (1, 2)
 
 
 def check_acc_width(acc_width) -> int:
-    """Validate an accumulator width; ``ValueError`` outside 18..64."""
-    if isinstance(acc_width, bool) or not isinstance(acc_width, int) \
-            or not ACC_WIDTH_MIN <= acc_width <= ACC_WIDTH_MAX:
-        raise ValueError(f"acc_width must be an integer in [{ACC_WIDTH_MIN}, "
-                         f"{ACC_WIDTH_MAX}], got {acc_width!r}")
+    """Validate an accumulator width: the golden model's range (SPEC 2), and
+    wide enough for one product of the formats in the table."""
+    acc_width = _check_model_width(acc_width)
+    if acc_width < product_width():
+        raise ValueError(f"acc_width {acc_width} is narrower than a product "
+                         f"({product_width()} bits) of the formats in the table")
     return acc_width
 
 
-class ProductUnit(wiring.Component):
-    """Combinational exact product of one A nibble and one B nibble."""
+def check_latency(latency) -> int:
+    if isinstance(latency, bool) or latency not in PE_LATENCIES:
+        raise ValueError(f"PE latency must be one of {PE_LATENCIES}, got {latency!r}")
+    return latency
 
-    a: In(4)
-    a_fmt: In(2)
-    b: In(4)
-    b_fmt: In(1)
-    product: Out(signed(PRODUCT_WIDTH))
+
+def _signed_width(lo: int, hi: int) -> int:
+    """Bits of the narrowest signed type holding lo..hi."""
+    width = 1
+    while not -(1 << (width - 1)) <= lo <= hi <= (1 << (width - 1)) - 1:
+        width += 1
+    return width
+
+
+def _hardware_specs(side: str):
+    return [FORMATS[name] for name in side_formats(side)]
+
+
+def _int_decode(m, lane, fmt_select, specs, name):
+    """A signed signal holding the integer value of ``lane`` under whichever
+    integer row of ``specs`` ``fmt_select`` names (0 for other codes)."""
+    lo = min([s.int_min for s in specs] + [0])
+    hi = max([s.int_max for s in specs] + [0])
+    value = Signal(signed(_signed_width(lo, hi)), name=name)
+    with m.Switch(fmt_select):
+        for spec in specs:
+            code = lane[:spec.bits]
+            with m.Case(spec.hw_code):
+                # Signed rows sign-extend their code, unsigned rows zero-extend.
+                m.d.comb += value.eq(code.as_signed() if spec.code_min < 0 else code)
+    return value
+
+
+def _log_product(m, lane, b_value, spec, width):
+    """``(-1)^s * radix^(e-1) * b_value`` as shifts; 0 for ``e == 0``."""
+    exponent = lane[:spec.exp_bits]
+    sign = lane[spec.exp_bits]
+    shifted = Signal(signed(width), name=f"{spec.name}_shifted")
+    with m.Switch(exponent):
+        for e in range(1, spec.e_max + 1):
+            with m.Case(e):
+                m.d.comb += shifted.eq(b_value << (spec.shift_per_exp * (e - 1)))
+        # e == 0 keeps the reset value 0 (comb signals default to it).
+    return Mux(sign, -shifted, shifted)
+
+
+class ProductUnit(wiring.Component):
+    """Combinational exact product of one A lane and one B lane.
+
+    Built from the format table as it is when the unit is constructed.
+    """
+
+    def __init__(self):
+        a_specs, b_specs = _hardware_specs("a"), _hardware_specs("b")
+        lane = lane_width()
+        for spec in b_specs:
+            if spec.is_log:
+                raise ValueError(f"{spec.name}: the PE takes logarithmic formats on A only")
+        for spec in a_specs:
+            if spec.is_log and (spec.bits != spec.exp_bits + 1
+                                or spec.radix != 1 << spec.shift_per_exp):
+                raise ValueError(f"{spec.name}: a log format must be {{sign, exponent}} "
+                                 "with a power-of-two radix")
+        self.a_specs, self.b_specs = a_specs, b_specs
+        self.product_width = product_width()
+        super().__init__({
+            "a": In(lane),
+            "a_fmt": In(select_width("a")),
+            "b": In(lane),
+            "b_fmt": In(select_width("b")),
+            "product": Out(signed(self.product_width)),
+        })
 
     def elaborate(self, platform):
         m = Module()
+        int_a = [s for s in self.a_specs if not s.is_log]
+        log_a = [s for s in self.a_specs if s.is_log]
 
-        # B as a 5-bit signed value: sign-extended for int4, zero-extended for uint4.
-        b_value = Signal(signed(5))
-        m.d.comb += b_value.eq(Mux(self.b_fmt == B_INT4, self.b.as_signed(), self.b))
-
-        # Integer A the same way; the 5x5 multiplier covers every int/uint pair.
-        a_value = Signal(signed(5))
-        m.d.comb += a_value.eq(Mux(self.a_fmt == A_INT4, self.a.as_signed(), self.a))
-
-        # FP4: {s, e[2:0]}.  b << 2*(e-1), negated when s; e == 0 is zero.
-        exponent = self.a[:_FP4_EXP_BITS]
-        sign = self.a[_FP4_EXP_BITS]
-        shifted = Signal(signed(PRODUCT_WIDTH))
-        with m.Switch(exponent):
-            with m.Case(0):
-                m.d.comb += shifted.eq(0)
-            for e in range(1, 1 << _FP4_EXP_BITS):
-                with m.Case(e):
-                    m.d.comb += shifted.eq(b_value << (_FP4_SHIFT * (e - 1)))
-        fp4_product = Mux(sign, -shifted, shifted)
+        b_value = _int_decode(m, self.b, self.b_fmt, self.b_specs, "b_value")
+        a_value = _int_decode(m, self.a, self.a_fmt, int_a, "a_value")
+        # One multiplier serves every integer A row.
+        int_product = a_value * b_value
 
         with m.Switch(self.a_fmt):
-            with m.Case(A_INT4, A_UINT4):
-                m.d.comb += self.product.eq(a_value * b_value)
-            with m.Case(A_FP4):
-                m.d.comb += self.product.eq(fp4_product)
-            with m.Default():  # reserved format: contributes nothing
-                m.d.comb += self.product.eq(0)
+            if int_a:
+                with m.Case(*[s.hw_code for s in int_a]):
+                    m.d.comb += self.product.eq(int_product)
+            for spec in log_a:
+                with m.Case(spec.hw_code):
+                    m.d.comb += self.product.eq(
+                        _log_product(m, self.a, b_value, spec, self.product_width))
+            # Unused select codes: product stays 0.
         return m
 
 
@@ -98,19 +150,22 @@ class ProcessingElement(wiring.Component):
     Ports (Verilog names equal the member names, plus ``clk``/``rst``):
     ``a``, ``a_fmt``, ``b``, ``b_fmt``, ``valid``, ``clear`` in;
     ``acc`` (signed ``acc_width``, registered) and ``overflow`` out.
+    ``acc`` shows a product ``latency`` cycles after its operands.
     """
 
-    def __init__(self, acc_width: int = 32):
+    def __init__(self, acc_width: int = 32, latency: int = 1):
         try:
             self.acc_width = check_acc_width(acc_width)
+            self.latency = check_latency(latency)
         except ValueError:
             self._MustUse__silence = True  # never built: no "unused elaboratable" warning
             raise
+        lane = lane_width()
         super().__init__({
-            "a": In(4),
-            "a_fmt": In(2),
-            "b": In(4),
-            "b_fmt": In(1),
+            "a": In(lane),
+            "a_fmt": In(select_width("a")),
+            "b": In(lane),
+            "b_fmt": In(select_width("b")),
             "valid": In(1),
             "clear": In(1),
             "acc": Out(signed(acc_width)),
@@ -126,19 +181,25 @@ class ProcessingElement(wiring.Component):
             pu.a.eq(self.a), pu.a_fmt.eq(self.a_fmt),
             pu.b.eq(self.b), pu.b_fmt.eq(self.b_fmt),
         ]
+        product, valid, clear = pu.product, self.valid, self.clear
+        if self.latency == 2:
+            # The product stage: valid/clear travel with their product.
+            product = Signal.like(pu.product, name="product_q")
+            valid, clear = Signal(name="valid_q"), Signal(name="clear_q")
+            m.d.sync += [product.eq(pu.product), valid.eq(self.valid), clear.eq(self.clear)]
 
         # One extra bit shows whether the add left the range: a sum of two
         # width-bit signed values fits width+1 bits, and it is representable in
         # width bits iff its top two bits agree.
-        base = Mux(self.clear, Const(0, signed(width)), self.acc)
+        base = Mux(clear, Const(0, signed(width)), self.acc)
         total = Signal(signed(width + 1))
-        m.d.comb += total.eq(base + pu.product)
+        m.d.comb += total.eq(base + product)
         leaves_range = total[width] ^ total[width - 1]
 
-        with m.If(self.valid):
+        with m.If(valid):
             m.d.sync += self.acc.eq(total[:width])
             # After a clear the sum is one product, which always fits.
-            m.d.sync += self.overflow.eq((self.overflow & ~self.clear) | leaves_range)
-        with m.Elif(self.clear):
+            m.d.sync += self.overflow.eq((self.overflow & ~clear) | leaves_range)
+        with m.Elif(clear):
             m.d.sync += [self.acc.eq(0), self.overflow.eq(0)]
         return m

@@ -15,7 +15,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .gemm import DEFAULT_ACC_WIDTH, gemm_exact, overflow_mask
+from .formats import hardware_orientation
+from .gemm import DEFAULT_ACC_WIDTH, check_acc_width, gemm_exact, overflow_mask
 from .quant import decompose, nibble_gemm
 
 __all__ = ["GemmBackend", "GemmOverflowError", "GoldenBackend"]
@@ -47,19 +48,25 @@ class GoldenBackend:
     """The NumPy golden model as a backend, with the hardware's overflow rule.
 
     Each 4-bit part GEMM is checked against the accumulator width exactly as
-    the RTL would flag it (sticky, running sum in ascending k).  FP4 on the B
-    side is computed as the transposed product ``(B^T A^T)^T``, as the driver
-    does, so the overflow check sees the same accumulation.
+    the RTL would flag it (sticky, running sum in ascending k).  A pair the
+    datapath takes only the other way round (FP4 on the B side) is computed
+    as the transposed product ``(B^T A^T)^T``, as the driver does, so the
+    overflow check sees the same accumulation.  Pairs the datapath cannot run
+    in either orientation (e.g. FP4 x FP4) are computed as given.
     """
 
     name = "golden"
 
     def __init__(self, acc_width: int = DEFAULT_ACC_WIDTH, check_overflow: bool = True):
-        self.acc_width = acc_width
+        self.acc_width = check_acc_width(acc_width)
         self.check_overflow = check_overflow
 
     def _gemm4(self, a, b, fa, fb, name):
-        if fb.startswith("fp4") and not fa.startswith("fp4"):
+        try:
+            transposed = hardware_orientation(fa, fb)
+        except ValueError:   # not a datapath pair: the model still computes it
+            transposed = False
+        if transposed:
             return self._gemm4(np.asarray(b).T, np.asarray(a).T, fb, fa, name).T
         if self.check_overflow:
             bad = overflow_mask(a, b, fa, fb, self.acc_width)

@@ -27,7 +27,7 @@ __all__ = [
     "fp4_encode", "fp4_decode", "log_encode", "log_decode", "fp4_levels",
     "grad_scale_sigma", "tpr_encode", "ROUNDING_MODES",
     "SIDES", "side_formats", "select_width", "product_range", "product_width",
-    "max_abs_product", "extreme_codes", "hardware_orientation",
+    "max_abs_product", "extreme_codes", "hardware_orientation", "lane_width",
 ]
 
 ROUNDING_MODES = ("nearest", "stochastic")
@@ -127,6 +127,13 @@ def select_width(side: str) -> int:
     """Width of the RTL format-select field of ``side`` (at least 1 bit)."""
     codes = [FORMATS[n].hw_code for n in side_formats(side)]
     return max(1, max(codes, default=0).bit_length())
+
+
+def lane_width() -> int:
+    """Bits of one operand lane on the datapath: the widest hardware code.
+    Narrower codes sit in the low bits of a lane (the PE sign- or
+    zero-extends them by kind)."""
+    return max(FORMATS[n].bits for side in SIDES for n in side_formats(side))
 
 
 def product_range(a_format: str, b_format: str) -> tuple[int, int]:

@@ -11,20 +11,28 @@ Speed: integer values are at most 4096 * 15 in magnitude, so every partial
 sum of a float64 BLAS product is an integer below 2^53 and therefore exact
 whatever order BLAS adds in.  K is split into chunks small enough to keep
 that true for any K.
+
+The accumulator width is one range for the golden model, the RTL and every
+command: ``ACC_WIDTH_MIN..ACC_WIDTH_MAX`` (SPEC 2: 18..64).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .formats import get_format, int_value
+from .formats import get_format, int_value, product_width
 
 __all__ = ["gemm_exact", "gemm_real", "acc_range", "exceeds_acc", "overflow_mask",
-           "DEFAULT_ACC_WIDTH", "A_FORMATS", "B_FORMATS", "check_gemm_operands"]
+           "DEFAULT_ACC_WIDTH", "ACC_WIDTH_MIN", "ACC_WIDTH_MAX", "check_acc_width",
+           "check_gemm_operands"]
 
 DEFAULT_ACC_WIDTH = 32
-A_FORMATS = ("int4", "uint4", "fp4")   # what the datapath accepts on A
-B_FORMATS = ("int4", "uint4")          # ... and on B
+# SPEC 2: one range everywhere (golden model, RTL, every command).
+ACC_WIDTH_MIN = 18
+ACC_WIDTH_MAX = 64
+# The narrowest accumulator must hold one product of the formats in the table
+# (a clear+valid cycle loads a single product and may not flag it).
+assert product_width() <= ACC_WIDTH_MIN, "a product no longer fits the narrowest accumulator"
 
 _EXACT_LIMIT = 2 ** 53
 
@@ -75,11 +83,18 @@ def gemm_real(a, b, a_format: str, b_format: str, scale_a: float, scale_b: float
     return gemm_exact(a, b, a_format, b_format).astype(np.float64) * (scale_a * scale_b)
 
 
+def check_acc_width(acc_width) -> int:
+    """Validate an accumulator width (``ValueError`` outside ACC_WIDTH_MIN..MAX)."""
+    if isinstance(acc_width, bool) or not isinstance(acc_width, (int, np.integer)) \
+            or not ACC_WIDTH_MIN <= acc_width <= ACC_WIDTH_MAX:
+        raise ValueError(f"acc_width must be an integer in [{ACC_WIDTH_MIN}, "
+                         f"{ACC_WIDTH_MAX}], got {acc_width!r}")
+    return int(acc_width)
+
+
 def acc_range(acc_width: int = DEFAULT_ACC_WIDTH) -> tuple[int, int]:
     """Inclusive range of a signed two's-complement ``acc_width``-bit register."""
-    if isinstance(acc_width, bool) or not isinstance(acc_width, (int, np.integer)) \
-            or not 2 <= acc_width <= 63:
-        raise ValueError(f"acc_width must be an integer in [2, 63], got {acc_width!r}")
+    acc_width = check_acc_width(acc_width)
     return -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
 
 
@@ -108,7 +123,13 @@ def overflow_mask(a, b, a_format: str, b_format: str,
     bound = int(np.abs(av).max()) * int(np.abs(bv).max()) * k
     if bound <= min(-lo - 1, hi):
         return mask
-    running = np.zeros((m, n), dtype=np.int64)
+    # Every prefix sum is at most ``bound`` in magnitude.  Below 2^63 int64
+    # holds them exactly; that covers every width up to 64 with 4-bit codes
+    # (a 64-bit overflow would need K > 2^47).  Wider bounds (only a
+    # throwaway format with huge products) fall back to Python integers.
+    dtype = np.int64 if bound < (1 << 63) else object
+    av, bv = av.astype(dtype), bv.astype(dtype)
+    running = np.zeros((m, n), dtype=dtype)
     step = max(1, block // max(1, m * n))
     for k0 in range(0, k, step):
         prods = av[:, k0:k0 + step, None] * bv[None, k0:k0 + step, :]   # m x s x n

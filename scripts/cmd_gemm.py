@@ -8,22 +8,23 @@ from scripts.errors import CliError
 
 HELP = "Exact GEMM C = A . B of 4-bit code matrices (SPEC 2) on the golden model or the RTL."
 
-A_CHOICES = ("int4", "uint4", "fp4")
-B_CHOICES = ("int4", "uint4")
-
 
 def add_arguments(p):
+    from model.formats import side_formats
+    from model.gemm import ACC_WIDTH_MAX, ACC_WIDTH_MIN
     p.add_argument("--a", required=True, metavar="A.npy", help="M x K code matrix")
     p.add_argument("--b", required=True, metavar="B.npy", help="K x N code matrix")
-    p.add_argument("--a-format", required=True, choices=A_CHOICES)
-    p.add_argument("--b-format", required=True, choices=B_CHOICES)
+    # The choices are the formats the datapath takes on each side (the table's).
+    p.add_argument("--a-format", required=True, choices=side_formats("a"))
+    p.add_argument("--b-format", required=True, choices=side_formats("b"))
     p.add_argument("--sim", default="golden", choices=("golden", "verilator", "icarus"),
                    help="where the GEMM runs (default: golden)")
     p.add_argument("--rows", type=int, default=8, help="array rows R (RTL only)")
     p.add_argument("--cols", type=int, default=8, help="array columns C (RTL only)")
     p.add_argument("--depth", type=int, default=512,
                    help="operand beats per tile bank (RTL only; power of two)")
-    p.add_argument("--acc-width", type=int, default=32, help="accumulator width in bits")
+    p.add_argument("--acc-width", type=int, default=32,
+                   help=f"accumulator width in bits, {ACC_WIDTH_MIN}..{ACC_WIDTH_MAX} (default 32)")
     p.add_argument("-o", "--output", required=True, metavar="C.npy", help="int64 result")
 
 
@@ -41,6 +42,11 @@ def load_codes(path: str, label: str) -> np.ndarray:
 
 def run(args) -> int:
     from model.backend import GoldenBackend
+    from model.gemm import ACC_WIDTH_MAX, ACC_WIDTH_MIN
+    # Same range on every backend (SPEC 2), checked before anything runs.
+    if not ACC_WIDTH_MIN <= args.acc_width <= ACC_WIDTH_MAX:
+        raise CliError(f"--acc-width must be in {ACC_WIDTH_MIN}..{ACC_WIDTH_MAX}, "
+                       f"got {args.acc_width}")
     a = load_codes(args.a, "--a")
     b = load_codes(args.b, "--b")
     if args.sim == "golden":

@@ -42,12 +42,13 @@ def _parts(fmt: str) -> tuple[str, ...]:
 
 
 def runnable(a_format: str, b_format: str) -> bool:
-    """Can the datapath run this pair (FP4 on A only; the driver transposes B-side FP4)?"""
-    from model.gemm import A_FORMATS, B_FORMATS
+    """Can the datapath run this pair in some orientation (the format table's side rule)?"""
+    from model.formats import hardware_orientation
     for fa in _parts(a_format):
         for fb in _parts(b_format):
-            if not ((fa in A_FORMATS and fb in B_FORMATS)
-                    or (fb in A_FORMATS and fa in B_FORMATS)):
+            try:
+                hardware_orientation(fa, fb)
+            except ValueError:
                 return False
     return True
 

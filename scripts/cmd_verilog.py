@@ -31,12 +31,14 @@ def add_arguments(p):
 def run(args) -> int:
     from hw.array import MAX_DIM
     from hw.verilog import generate
+    from model.gemm import ACC_WIDTH_MAX, ACC_WIDTH_MIN
 
     for flag, value in (("--rows", args.rows), ("--cols", args.cols)):
         if not 1 <= value <= MAX_DIM:
             raise CliError(f"{flag} must be in 1..{MAX_DIM}, got {value}")
-    if not 18 <= args.acc_width <= 64:
-        raise CliError(f"--acc-width must be in 18..64, got {args.acc_width}")
+    if not ACC_WIDTH_MIN <= args.acc_width <= ACC_WIDTH_MAX:
+        raise CliError(f"--acc-width must be in {ACC_WIDTH_MIN}..{ACC_WIDTH_MAX}, "
+                       f"got {args.acc_width}")
     out = Path(args.output)
     if out.is_dir():
         raise CliError(f"-o {out}: is a directory")

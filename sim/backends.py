@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from model.backend import GemmOverflowError, GoldenBackend
-from model.gemm import A_FORMATS, B_FORMATS, check_gemm_operands
+from model.formats import hardware_orientation, side_formats
+from model.gemm import check_gemm_operands
 from model.quant import WIDE_FORMATS, decompose, nibble_gemm
 
 from .driver import batch_files, batches, parse_results, plan_gemm
@@ -173,10 +174,11 @@ class RtlBackend:
     # ---------------------------------------------------------------- GEMMs
     def gemm(self, a, b, a_format: str, b_format: str, *, name: str = "gemm", **_):
         """Exact int64 ``A @ B`` on the RTL (any shapes; formats per SPEC 2 + 8-bit)."""
+        supported = sorted(set(side_formats("a")) | set(side_formats("b")) | set(WIDE_FORMATS))
         for side, fmt in (("A", a_format), ("B", b_format)):
-            if fmt not in A_FORMATS and fmt not in WIDE_FORMATS:
+            if fmt not in supported:
                 raise ValueError(f"GEMM {name!r}: format {fmt!r} on {side} is not supported "
-                                 f"by the RTL (int4, uint4, fp4, int8, uint8)")
+                                 f"by the RTL ({', '.join(supported)})")
         decompose(a, a_format, "A")   # validates codes of every format, incl. 8-bit
         decompose(b, b_format, "B")
         a = np.asarray(a)
@@ -193,10 +195,13 @@ class RtlBackend:
         return out
 
     def _gemm4(self, a, b, fa, fb, name):
-        if fb == "fp4" and fa != "fp4":
+        # The format table's side rule: run as is, transposed, or not at all.
+        try:
+            transposed = hardware_orientation(fa, fb)
+        except ValueError:
+            raise ValueError(f"GEMM {name!r}: {fa} x {fb} is not a datapath format pair") from None
+        if transposed:
             return self._gemm4(np.asarray(b).T, np.asarray(a).T, fb, fa, name).T
-        if fb not in B_FORMATS:
-            raise ValueError(f"GEMM {name!r}: {fa} x {fb} is not a datapath format pair")
         check_gemm_operands(a, b, fa, fb)
         cfg = self.cfg
         plan = plan_gemm(a, b, fa, fb, cfg.rows, cfg.cols, cfg.depth)

@@ -16,9 +16,10 @@ from amaranth.sim import Simulator
 
 from hw.array import SystolicArray, input_layout, output_layout, row_bits
 from model.formats import FORMATS, to_nibbles
-from model.gemm import A_FORMATS, B_FORMATS, gemm_exact, overflow_mask
+from model.formats import side_formats
+from model.gemm import gemm_exact, overflow_mask
 
-FORMAT_PAIRS = list(itertools.product(A_FORMATS, B_FORMATS))
+FORMAT_PAIRS = list(itertools.product(side_formats("a"), side_formats("b")))
 CODE_RANGE = {"int4": (-8, 8, np.int8), "uint4": (0, 16, np.uint8), "fp4": (0, 16, np.uint8)}
 
 

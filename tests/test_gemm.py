@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from model.backend import GemmOverflowError, GoldenBackend
-from model.gemm import acc_range, exceeds_acc, gemm_exact, overflow_mask
+from hw.pe import ProcessingElement
+from model.gemm import ACC_WIDTH_MAX, ACC_WIDTH_MIN, acc_range, exceeds_acc, gemm_exact, overflow_mask
 
 RANGES = {"int4": (-8, 7, np.int8), "uint4": (0, 15, np.uint8), "fp4": (0, 15, np.uint8),
           "fp4r2": (0, 15, np.uint8)}
@@ -122,10 +123,45 @@ def test_overflow_boundary_at_32_bits():
 
 
 def test_acc_range_validation():
+    """One range everywhere (SPEC 2): 18..64, as the RTL (tests/test_pe.py)."""
+    assert (ACC_WIDTH_MIN, ACC_WIDTH_MAX) == (18, 64)
     assert acc_range(18) == (-131072, 131071)
-    for bad in (1, 64, 3.0, True):
-        with pytest.raises(ValueError):
+    assert acc_range(64) == (-(2 ** 63), 2 ** 63 - 1)
+    for bad in (1, 17, 65, 3.0, True):
+        with pytest.raises(ValueError, match=r"\[18, 64\]"):
             acc_range(bad)
+        with pytest.raises(ValueError, match=r"\[18, 64\]"):
+            GoldenBackend(acc_width=bad)
+        with pytest.raises(ValueError, match=r"\[18, 64\]"):
+            ProcessingElement(bad)
+
+
+def test_64_bit_accumulator_on_golden():
+    """W = 64 works: no flag for the largest sums memory allows, the extreme
+    products run through the running-sum path, and a sum one past the 64-bit
+    edge (built with Python integers) would be flagged by exceeds_acc."""
+    rng = np.random.default_rng(64)
+    a = np.full((2, 5000), 0x7, np.uint8)
+    b = np.full((5000, 3), 15, np.uint8)
+    assert not overflow_mask(a, b, "fp4", "uint4", 64).any()
+    backend = GoldenBackend(acc_width=64)
+    x = rand_codes(rng, "fp4", (4, 9))
+    y = rand_codes(rng, "int4", (9, 2))
+    assert backend.gemm(x, y, "fp4", "int4").tolist() == triple_loop(x, y, "fp4", "int4")
+    # The forced walk (block tiny, bound check bypassed by a 64-bit edge).
+    assert not overflow_mask(a[:, :7], b[:7], "fp4", "uint4", 64, block=1).any()
+    assert exceeds_acc(np.array([2 ** 63 - 1]), 64).tolist() == [False]
+
+
+def test_overflow_mask_int64_running_sums_are_exact_near_the_edge():
+    """The running sums are int64 for every accepted width: at W = 64 the
+    bound check alone decides (K would need > 2^47 terms to reach 2^63), and
+    at narrow widths the walk sees the same edge as a Python-integer loop."""
+    a = np.array([[0x7] * 3 + [0xF] * 3], np.uint8)
+    b = np.full((6, 1), 15, np.uint8)
+    for width in (18, 19, 20, 63, 64):
+        assert overflow_mask(a, b, "fp4", "uint4", width).tolist() == \
+            running_sum_overflow(a, b, "fp4", "uint4", width).tolist()
 
 
 def test_golden_backend_names_overflowing_gemm():
