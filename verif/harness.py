@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 
-from verif import tools
+from verif import toolchain as tools
 from verif.kit.coverage import Coverage
 
 
