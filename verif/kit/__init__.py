@@ -8,6 +8,9 @@
   the golden model (``model.gemm.gemm_exact`` + ``overflow_mask``).
 - ``coverage``: small functional-coverage bins, saved for the pytest side,
   which prints them and fails on any bin never hit.
+- ``golden``: expected values from the model; formats, extreme codes and the
+  overflow fill read from the format table.
+- ``bench``: ``GemmBench``, the life cycle shared by the array and tile benches.
 """
 
 from .seed import get_seed, test_rng
@@ -16,7 +19,8 @@ from .stream import (StreamDriver, StreamMonitor, no_pause, random_pause, burst_
                      assert_resolvable)
 from .scoreboard import Scoreboard, ScoreboardError
 from .coverage import Coverage
+from .bench import GemmBench
 
 __all__ = ["get_seed", "test_rng", "start_clock", "reset", "wait_cycles", "StreamDriver",
            "StreamMonitor", "no_pause", "random_pause", "burst_pause", "PauseControl", "assert_resolvable",
-           "Scoreboard", "ScoreboardError", "Coverage"]
+           "Scoreboard", "ScoreboardError", "Coverage", "GemmBench"]
