@@ -15,6 +15,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from hw.array import SystolicArray, input_layout, output_layout, row_bits
+from hw.pe import PE_LATENCIES
 from model.formats import FORMATS, to_nibbles
 from model.formats import side_formats
 from model.gemm import gemm_exact, overflow_mask
@@ -68,9 +69,11 @@ def simple_job(rng, rows, cols, k, fa, fb, width):
     return Job(a, b, fa, fb, [0], [k - 1], width)
 
 
-def run_array(rows, cols, width, jobs, rng, p_valid=1.0, p_ready=1.0, max_cycles=20000):
+def run_array(rows, cols, width, jobs, rng, p_valid=1.0, p_ready=1.0, max_cycles=20000,
+              latency=1):
     """Stream ``jobs`` through the array; returns (rows received, cycle log)."""
-    dut = SystolicArray(rows, cols, width)
+    dut = SystolicArray(rows, cols, width, pe_latency=latency)
+    assert dut.pe_latency == latency
     beats = [beat for job in jobs for beat in job.beats]
     expected = [(e, r) for job in jobs for e in job.expected for r in range(rows)]
     received = []
@@ -159,25 +162,27 @@ def test_bad_parameters(rows, cols, width):
         SystolicArray(rows, cols, width)
 
 
+@pytest.mark.parametrize("latency", PE_LATENCIES)
 @pytest.mark.parametrize("rows,cols", [(1, 1), (2, 3), (3, 2), (4, 4)])
-def test_all_format_pairs_with_stalls(rows, cols):
+def test_all_format_pairs_with_stalls(rows, cols, latency):
     """Random GEMMs in every format pair, random valid gaps and backpressure."""
     rng = np.random.default_rng(rows * 10 + cols)
     width = 32
     jobs = [simple_job(rng, rows, cols, int(rng.integers(1, 9)), fa, fb, width)
             for fa, fb in FORMAT_PAIRS]
-    run_array(rows, cols, width, jobs, rng, p_valid=0.7, p_ready=0.5)
+    run_array(rows, cols, width, jobs, rng, p_valid=0.7, p_ready=0.5, latency=latency)
 
 
+@pytest.mark.parametrize("latency", PE_LATENCIES)
 @pytest.mark.parametrize("rows,cols", [(4, 3), (1, 2)])
-def test_back_to_back_streams_without_stalls(rows, cols):
+def test_back_to_back_streams_without_stalls(rows, cols, latency):
     """K >= R + C + 1 back to back, always ready: one beat per cycle, no drop
     of i.ready, and the documented latencies."""
     width = 32
     rng = np.random.default_rng(7)
     k = rows + cols + 1
     jobs = [simple_job(rng, rows, cols, k, fa, fb, width) for fa, fb in FORMAT_PAIRS[:4]]
-    _, log = run_array(rows, cols, width, jobs, rng)
+    _, log = run_array(rows, cols, width, jobs, rng, latency=latency)
     accepted = log["accepted"]
     assert accepted == list(range(accepted[0], accepted[0] + len(accepted)))
     # Latency from the cycle a last beat is accepted to its rows' cycles.
@@ -187,34 +192,38 @@ def test_back_to_back_streams_without_stalls(rows, cols):
         assert emitted == list(range(t_last + cols + 3, t_last + cols + 3 + rows))
 
 
-def test_one_beat_shorter_gemms_stall_once_each():
+@pytest.mark.parametrize("latency", PE_LATENCIES)
+def test_one_beat_shorter_gemms_stall_once_each(latency):
     """K = R + C: the next last beat waits exactly one cycle (the documented
     streaming bound is K >= R + C + 1)."""
     rows, cols, width = 3, 2, 32
     rng = np.random.default_rng(8)
     k = rows + cols
     jobs = [simple_job(rng, rows, cols, k, "uint4", "int4", width) for _ in range(3)]
-    _, log = run_array(rows, cols, width, jobs, rng)
+    _, log = run_array(rows, cols, width, jobs, rng, latency=latency)
     gaps = list(np.diff(log["accepted"]))
     # The second GEMM's last beat waits in the input register for one cycle,
     # so the beat after it (the third GEMM's first) is taken one cycle late.
     assert gaps == [1] * (2 * k - 1) + [2] + [1] * (k - 1)
 
 
-def test_short_gemms_back_to_back_stall_input_only():
+@pytest.mark.parametrize("latency", PE_LATENCIES)
+def test_short_gemms_back_to_back_stall_input_only(latency):
     """K = 1 GEMMs (first and last on one beat): i.ready drops while results
     wait, but nothing is lost and every GEMM comes out."""
     rows, cols, width = 3, 4, 32
     rng = np.random.default_rng(11)
     jobs = [simple_job(rng, rows, cols, 1, fa, fb, width) for fa, fb in FORMAT_PAIRS]
-    _, log = run_array(rows, cols, width, jobs, rng)
+    _, log = run_array(rows, cols, width, jobs, rng, latency=latency)
     # One GEMM per R + C + 1 cycles (the first beat after reset is not held).
     assert list(np.diff(log["accepted"])) == [1] + [rows + cols + 1] * (len(jobs) - 2)
-    run_array(rows, cols, width, jobs, np.random.default_rng(12), p_valid=0.8, p_ready=0.3)
+    run_array(rows, cols, width, jobs, np.random.default_rng(12), p_valid=0.8, p_ready=0.3,
+              latency=latency)
 
 
+@pytest.mark.parametrize("latency", PE_LATENCIES)
 @pytest.mark.parametrize("seed", [1, 2])
-def test_random_mixed_stream(seed):
+def test_random_mixed_stream(seed, latency):
     """A long random stream on a non-square array: random K (1..12), random
     extra last/first points inside a GEMM, random formats, gaps, backpressure."""
     rows, cols, width = 3, 4, 24
@@ -228,10 +237,11 @@ def test_random_mixed_stream(seed):
         lasts = [x - 1 for x in inner] + [k - 1]
         jobs.append(Job(random_codes(rng, fa, (rows, k)), random_codes(rng, fb, (k, cols)),
                         fa, fb, firsts, lasts, width))
-    run_array(rows, cols, width, jobs, rng, p_valid=0.75, p_ready=0.6)
+    run_array(rows, cols, width, jobs, rng, p_valid=0.75, p_ready=0.6, latency=latency)
 
 
-def test_k_split_with_first_and_last():
+@pytest.mark.parametrize("latency", PE_LATENCIES)
+def test_k_split_with_first_and_last(latency):
     """One long K in segments: last mid-way emits partial sums and does not
     clear; beats without first keep accumulating; a new first restarts."""
     rows, cols, width = 2, 3, 32
@@ -241,10 +251,11 @@ def test_k_split_with_first_and_last():
     b = random_codes(rng, "int4", (k, cols))
     job1 = Job(a, b, "fp4", "int4", firsts=[0, 15], lasts=[4, 5, 14, 22], width=width)
     job2 = simple_job(rng, rows, cols, 6, "uint4", "uint4", width)
-    run_array(rows, cols, width, [job1, job2], rng, p_valid=0.6, p_ready=0.6)
+    run_array(rows, cols, width, [job1, job2], rng, p_valid=0.6, p_ready=0.6, latency=latency)
 
 
-def test_overflow_flags_per_output_with_narrow_accumulator():
+@pytest.mark.parametrize("latency", PE_LATENCIES)
+def test_overflow_flags_per_output_with_narrow_accumulator(latency):
     """acc_width 18: FP4 x UINT4 sums that leave the range in some outputs
     only; flags and wrapped data per output equal the model."""
     rows, cols, width = 2, 2, 18
@@ -258,15 +269,16 @@ def test_overflow_flags_per_output_with_narrow_accumulator():
     data, ovf = job.expected[0]
     assert ovf.any() and not ovf.all()
     jobs = [job, simple_job(rng, rows, cols, 3, "fp4", "uint4", width)]
-    run_array(rows, cols, width, jobs, rng, p_valid=0.8, p_ready=0.7)
+    run_array(rows, cols, width, jobs, rng, p_valid=0.8, p_ready=0.7, latency=latency)
 
 
+@pytest.mark.parametrize("latency", PE_LATENCIES)
 @pytest.mark.parametrize("rows,cols", [(2, 3), (1, 1)])
-def test_no_combinational_path_from_inputs_to_outputs(rows, cols):
+def test_no_combinational_path_from_inputs_to_outputs(rows, cols, latency):
     """Within a cycle, changing any input (valid, payload, ready) never moves
     any output (i.ready, o.valid, o.payload): random traffic reaches every
     state (held last beats, pending results, backpressure)."""
-    dut = SystolicArray(rows, cols, 20)
+    dut = SystolicArray(rows, cols, 20, pe_latency=latency)
     rng = np.random.default_rng(rows + cols)
     in_bits = input_layout(rows, cols).size
 

@@ -1,0 +1,124 @@
+"""The PE grid of the systolic array: cells, forwarding registers, result capture.
+
+Each cell forwards its A lane and control one cycle later to its right and
+its B lane one cycle later to the cell below, so PE(r, c) sees a beat
+``r + c`` cycles after it entered the skew (see ``hw.skew``).
+
+Capture timing comes from the PE's declared ``latency`` L: the cell's
+``acc`` holds the sum of a ``last`` beat L cycles after the cell saw it.  The
+control chain of a row therefore runs L stages past the last column (only
+the 1-bit "valid last" survives there), and cell c copies ``acc``/``overflow``
+into its result register when the last beat is L stages downstream of it.
+
+``done[r]`` tells the drain that row r can be read from the next cycle on.
+With L = 1 that is the cycle the last cell captures.  With L >= 2 it is one
+cycle before the last cell's ``acc`` becomes final; the row's last column is
+then read straight from ``acc`` in its capture cycle (its result register is
+written in the same edge and holds it afterwards, for a drain held by
+backpressure).  So a 2-cycle PE costs the array no extra result latency and
+back-to-back streaming keeps its K >= R + C + 1 bound.  ``done`` moves by
+L - 2 cycles for deeper PEs.
+"""
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from model.formats import lane_width
+
+from .skew import control_layout
+
+__all__ = ["PEGrid", "done_stage"]
+
+
+def done_stage(cols: int, latency: int) -> int:
+    """Control-chain stage (0 = column 0's input) at which a row's ``done`` fires."""
+    return cols - 1 + max(1, latency - 1)
+
+
+class PEGrid(wiring.Component):
+    """R x C cells of ``pe_class(acc_width, latency=pe_latency)``.
+
+    In: per-row A lane and control, per-column B lane (skewed).
+    Out: ``data[r]`` (row r, column c at bits ``[W*c, W*c+W)``),
+    ``overflow[r]`` (bit c), ``done`` (bit r: row r readable next cycle).
+    """
+
+    def __init__(self, rows, cols, acc_width, pe_latency, pe_class):
+        self.rows, self.cols, self.acc_width = rows, cols, acc_width
+        self.pe_latency, self.pe_class = pe_latency, pe_class
+        lane = lane_width()
+        super().__init__({
+            "row_a": In(data.ArrayLayout(lane, rows)),
+            "row_ctrl": In(data.ArrayLayout(control_layout(), rows)),
+            "col_b": In(data.ArrayLayout(lane, cols)),
+            "data": Out(data.ArrayLayout(cols * acc_width, rows)),
+            "overflow": Out(data.ArrayLayout(cols, rows)),
+            "done": Out(rows),
+        })
+
+    def _make_pe(self):
+        pe = self.pe_class(self.acc_width, latency=self.pe_latency)
+        if getattr(pe, "latency", None) != self.pe_latency:
+            raise ValueError(f"{self.pe_class.__name__} declares latency "
+                             f"{getattr(pe, 'latency', None)!r}, the array was built for "
+                             f"{self.pe_latency}")
+        return pe
+
+    def elaborate(self, platform):
+        m = Module()
+        R, C, W, L = self.rows, self.cols, self.acc_width, self.pe_latency
+        b_from_above = [self.col_b[c] for c in range(C)]
+        for r in range(R):
+            # Control chain of row r: stage c feeds PE(r, c) for c < C; the
+            # stages after the last column keep only "valid last".
+            ctrl = [self.row_ctrl[r]]
+            for c in range(1, C):
+                reg = Signal(control_layout(), name=f"ctrl_fwd_{r}_{c - 1}")
+                m.d.sync += reg.eq(ctrl[-1])
+                ctrl.append(reg)
+            ends = [x.valid & x.last for x in ctrl]
+            for stage in range(C, C + L):
+                reg = Signal(name=f"end_{r}_{stage}")
+                m.d.sync += reg.eq(ends[-1])
+                ends.append(reg)
+
+            a_from_left = self.row_a[r]
+            words, flags = [], []
+            for c in range(C):
+                pe = self._make_pe()
+                m.submodules[f"pe_{r}_{c}"] = pe
+                m.d.comb += [
+                    pe.a.eq(a_from_left),
+                    pe.b.eq(b_from_above[c]),
+                    pe.a_fmt.eq(ctrl[c].a_fmt),
+                    pe.b_fmt.eq(ctrl[c].b_fmt),
+                    pe.valid.eq(ctrl[c].valid),
+                    pe.clear.eq(ctrl[c].valid & ctrl[c].first),
+                ]
+                # Forwarding registers (only those someone reads).
+                if c < C - 1:
+                    a_next = Signal(len(a_from_left), name=f"a_fwd_{r}_{c}")
+                    m.d.sync += a_next.eq(a_from_left)
+                    a_from_left = a_next
+                if r < R - 1:
+                    b_next = Signal(len(b_from_above[c]), name=f"b_fwd_{r}_{c}")
+                    m.d.sync += b_next.eq(b_from_above[c])
+                    b_from_above[c] = b_next
+                # Result register: acc is the final sum L cycles after the last beat.
+                capture = ends[c + L]
+                result = Signal(signed(W), name=f"result_{r}_{c}")
+                ovf = Signal(name=f"result_ovf_{r}_{c}")
+                with m.If(capture):
+                    m.d.sync += [result.eq(pe.acc), ovf.eq(pe.overflow)]
+                if c == C - 1 and L >= 2:
+                    # Read in its capture cycle: straight from acc (see module doc).
+                    result, ovf = Mux(capture, pe.acc, result), Mux(capture, pe.overflow, ovf)
+                words.append(result)
+                flags.append(ovf)
+            m.d.comb += [
+                self.data[r].eq(Cat(*words)),
+                self.overflow[r].eq(Cat(*flags)),
+                self.done[r].eq(ends[done_stage(C, L)]),
+            ]
+        return m
