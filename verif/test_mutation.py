@@ -24,3 +24,26 @@ def test_pe_bench_catches_wrong_fp4_shift():
     failures = dict(result.failures)
     assert "exhaustive_products" in failures, f"mutant survived: {result}"
     assert "model says" in failures["exhaustive_products"], failures   # caught by the check
+
+
+IDLE = re.compile(r"assign idle = \\(\$\d+)  & \\(\$\d+) ;")
+
+
+@pytest.mark.cocotb
+def test_tile_bench_catches_idle_ignoring_the_beat_in_hand():
+    """Mutant (issue 17): the tile's ``idle`` ignores the beat the sequencer holds."""
+    params = {"rows": 2, "cols": 3, "acc_width": 18, "depth": 8}
+    good = tools.generate_verilog("accel", params)
+    terms = IDLE.search(good)
+    assert terms, "the idle assignment was not found in the generated tile; update the mutant"
+    mutant, n = 0, 0
+    for name in terms.groups():
+        line = re.compile(rf"assign \\{re.escape(name)}  = ~ beat_valid;")
+        if line.search(good):
+            mutant, n = line.subn(rf"assign \\{name}  = 1'h1;", good)
+    assert n == 1, "no idle term reads beat_valid; update the mutant"
+    result = run_bench("verif.benches.accel_tb", "accel", params, "icarus",
+                       verilog=mutant, check=False)
+    failures = dict(result.failures)
+    assert "idle_with_beat_in_hand" in failures, f"mutant survived: {result}"
+    assert "idle high" in failures["idle_with_beat_in_hand"], failures

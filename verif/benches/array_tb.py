@@ -23,6 +23,7 @@ from hw.array import input_layout, output_layout
 from hw.codec import LayoutCodec, stream_lanes
 from model.formats import max_abs_product
 from verif.kit import Coverage, GemmBench, burst_pause, random_pause, test_rng
+from verif.kit.bench import asymmetric_lanes
 from verif.kit.golden import (extreme_nibbles, fill_pair, format_names, format_pairs,
                               pair_label, product_nibbles, product_table, random_operands,
                               reserved_codes)
@@ -150,12 +151,6 @@ def _budget(base):
     return max(4, base * 4 // max(4, ROWS))
 
 
-def asymmetric(n: int) -> np.ndarray:
-    """Lanes that take part in an overflow pattern: the first ceil(n/2) of n.
-    Not a palindrome for n >= 2, so lanes packed in reversed order show."""
-    return np.arange(n) < (n + 1) // 2
-
-
 @cocotb.test()
 async def random_gemms(dut):
     """Constrained-random GEMMs of every format pair, light random gaps and stalls."""
@@ -213,7 +208,7 @@ async def overflow(dut):
         # One more beat adds +-1 where an asymmetric row pattern meets an
         # asymmetric column pattern: those outputs go one beyond the bound.
         x, y = product_nibbles(af, bf, sign)
-        extra = (np.where(asymmetric(ROWS), x, 0), np.where(asymmetric(COLS), y, 0))
+        extra = (np.where(asymmetric_lanes(ROWS), x, 0), np.where(asymmetric_lanes(COLS), y, 0))
         af, bf, a, b = tb.fill_operands(bound, COLS, extra)
         tb.send_gemm(a, b, af, bf)
         # Keep accumulating back into range: the flags stay set (sticky).

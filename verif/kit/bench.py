@@ -24,7 +24,14 @@ from .scoreboard import Scoreboard
 from .seed import get_seed, test_rng
 from .stream import PauseControl, StreamDriver, StreamMonitor
 
-__all__ = ["GemmBench", "describe_row", "fill_to"]
+__all__ = ["GemmBench", "describe_row", "fill_to", "asymmetric_lanes"]
+
+
+def asymmetric_lanes(n: int) -> np.ndarray:
+    """Lanes (rows or columns) that take part in a directed overflow pattern:
+    the first ceil(n/2) of n.  Never a palindrome for n >= 2, so flags or
+    sums packed in reversed lane order cannot pass."""
+    return np.arange(n) < (n + 1) // 2
 
 
 def describe_row(row) -> str:
