@@ -9,12 +9,17 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.accel import AcceleratorTile, COUNTERS
-from model.formats import FORMATS, to_nibbles
+from hw.accel import AcceleratorTile, COUNTERS, job_layout, load_layout
+from hw.array import output_layout
+from hw.codec import LayoutCodec, stream_lanes
+from model.formats import FORMATS, side_formats, to_nibbles
 from model.gemm import gemm_exact, overflow_mask
 
-PAIRS = [("int4", "int4"), ("int4", "uint4"), ("uint4", "int4"), ("uint4", "uint4"),
-         ("fp4", "int4"), ("fp4", "uint4")]
+PAIRS = [(fa, fb) for fa in side_formats("a") for fb in side_formats("b")]
+
+
+def codec(layout):
+    return LayoutCodec(layout, stream_lanes(layout))
 
 
 def rand_codes(rng, fmt, shape):
@@ -45,23 +50,16 @@ def make_jobs(rng, rows, cols, depth, n_jobs):
 
 
 def job_word(job, depth):
-    kb = depth.bit_length()
-    return (job["k"] | FORMATS[job["fa"]].hw_code << kb | FORMATS[job["fb"]].hw_code << (kb + 2)
-            | int(job["accumulate"]) << (kb + 3) | int(job["emit"]) << (kb + 4))
+    return codec(job_layout(depth)).pack(
+        k=job["k"], a_fmt=FORMATS[job["fa"]].hw_code, b_fmt=FORMATS[job["fb"]].hw_code,
+        accumulate=int(job["accumulate"]), emit=int(job["emit"]))
 
 
 def beat_words(job, rows, cols):
-    a_nib = to_nibbles(job["a"], job["fa"]).astype(np.int64)   # rows x k
-    b_nib = to_nibbles(job["b"], job["fb"]).astype(np.int64)   # k x cols
-    words = []
-    for t in range(job["k"]):
-        w = 0
-        for r in range(rows):
-            w |= int(a_nib[r, t]) << (4 * r)
-        for c in range(cols):
-            w |= int(b_nib[t, c]) << (4 * rows + 4 * c)
-        words.append(w)
-    return words
+    load = codec(load_layout(rows, cols))
+    a_nib = to_nibbles(job["a"], job["fa"])   # rows x k
+    b_nib = to_nibbles(job["b"], job["fb"])   # k x cols
+    return load.words_to_ints(load.pack_words({"a": a_nib.T, "b": b_nib}, n=job["k"]))
 
 
 def run_tile(rows, cols, depth, jobs, rng, gap=0.3, stall=0.3, extra_cmds=()):
@@ -116,16 +114,11 @@ def run_tile(rows, cols, depth, jobs, rng, gap=0.3, stall=0.3, extra_cmds=()):
     sim.add_testbench(result_bench)
     sim.run()
 
+    out = codec(output_layout(rows, cols, W))
     rows_out = []
     for p in got:
-        data = p & ((1 << (cols * W)) - 1)
-        vals = [((data >> (W * c)) & ((1 << W) - 1)) for c in range(cols)]
-        vals = [v - (1 << W) if v >> (W - 1) else v for v in vals]
-        ovf = [(p >> (cols * W + c)) & 1 for c in range(cols)]
-        rb = max(1, (rows - 1).bit_length())
-        row = (p >> (cols * W + cols)) & ((1 << rb) - 1)
-        last = (p >> (cols * W + cols + rb)) & 1
-        rows_out.append((vals, ovf, row, last))
+        f = out.unpack(p)
+        rows_out.append((list(f["data"]), list(f["overflow"]), f["row"], f["last"]))
     return rows_out, seen, len(beats)
 
 
