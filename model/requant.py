@@ -44,7 +44,7 @@ __all__ = [
     "SEED_BITS", "RAND_BITS", "FRAC_BITS", "QT_MAX", "MODES", "FWD_RANGE",
     "JobConfig", "JobResult", "check_multiplier", "check_sigma", "quantize_multiplier",
     "forward_codes", "backward_codes", "fp4_thresholds", "amax", "sigma_from_amax",
-    "xorshift32", "lane_seeds", "lane_randoms", "run_job",
+    "xorshift32", "lane_constant", "ZERO_SEED", "E_MAX", "lane_seeds", "lane_randoms", "run_job",
 ]
 
 MANT_BITS = 16          # unsigned multiplier mantissa, 1 .. 2^16 - 1
@@ -300,8 +300,13 @@ def sigma_from_amax(amax_value: int, mantissa, shift) -> int:
 # Per-lane generator: xorshift32 (Marsaglia 13/17/5), one per column lane
 
 _GOLDEN = 0x9E3779B9
-_ZERO_SEED = 0x6D2B79F5   # replaces an all-zero lane state (xorshift's fixed point)
+ZERO_SEED = 0x6D2B79F5    # replaces an all-zero lane state (xorshift's fixed point)
 _M32 = 0xFFFFFFFF
+
+
+def lane_constant(c: int) -> int:
+    """What lane ``c`` XORs into the job seed (distinct streams per lane)."""
+    return (c * _GOLDEN) & _M32
 
 
 def xorshift32(x: int) -> int:
@@ -317,8 +322,8 @@ def lane_seeds(seed: int, cols: int) -> list[int]:
         raise ValueError(f"seed must be an integer in [0, 2^{SEED_BITS}), got {seed!r}")
     out = []
     for c in range(cols):
-        s = (int(seed) ^ ((c * _GOLDEN) & _M32)) & _M32
-        out.append(s if s else _ZERO_SEED)
+        s = int(seed) ^ lane_constant(c)
+        out.append(s if s else ZERO_SEED)
     return out
 
 

@@ -218,6 +218,22 @@ def test_stochastic_against_reference():
             assert c1[i] == ref_fp4(g, sigma, 1, int(r1[i])), (mant, shift, sigma, acc)
 
 
+def test_stochastic_exactly_at_the_compare():
+    """acc placed so that ceil(Qt) sits at, just below and just above the
+    stochastic compare for its random word (the sticky bit decides half of them)."""
+    rng = np.random.default_rng(4)
+    for _ in range(400):
+        p, k, r = int(rng.integers(0, 2)), int(rng.integers(-1, 6)), int(rng.integers(0, 1 << 16))
+        y = (r << p) if k < 0 else (3 * r + (1 << 16)) << (p + 2 * k)
+        for acc in (2 * y - 2, 2 * y - 1, 2 * y, 2 * y + 1):
+            if acc < 0:
+                continue
+            rr = np.array([r])
+            c = rq.backward_codes(np.array([acc]), 1, 29, 0, rounding="stochastic",
+                                  rand0=rr, rand1=rr)[p]
+            assert c[0] == ref_fp4(F(acc, 1 << 29), 0, p, r), (p, k, r, acc)
+
+
 def test_stochastic_job_is_unbiased():
     """Mean of decoded codes over one job's lanes/beats matches g within 4 sigma."""
     beats, cols = 1000, 8

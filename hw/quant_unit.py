@@ -1,0 +1,272 @@
+"""On-chip quantization unit: accumulator rows in, 4-bit codes out (SPEC 1.7).
+
+The arithmetic is ``model.requant`` (docs/quantizer.md); this is its RTL.
+The unit is a stream component meant to sit on the tile's result path::
+
+    cfg --> [job registers: mode, multiplier, shift amount, sticky mask, bias, lane PRNGs]
+    i   --> [A: input register] --> [B: v or |masked acc|, times mantissa] -->
+            [C: one arithmetic right shift, compares, codes, amax]  --> FIFO (5) --> o
+
+Per lane (column) the only wide operators are one multiplier (operand x 16-bit
+mantissa) and one barrel shifter: both modes scale ``P = operand * mantissa``
+by a per-job right shift of ``P << 31``, forward by ``shift + 30`` (giving
+``t = floor(2 v M)``) and backward by ``sigma + shift + 3`` (giving
+``Qt = floor(4|g|/m0 * 2^14)``).  Everything after the shift compares against
+constants, so both TPR phases come out of one read of each element.
+
+A job is one ``cfg`` beat followed by input beats up to one with ``last``.
+``cfg`` is taken only between jobs with the pipeline empty (so stages never
+mix two jobs' settings).  The output beat of the job's last input beat
+carries the job's ``amax`` (max |acc|, after the mask in backward mode) and
+the OR of the input overflow flags.  With ``emit`` clear only that beat leaves
+the unit (the measuring pass of exact GradScale).  A ``cfg`` with the
+reserved mode 3 or a zero mantissa is dropped and sets the sticky
+``cfg_error``; no job starts, so no input is taken or lost.
+
+``i.ready`` depends on state only: the pipeline never stalls, and input is
+taken while the FIFO plus the beats in flight leave room.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from model import requant as rq
+
+from .array import _check_dim
+from .pe import check_acc_width
+
+__all__ = ["QuantUnit", "config_layout", "input_layout", "output_layout", "MODE_UINT4",
+           "MODE_INT4", "MODE_FP4", "FIFO_DEPTH", "generate_verilog", "TOPLEVEL"]
+
+MODE_UINT4, MODE_INT4, MODE_FP4 = rq.MODES["uint4"], rq.MODES["int4"], rq.MODES["fp4"]
+FIFO_DEPTH = 5            # 2 beats in flight + 2 in the buffered FIFO at full rate + 1: no bubble
+TOPLEVEL = "radix4_quant_unit"
+_PRE = 31                 # P << 31: room for the backward left shift (up to 30) and the forward *2
+
+
+def config_layout(cols: int) -> data.StructLayout:
+    return data.StructLayout({
+        "mode": 2, "rounding": 1, "emit": 1, "bias_en": 1,
+        "mantissa": rq.MANT_BITS, "shift": rq.SHIFT_BITS, "sigma": signed(rq.SIGMA_BITS),
+        "seed": rq.SEED_BITS, "bias": data.ArrayLayout(signed(rq.BIAS_BITS), cols),
+    })
+
+
+def input_layout(cols: int, acc_width: int) -> data.StructLayout:
+    # data/overflow as the array's output rows (column c at data[W*c +: W])
+    return data.StructLayout({
+        "data": data.ArrayLayout(signed(acc_width), cols), "overflow": cols, "mask": cols,
+        "last": 1,
+    })
+
+
+def output_layout(cols: int, acc_width: int) -> data.StructLayout:
+    return data.StructLayout({
+        "code0": data.ArrayLayout(4, cols), "code1": data.ArrayLayout(4, cols), "mask": cols,
+        "last": 1, "amax": unsigned(acc_width), "overflow": 1,
+    })
+
+
+def _xorshift32(x):
+    x = x ^ (x << 13)[:32]
+    x = x ^ (x >> 17)
+    return x ^ (x << 5)[:32]
+
+
+def _max(a, b):
+    return Mux(a > b, a, b)
+
+
+class QuantUnit(wiring.Component):
+    """Requantization of ``cols`` accumulator lanes per beat (see module docstring)."""
+
+    def __init__(self, cols: int = 8, acc_width: int = 32):
+        try:
+            self.cols = _check_dim("cols", cols)
+            self.acc_width = check_acc_width(acc_width)
+        except ValueError:
+            self._MustUse__silence = True
+            raise
+        super().__init__({
+            "cfg": In(stream.Signature(config_layout(cols))),
+            "i": In(stream.Signature(input_layout(cols, acc_width))),
+            "o": Out(stream.Signature(output_layout(cols, acc_width))),
+            "cfg_error": Out(1),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        C, W = self.cols, self.acc_width
+        VW = max(W, rq.BIAS_BITS) + 1                 # acc + bias, exact
+        PW = VW + 1 + rq.MANT_BITS + 1                # signed product
+        XW = PW + _PRE                                # P << 31
+
+        # ---- job registers -------------------------------------------------
+        active = Signal()
+        mode = Signal(2)
+        rounding = Signal()
+        emit = Signal()
+        bias_en = Signal()
+        mantissa = Signal(rq.MANT_BITS)
+        bias = Signal(data.ArrayLayout(signed(rq.BIAS_BITS), C))
+        amt = Signal(range(XW + 1))                   # right shift of P << 31, clamped
+        low_mask = Signal(XW)                         # bits shifted out: the sticky bit
+        sat_all = Signal()                            # backward shift left by > 30
+        lanes = [Signal(32, name=f"prng_{c}") for c in range(C)]
+
+        a_valid, b_valid = Signal(), Signal()
+        fifo = m.submodules.fifo = SyncFIFOBuffered(width=output_layout(C, W).size,
+                                                    depth=FIFO_DEPTH)
+
+        cfg = self.cfg.payload
+        m.d.comb += self.cfg.ready.eq(~active & ~a_valid & ~b_valid)
+        m.d.comb += self.busy.eq(active | a_valid | b_valid)
+        fwd_amt = Signal(signed(12))
+        bwd_amt = Signal(signed(12))
+        m.d.comb += [fwd_amt.eq(cfg.shift + (_PRE - 1)),
+                     bwd_amt.eq(cfg.sigma + cfg.shift + (_PRE - 2 * rq.FRAC_BITS))]
+        new_amt = Signal(signed(12))
+        m.d.comb += new_amt.eq(Mux(cfg.mode == MODE_FP4, bwd_amt, fwd_amt))
+        clamped = Signal(range(XW + 1))
+        m.d.comb += clamped.eq(Mux(new_amt < 0, 0, Mux(new_amt > XW, XW, new_amt)))
+        with m.If(self.cfg.valid & self.cfg.ready):
+            with m.If((cfg.mode == 3) | (cfg.mantissa == 0)):
+                m.d.sync += self.cfg_error.eq(1)
+            with m.Else():
+                m.d.sync += [
+                    active.eq(1), mode.eq(cfg.mode), rounding.eq(cfg.rounding),
+                    emit.eq(cfg.emit), bias_en.eq(cfg.bias_en), mantissa.eq(cfg.mantissa),
+                    bias.eq(cfg.bias), amt.eq(clamped), sat_all.eq(new_amt < 0),
+                    low_mask.eq(~(Const((1 << XW) - 1, XW) << clamped)[:XW]),
+                ]
+                for c in range(C):
+                    # model.requant.lane_seeds: seed ^ lane constant, 0 replaced;
+                    # the first word used is one step further
+                    init = Signal(32, name=f"prng_init_{c}")
+                    m.d.comb += init.eq(cfg.seed ^ rq.lane_constant(c))
+                    seeded = Mux(init == 0, rq.ZERO_SEED, init)
+                    m.d.sync += lanes[c].eq(_xorshift32(seeded))
+
+        # ---- stage A: input register ----------------------------------------
+        inp = self.i.payload
+        a_reg = Signal(input_layout(C, W))
+        m.d.comb += self.i.ready.eq(active & (fifo.level + a_valid + b_valid < FIFO_DEPTH))
+        take = self.i.valid & self.i.ready
+        m.d.sync += a_valid.eq(take)
+        with m.If(take):
+            m.d.sync += a_reg.eq(inp)
+            with m.If(inp.last):
+                m.d.sync += active.eq(0)
+
+        # ---- stage B: operand and product ----------------------------------
+        is_fwd = mode != MODE_FP4
+        b_prod = [Signal(signed(PW), name=f"b_prod_{c}") for c in range(C)]
+        b_abs = [Signal(W, name=f"b_abs_{c}") for c in range(C)]
+        b_neg = Signal(C)
+        b_ovf, b_last = Signal(), Signal()
+        m.d.sync += b_valid.eq(a_valid)
+        with m.If(a_valid):
+            for c in range(C):
+                acc = a_reg.data[c]
+                v = Signal(signed(VW), name=f"v_{c}")
+                m.d.comb += v.eq(acc + Mux(bias_en, bias[c], 0))
+                masked = Mux(a_reg.mask[c], acc, 0)
+                mag = Signal(W, name=f"mag_{c}")     # |x| of a W-bit value fits W bits unsigned
+                m.d.comb += mag.eq(Mux(masked < 0, -masked, masked))
+                operand = Mux(is_fwd, v, mag)
+                m.d.sync += [
+                    b_prod[c].eq(operand * mantissa),
+                    b_abs[c].eq(Mux(is_fwd, Mux(acc < 0, -acc, acc), mag)),
+                    b_neg[c].eq(acc < 0),
+                ]
+            m.d.sync += [b_ovf.eq(a_reg.overflow.any()), b_last.eq(a_reg.last)]
+
+        # ---- stage C: shift, codes, amax -> FIFO ------------------------------
+        out = Signal(output_layout(C, W))
+        for c in range(C):
+            x = Signal(signed(XW), name=f"x_{c}")
+            m.d.comb += x.eq(b_prod[c] << _PRE)
+            sh = Signal(signed(XW), name=f"sh_{c}")
+            m.d.comb += sh.eq(x >> amt)
+
+            # forward: t = floor(2 v M); code = clamp(floor((t + 1) / 2))
+            mode_s = mode == MODE_INT4
+            lo = Mux(mode_s, rq.FWD_RANGE["int4"][0][0], rq.FWD_RANGE["uint4"][0][0])
+            hi = Mux(mode_s, rq.FWD_RANGE["int4"][0][1], rq.FWD_RANGE["uint4"][0][1])
+            tlo = Mux(mode_s, rq.FWD_RANGE["int4"][1][0], rq.FWD_RANGE["uint4"][1][0])
+            thi = Mux(mode_s, rq.FWD_RANGE["int4"][1][1], rq.FWD_RANGE["uint4"][1][1])
+            rounded = ((sh + 1) >> 1)[:5]
+            fcode = Mux(sh >= 2 * hi - 1, hi, Mux(sh <= 2 * lo - 2, lo, rounded))
+            fmask = (sh >= tlo) & (sh < thi)
+
+            # backward: Qt (saturated), sticky, then constant compares per phase
+            qt = Signal(30, name=f"qt_{c}")
+            m.d.comb += qt.eq(Mux(sat_all, Mux(b_prod[c] != 0, rq.QT_MAX, 0),
+                                  Mux(sh > rq.QT_MAX, rq.QT_MAX, sh[:30])))
+            sticky = ~sat_all & (x & low_mask).any()
+            ceil_qt = Signal(31, name=f"ceil_qt_{c}")
+            m.d.comb += ceil_qt.eq(qt + sticky)
+            bcodes = []
+            for phase in (0, 1):
+                r = lanes[c][16 * phase:16 * phase + 16]
+                near = Signal(3, name=f"near_{c}_{phase}")
+                m.d.comb += near.eq(sum((qt >= (t << rq.FRAC_BITS))
+                                        for t in rq.fp4_thresholds(phase)))
+                stoch = Signal(3, name=f"stoch_{c}_{phase}")
+                with m.If(qt >= (1 << (14 + phase + rq.FRAC_BITS))):
+                    m.d.comb += stoch.eq(rq.E_MAX)
+                for k in reversed(range(6)):
+                    lam = 1 << (2 + phase + 2 * k + rq.FRAC_BITS)
+                    with m.Elif(qt >= lam):
+                        up = ((3 * r + (1 << rq.RAND_BITS)) << (phase + 2 * k)) < ceil_qt
+                        m.d.comb += stoch.eq(k + 1 + up)
+                with m.Else():
+                    m.d.comb += stoch.eq((r << phase) < ceil_qt)
+                e = Mux(rounding, stoch, near)
+                bcodes.append(Cat(e, b_neg[c] & (e != 0)))
+            m.d.comb += [
+                out.code0[c].eq(Mux(is_fwd, fcode[:4], bcodes[0])),
+                out.code1[c].eq(Mux(is_fwd, 0, bcodes[1])),
+                out.mask[c].eq(is_fwd & fmask),
+            ]
+
+        # amax and overflow of the job so far, reported on the last beat
+        amax_reg = Signal(W)
+        ovf_reg = Signal()
+        row_max = b_abs[0]
+        for c in range(1, C):
+            row_max = _max(row_max, b_abs[c])
+        job_max = Signal(W)
+        m.d.comb += job_max.eq(_max(amax_reg, row_max))
+        m.d.comb += [out.last.eq(b_last),
+                     out.amax.eq(Mux(b_last, job_max, 0)),
+                     out.overflow.eq(b_last & (ovf_reg | b_ovf))]
+        with m.If(b_valid):
+            m.d.sync += [amax_reg.eq(Mux(b_last, 0, job_max)),
+                         ovf_reg.eq(~b_last & (ovf_reg | b_ovf))]
+            for c in range(C):
+                m.d.sync += lanes[c].eq(_xorshift32(lanes[c]))
+
+        m.d.comb += [
+            fifo.w_en.eq(b_valid & (emit | b_last)),
+            fifo.w_data.eq(out),
+            self.o.valid.eq(fifo.r_rdy),
+            self.o.payload.eq(fifo.r_data),
+            fifo.r_en.eq(self.o.ready),
+        ]
+        return m
+
+
+def generate_verilog(cols: int = 8, acc_width: int = 32) -> str:
+    """Verilog of the unit (module ``radix4_quant_unit``) with a header, like ``hw.verilog``."""
+    from amaranth.back import verilog
+
+    from .verilog import TIMESCALE, _kick_comb_blocks
+    body = _kick_comb_blocks(verilog.convert(QuantUnit(cols, acc_width), name=TOPLEVEL,
+                                             emit_src=False))
+    return (f"// {TOPLEVEL}: radix4 quantization unit (cols={cols} acc_width={acc_width})\n"
+            f"// Generated by hw.quant_unit.generate_verilog from hw/ (Amaranth); do not edit.\n"
+            f"{TIMESCALE}\n") + body

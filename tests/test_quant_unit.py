@@ -1,0 +1,148 @@
+"""hw.quant_unit.QuantUnit against model.requant (Amaranth simulator).
+
+A config/input producer and an output consumer run with random valid gaps
+and ready stalls; every emitted beat is compared with ``run_job`` of the
+model, in order, exactly once.  Also: throughput and latency unstalled,
+``i.ready`` independent of ``i.valid``, rejected configurations, and the
+per-lane generator against the model's xorshift sequence.
+"""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from hw.quant_unit import QuantUnit, config_layout, input_layout, output_layout
+from model import requant as rq
+from verif.benches import quant_unit_stim as stim
+
+
+def run_unit(cols, width, jobs, rng, p_valid=1.0, p_ready=1.0, bad_cfgs=(), max_cycles=30000):
+    """Stream jobs through the unit; ``bad_cfgs``: {job index: mode code} sends a
+    rejected config (mode 3 or mantissa 0) before that job."""
+    dut = QuantUnit(cols, width)
+    cfg_words = [stim.config_word(j.cfg, cols) for j in jobs]
+    expected = [b for j in jobs for b in stim.expected_beats(j)]
+    received, log = [], {"accepted": [], "emitted": [], "cfg_error": []}
+    olay = output_layout(cols, width)
+
+    async def producer(ctx):
+        cycle = 0
+
+        async def offer(valid_sig, ready_sig, payload_sig, word, gaps=True):
+            nonlocal cycle
+            while gaps and rng.random() >= p_valid:
+                ctx.set(valid_sig, 0)
+                await ctx.tick()
+                cycle += 1
+            ctx.set(valid_sig, 1)
+            ctx.set(payload_sig, word)
+            while True:
+                ready = ctx.get(ready_sig)
+                await ctx.tick()
+                cycle += 1
+                if ready:
+                    break
+            ctx.set(valid_sig, 0)
+            return cycle - 1
+
+        for n, job in enumerate(jobs):
+            if n in bad_cfgs:
+                bad = stim.config_word(job.cfg, cols, mode_code=bad_cfgs[n])
+                if bad_cfgs[n] != 3:     # mantissa 0 in a legal mode
+                    bad &= ~(((1 << rq.MANT_BITS) - 1) << config_layout(cols)["mantissa"].offset)
+                await offer(dut.cfg.valid, dut.cfg.ready, dut.cfg.payload.as_value(), bad)
+                log["cfg_error"].append(ctx.get(dut.cfg_error))
+            await offer(dut.cfg.valid, dut.cfg.ready, dut.cfg.payload.as_value(), cfg_words[n])
+            for word in stim.input_words(job, width):
+                # i.ready is a function of state: it may not follow i.valid
+                ctx.set(dut.i.valid, 0)
+                r0 = ctx.get(dut.i.ready)
+                ctx.set(dut.i.valid, 1)
+                assert ctx.get(dut.i.ready) == r0
+                log["accepted"].append(await offer(dut.i.valid, dut.i.ready,
+                                                   dut.i.payload.as_value(), word))
+
+    async def consumer(ctx):
+        cycle = 0
+        while len(received) < len(expected) and cycle < max_cycles:
+            ready = rng.random() < p_ready
+            ctx.set(dut.o.ready, ready)
+            valid = ctx.get(dut.o.valid)
+            word = ctx.get(dut.o.payload.as_value())
+            await ctx.tick()
+            if valid and ready:
+                received.append(stim.output_dict(word, cols, width))
+                log["emitted"].append(cycle)
+            cycle += 1
+        ctx.set(dut.o.ready, 1)
+        for _ in range(12):
+            assert not ctx.get(dut.o.valid), "extra output beat"
+            await ctx.tick()
+        log["cfg_error_end"] = ctx.get(dut.cfg_error)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    sim.run()
+    assert len(received) == len(expected), f"{len(received)} beats, expected {len(expected)}"
+    for n, (got, want) in enumerate(zip(received, expected)):
+        assert got == want, f"beat {n}:\n got  {got}\n want {want}"
+    return log
+
+
+def test_layouts():
+    assert config_layout(2).size == 2 + 3 + 16 + 6 + 8 + 32 + 64
+    assert input_layout(3, 20).size == 3 * 20 + 3 + 3 + 1
+    # data/overflow sit where the array's output rows have them
+    assert input_layout(3, 20)["data"].offset == 0 and input_layout(3, 20)["overflow"].offset == 60
+    assert output_layout(3, 20).size == 12 + 12 + 3 + 1 + 20 + 1
+
+
+@pytest.mark.parametrize("cols,width", [(1, 18), (3, 32), (4, 64)])
+def test_random_jobs_with_stalls(cols, width):
+    rng = np.random.default_rng(cols * 100 + width)
+    jobs = stim.random_jobs(rng, 14, cols, width)
+    run_unit(cols, width, jobs, rng, p_valid=0.7, p_ready=0.6)
+
+
+def test_unstalled_throughput_and_latency():
+    cols, width = 2, 32
+    rng = np.random.default_rng(5)
+    jobs = [stim.make_job(rng, k, cols, width, beats=12)
+            for k in ("fwd-uint4", "bwd-stochastic", "bwd-nearest")]
+    log = run_unit(cols, width, jobs, rng)
+    acc = log["accepted"]
+    for j in range(3):   # within a job: one beat per cycle
+        seg = acc[12 * j:12 * (j + 1)]
+        assert seg == list(range(seg[0], seg[0] + 12))
+    # latency: a beat accepted in cycle t leaves in cycle t + 4
+    assert [e - a for a, e in zip(acc, log["emitted"])] == [4] * len(acc)
+
+
+def test_rejected_configs_set_the_error_and_lose_nothing():
+    cols, width = 2, 24
+    rng = np.random.default_rng(9)
+    jobs = [stim.make_job(rng, k, cols, width) for k in ("fwd-uint4", "bwd-nearest", "fwd-int4")]
+    log = run_unit(cols, width, jobs, rng, p_valid=0.8, p_ready=0.8, bad_cfgs={1: 3, 2: 0})
+    assert log["cfg_error_end"] == 1
+
+
+def test_prng_lanes_follow_the_model():
+    """Stochastic rounding of values at the middle of every level pair exposes the
+    random words: the codes of a long job match the model's xorshift streams."""
+    cols, width = 3, 32
+    rng = np.random.default_rng(11)
+    beats = 40
+    acc = np.full((beats, cols), 7 * 4 ** 3, dtype=object)   # between levels: both phases random
+    job = stim.Job("bwd-stochastic", rq.JobConfig("fp4", 1, 0, 14, "stochastic", seed=0),
+                   acc, np.ones((beats, cols), bool), np.zeros((beats, cols), bool))
+    res = rq.run_job(job.cfg, job.acc, job.mask)
+    assert 0 < (res.code0 == res.code0.max()).mean() < 1     # really random
+    run_unit(cols, width, [job], rng, p_ready=0.5)
+
+
+def test_bad_parameters():
+    for cols, width in ((0, 32), (2, 17), (2, 65)):
+        with pytest.raises(ValueError):
+            QuantUnit(cols, width)
