@@ -158,8 +158,11 @@ def tool_env(sim: Simulator, base: dict | None = None) -> dict:
     env["PATH"] = str(sim.bin_dir) + os.pathsep + env.get("PATH", "")
     env.update(sim.env)
     if sim.name == "verilator":
-        ours = [f"PYTHON3={_make_escape(sys.executable)}", "CFG_CXXFLAGS_PCH_I=-include"]
-        env["MAKEFLAGS"] = " ".join(filter(None, [env.get("MAKEFLAGS", "").strip(), *ours]))
+        # Replaced, not appended to: a MAKEFLAGS inherited from ``make test``
+        # names jobserver pipes that Python does not pass on, and make would
+        # fall back to -j1 with a warning.
+        env["MAKEFLAGS"] = (f"PYTHON3={_make_escape(sys.executable)} "
+                            "CFG_CXXFLAGS_PCH_I=-include")
     return env
 
 
