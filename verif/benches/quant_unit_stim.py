@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 
@@ -164,6 +165,16 @@ def expected_beats(job: Job) -> list[dict]:
     return out
 
 
+@lru_cache(maxsize=None)
+def _layout(which: str, cols: int, acc_width: int = 0):
+    """The unit's layouts and their field tables, built once (Amaranth layouts are slow)."""
+    from hw import quant_unit as qu
+    lay = {"config": lambda: qu.config_layout(cols),
+           "input": lambda: qu.input_layout(cols, acc_width),
+           "output": lambda: qu.output_layout(cols, acc_width)}[which]()
+    return lay, tuple(_fields(lay))
+
+
 def _fields(layout):
     """(name, offset, width, count) of a StructLayout whose members are plain or
     ArrayLayout fields."""
@@ -178,9 +189,9 @@ def _fields(layout):
     return out
 
 
-def pack(layout, values: dict) -> int:
+def pack(fields, values: dict) -> int:
     word = 0
-    for name, off, width, count in _fields(layout):
+    for name, off, width, count in fields:
         v = values.get(name, 0)
         items = list(v) if count is not None else [v]
         mask = (1 << width) - 1
@@ -191,9 +202,9 @@ def pack(layout, values: dict) -> int:
     return word
 
 
-def unpack(layout, word: int) -> dict:
+def unpack(fields, word: int) -> dict:
     out = {}
-    for name, off, width, count in _fields(layout):
+    for name, off, width, count in fields:
         mask = (1 << width) - 1
         if count is None:
             out[name] = (word >> off) & mask
@@ -203,8 +214,7 @@ def unpack(layout, word: int) -> dict:
 
 
 def config_word(cfg: rq.JobConfig, cols: int, *, mode_code=None) -> int:
-    from hw.quant_unit import config_layout
-    return pack(config_layout(cols), {
+    return pack(_layout("config", cols)[1], {
         "mode": rq.MODES[cfg.mode] if mode_code is None else mode_code,
         "rounding": int(cfg.rounding == "stochastic"), "emit": int(cfg.emit),
         "bias_en": int(cfg.bias is not None), "mantissa": cfg.mantissa, "shift": cfg.shift,
@@ -212,8 +222,7 @@ def config_word(cfg: rq.JobConfig, cols: int, *, mode_code=None) -> int:
 
 
 def input_words(job: Job, acc_width: int) -> list[int]:
-    from hw.quant_unit import input_layout
-    lay = input_layout(job.acc.shape[1], acc_width)
+    lay = _layout("input", job.acc.shape[1], acc_width)[1]
     beats = job.acc.shape[0]
     return [pack(lay, {"data": list(job.acc[n]), "overflow": list(job.overflow[n]),
                        "mask": list(job.mask[n]), "last": int(n == beats - 1)})
@@ -221,7 +230,6 @@ def input_words(job: Job, acc_width: int) -> list[int]:
 
 
 def output_dict(word: int, cols: int, acc_width: int) -> dict:
-    from hw.quant_unit import output_layout
-    d = unpack(output_layout(cols, acc_width), word)
+    d = unpack(_layout("output", cols, acc_width)[1], word)
     d["mask"] = [(d["mask"] >> c) & 1 for c in range(cols)]
     return d
