@@ -30,8 +30,10 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .array import SystolicArray, _check_dim, input_layout, output_layout
-from .pe import check_acc_width
+from model.formats import lane_width, select_width
+
+from .array import SystolicArray, _check_dim, output_layout
+from .pe import check_acc_width, check_latency
 
 __all__ = ["AcceleratorTile", "job_layout", "load_layout", "COUNTER_WIDTH", "COUNTERS",
            "MAX_DEPTH"]
@@ -54,12 +56,13 @@ def _k_bits(depth: int) -> int:
 
 def job_layout(depth: int) -> data.StructLayout:
     return data.StructLayout({
-        "k": _k_bits(depth), "a_fmt": 2, "b_fmt": 1, "accumulate": 1, "emit": 1,
+        "k": _k_bits(depth), "a_fmt": select_width("a"), "b_fmt": select_width("b"),
+        "accumulate": 1, "emit": 1,
     })
 
 
 def load_layout(rows: int, cols: int) -> data.StructLayout:
-    return data.StructLayout({"a": rows * 4, "b": cols * 4})
+    return data.StructLayout({"a": rows * lane_width(), "b": cols * lane_width()})
 
 
 def _check_depth(depth) -> int:
@@ -72,10 +75,12 @@ def _check_depth(depth) -> int:
 class AcceleratorTile(wiring.Component):
     """R x C array with double-buffered operand banks and a job sequencer."""
 
-    def __init__(self, rows: int, cols: int, acc_width: int = 32, depth: int = 512):
+    def __init__(self, rows: int, cols: int, acc_width: int = 32, depth: int = 512,
+                 pe_latency: int = 1):
         self.rows, self.cols = _check_dim("rows", rows), _check_dim("cols", cols)
         self.acc_width = check_acc_width(acc_width)
         self.depth = _check_depth(depth)
+        self.pe_latency = check_latency(pe_latency)
         members = {
             "cmd": In(stream.Signature(job_layout(depth))),
             "load": In(stream.Signature(load_layout(rows, cols))),
@@ -90,7 +95,7 @@ class AcceleratorTile(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         R, C = self.rows, self.cols
-        m.submodules.array = arr = SystolicArray(R, C, self.acc_width)
+        m.submodules.array = arr = SystolicArray(R, C, self.acc_width, self.pe_latency)
         m.submodules.mem = mem = memory.Memory(
             shape=load_layout(R, C), depth=2 * self.depth, init=[])
         wr = mem.write_port()
@@ -167,8 +172,8 @@ class AcceleratorTile(wiring.Component):
         beat_first = Signal()
         beat_last = Signal()
         beat_job_end = Signal()   # the beat in hand is its job's final beat
-        beat_a_fmt = Signal(2)
-        beat_b_fmt = Signal(1)
+        beat_a_fmt = Signal(select_width("a"))
+        beat_b_fmt = Signal(select_width("b"))
         advance = Signal()
         take = Signal()
         m.d.comb += [

@@ -79,6 +79,8 @@ def _int_decode(m, lane, fmt_select, specs, name):
             with m.Case(spec.hw_code):
                 # Signed rows sign-extend their code, unsigned rows zero-extend.
                 m.d.comb += value.eq(code.as_signed() if spec.code_min < 0 else code)
+        with m.Default():  # explicit, so every case statement is complete (lint)
+            m.d.comb += value.eq(0)
     return value
 
 
@@ -91,7 +93,8 @@ def _log_product(m, lane, b_value, spec, width):
         for e in range(1, spec.e_max + 1):
             with m.Case(e):
                 m.d.comb += shifted.eq(b_value << (spec.shift_per_exp * (e - 1)))
-        # e == 0 keeps the reset value 0 (comb signals default to it).
+        with m.Default():  # e == 0: zero
+            m.d.comb += shifted.eq(0)
     return Mux(sign, -shifted, shifted)
 
 
@@ -131,16 +134,19 @@ class ProductUnit(wiring.Component):
         a_value = _int_decode(m, self.a, self.a_fmt, int_a, "a_value")
         # One multiplier serves every integer A row.
         int_product = a_value * b_value
+        # Built outside the select switch, so each is its own complete case statement.
+        log_products = {spec.hw_code: _log_product(m, self.a, b_value, spec, self.product_width)
+                        for spec in log_a}
 
         with m.Switch(self.a_fmt):
             if int_a:
                 with m.Case(*[s.hw_code for s in int_a]):
                     m.d.comb += self.product.eq(int_product)
-            for spec in log_a:
-                with m.Case(spec.hw_code):
-                    m.d.comb += self.product.eq(
-                        _log_product(m, self.a, b_value, spec, self.product_width))
-            # Unused select codes: product stays 0.
+            for code, value in log_products.items():
+                with m.Case(code):
+                    m.d.comb += self.product.eq(value)
+            with m.Default():  # select codes no format uses
+                m.d.comb += self.product.eq(0)
         return m
 
 

@@ -33,8 +33,9 @@ class BlackBoxPE(wiring.Component):
     so the rest of the array synthesizes exactly as around real PEs.
     """
 
-    def __init__(self, acc_width: int = 32):
+    def __init__(self, acc_width: int = 32, latency: int = 1):
         self.acc_width = acc_width
+        self.latency = latency  # the array builds PEs with a latency and checks it
         super().__init__({
             # Select-field widths follow the format table, as in the real PE.
             "a": In(4), "a_fmt": In(select_width("a")), "b": In(4),

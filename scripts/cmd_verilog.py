@@ -23,6 +23,9 @@ def add_arguments(p):
     # argparse error (exit 2).
     p.add_argument("--depth", type=int, default=512,
                    help="accel only: operand beats per bank, a power of two (default 512)")
+    p.add_argument("--pe-latency", type=int, default=1, choices=(1, 2),
+                   help="PE pipeline depth: 1 (product added in the same cycle) or 2 "
+                        "(registered product); default 1")
     p.add_argument("--top", default="array", choices=_tops(),
                    help="which module (default array)")
     p.add_argument("-o", "--output", required=True, metavar="FILE.v", help="Verilog file to write")
@@ -48,6 +51,6 @@ def run(args) -> int:
                                 or args.depth & (args.depth - 1)):
         raise CliError(f"--depth must be a power of two in 2..65536, got {args.depth}")
     text = generate(args.top, rows=args.rows, cols=args.cols, acc_width=args.acc_width,
-                    depth=args.depth)
+                    depth=args.depth, pe_latency=args.pe_latency)
     out.write_text(text)
     return 0

@@ -71,6 +71,27 @@ def test_verilator_lint_clean(tmp_path, top, params):
     assert "%Warning" not in result.stderr and "%Error" not in result.stderr
 
 
+@pytest.mark.parametrize("top,params", [("pe", (8, 8, 18)), ("array", (3, 2, 20)),
+                                        ("accel", (2, 3, 18))])
+def test_pipelined_pe_verilog_is_lint_clean_and_synthesizes(tmp_path, top, params):
+    """PE latency 2: same ports, lint-clean, no latch; the PE gains exactly the
+    product stage (17-bit product + valid + clear) in flip-flops."""
+    kwargs = {"depth": 8} if top == "accel" else {}
+    text = generate(top, *params, pe_latency=2, **kwargs)
+    assert "pe_latency=2" in text.splitlines()[0]
+    assert module_ports(text, TOPS[top]) == module_ports(generate(top, *params, **kwargs),
+                                                         TOPS[top])
+    (tmp_path / "lint").mkdir()
+    (tmp_path / "synth").mkdir()
+    result = verilator_lint(text, TOPS[top], tmp_path / "lint")
+    assert result.returncode == 0, result.stderr
+    assert "%Warning" not in result.stderr and "%Error" not in result.stderr
+    stats = yosys_synth(text, TOPS[top], tmp_path / "synth")
+    assert not any("LATCH" in t.upper() for t in stats["by_type"])
+    if top == "pe":
+        assert stats["flops"] == params[2] + 1 + 17 + 2
+
+
 def test_accel_verilog_is_lint_clean_and_synthesizes(tmp_path):
     """The tile (buffers, sequencer, counters) passes the same checks."""
     text = generate("accel", 2, 3, 18, depth=8)
@@ -134,11 +155,15 @@ def test_cli_writes_verilog(tmp_path):
     r = _cli("--rows", "2", "--cols", "5", "-o", str(out))
     assert r.returncode == 0, r.stderr
     assert out.read_text() == generate("array", rows=2, cols=5)
+    r = _cli("--rows", "2", "--cols", "2", "--pe-latency", "2", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.read_text() == generate("array", rows=2, cols=2, pe_latency=2)
+    assert out.read_text() != generate("array", rows=2, cols=2)
 
 
 @pytest.mark.parametrize("args", [
     ["--rows", "0"], ["--cols", "65"], ["--acc-width", "17"], ["--acc-width", "65"],
-    ["--top", "nope"], ["--rows", "x"],
+    ["--top", "nope"], ["--rows", "x"], ["--pe-latency", "3"], ["--pe-latency", "0"],
 ])
 def test_cli_bad_parameters_one_line_exit_2(tmp_path, args):
     r = _cli(*args, "-o", str(tmp_path / "x.v"))
@@ -156,7 +181,9 @@ def test_array_sixteen_by_sixteen_elaborates():
     """16x16 elaborates into 256 PEs (its Verilog takes a while to generate;
     `make bench` synthesises it)."""
     fragment = Fragment.get(SystolicArray(16, 16), None)
-    names = {name for _, name, _ in fragment.subfragments}
+    parts = {name: Fragment.get(sub, None) for sub, name, _ in fragment.subfragments}
+    assert set(parts) >= {"skew", "grid", "drain"}
+    names = {name for _, name, _ in parts["grid"].subfragments}
     assert names >= {f"pe_{r}_{c}" for r in range(16) for c in range(16)}
 
 
