@@ -4,7 +4,8 @@ A producer testbench streams beats with random valid gaps, a consumer
 testbench drains rows with random backpressure; every emitted row is checked
 against ``gemm_exact`` (wrapped to ``acc_width``) and ``overflow_mask`` of the
 beats since the latest ``first``, and every expected row must arrive exactly
-once, in order.
+once, in order.  Every streaming test runs with both PE latencies; the
+array's external timing (latencies, stalls) is the same for both.
 """
 
 import itertools
@@ -12,10 +13,11 @@ import math
 
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
 from hw.array import SystolicArray, input_layout, output_layout, row_bits
-from hw.pe import PE_LATENCIES
+from hw.pe import PE_LATENCIES, ProcessingElement
 from model.formats import FORMATS, to_nibbles
 from model.formats import side_formats
 from model.gemm import gemm_exact, overflow_mask
@@ -70,9 +72,9 @@ def simple_job(rng, rows, cols, k, fa, fb, width):
 
 
 def run_array(rows, cols, width, jobs, rng, p_valid=1.0, p_ready=1.0, max_cycles=20000,
-              latency=1):
+              latency=1, pe_class=None):
     """Stream ``jobs`` through the array; returns (rows received, cycle log)."""
-    dut = SystolicArray(rows, cols, width, pe_latency=latency)
+    dut = SystolicArray(rows, cols, width, pe_latency=latency, pe_class=pe_class)
     assert dut.pe_latency == latency
     beats = [beat for job in jobs for beat in job.beats]
     expected = [(e, r) for job in jobs for e in job.expected for r in range(rows)]
@@ -311,3 +313,46 @@ def test_no_combinational_path_from_inputs_to_outputs(rows, cols, latency):
     sim.add_clock(1e-6)
     sim.add_testbench(tb)
     sim.run()
+
+
+class _CountingPE(ProcessingElement):
+    """A PE variant (here: the PE, counted) handed to the array as a parameter."""
+    built = 0
+
+    def __init__(self, acc_width, latency=1):
+        type(self).built += 1
+        super().__init__(acc_width, latency)
+
+
+class _MislabelledPE(ProcessingElement):
+    """Declares one latency more than it has: the array must refuse it."""
+
+    def __init__(self, acc_width, latency=1):
+        super().__init__(acc_width, 1)
+        self.latency = latency + 1
+
+
+@pytest.mark.parametrize("latency", PE_LATENCIES)
+def test_the_pe_is_a_parameter(latency):
+    """The array builds its cells from the class it is given (R=3: a row count
+    that is not a power of two) and computes the same GEMMs with it."""
+    rows, cols, width = 3, 2, 20
+    _CountingPE.built = 0
+    dut = SystolicArray(rows, cols, width, pe_latency=latency, pe_class=_CountingPE)
+    Fragment.get(dut, None)
+    assert _CountingPE.built == rows * cols
+    rng = np.random.default_rng(21)
+    jobs = [simple_job(rng, rows, cols, 5, fa, fb, width) for fa, fb in FORMAT_PAIRS]
+    run_array(rows, cols, width, jobs, rng, p_valid=0.8, p_ready=0.5, latency=latency,
+              pe_class=_CountingPE)
+
+
+def test_a_pe_declaring_another_latency_is_refused():
+    with pytest.raises(ValueError, match="declares latency 2"):
+        Fragment.get(SystolicArray(2, 2, 20, pe_latency=1, pe_class=_MislabelledPE), None)
+
+
+@pytest.mark.parametrize("latency", [0, 3])
+def test_bad_pe_latency(latency):
+    with pytest.raises(ValueError, match="latency"):
+        SystolicArray(2, 2, 20, pe_latency=latency)

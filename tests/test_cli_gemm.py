@@ -82,3 +82,24 @@ def test_every_subcommand_answers_help():
         r = radix4(name, "--help")
         assert r.returncode == 0, (name, r.stderr)
         assert "usage" in r.stdout
+
+
+@pytest.mark.parametrize("width,ok", [(17, False), (18, True), (64, True), (65, False)])
+def test_gemm_cli_acc_width_range_is_the_spec_range(tmp_path, width, ok):
+    """SPEC 2: 18..64 on every backend; the golden model used to stop at 63."""
+    a = np.full((1, 3), 0x7, np.uint8)
+    b = np.full((3, 1), 15, np.uint8)
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    out = tmp_path / "c.npy"
+    r = radix4("gemm", "--a", str(tmp_path / "a.npy"), "--b", str(tmp_path / "b.npy"),
+               "--a-format", "fp4", "--b-format", "uint4", "--acc-width", str(width),
+               "-o", str(out))
+    if ok and width == 18:   # 3 * 61440 leaves 18 bits: a named overflow error
+        assert r.returncode != 0 and "overflow" in r.stderr and not out.exists()
+    elif ok:
+        assert r.returncode == 0, r.stderr
+        assert np.load(out).tolist() == [[3 * 4096 * 15]]
+    else:
+        assert r.returncode == 2 and "18..64" in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()

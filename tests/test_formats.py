@@ -272,3 +272,34 @@ def test_radix2_encoder_midpoints():
     L = 2.0 ** -3
     got = log_encode(np.array([L * 1.5, L * 1.4999, L]), 0, fmt="fp4r2")
     assert list(got) == [5, 4, 4]
+
+
+# --------------------------------------------------------------------------
+# Hardware vocabulary derived from the table (the same rows, read at call time;
+# tests/test_throwaway_format.py adds rows and checks the derived values move).
+
+def test_hardware_vocabulary_of_the_shipped_table():
+    from model.formats import (hardware_orientation, lane_width, max_abs_product,
+                               product_range, product_width, select_width, side_formats)
+    assert side_formats("a") == ("int4", "uint4", "fp4")
+    assert side_formats("b") == ("int4", "uint4")
+    assert (select_width("a"), select_width("b"), lane_width()) == (2, 1, 4)
+    assert product_range("fp4", "uint4") == (-4096 * 15, 4096 * 15)
+    assert product_range("int4", "int4") == (-8 * 7, 64)
+    assert max_abs_product() == 61440
+    assert product_width() == 17          # 61440 < 2^16 <= 61440 * 2
+    assert hardware_orientation("fp4", "int4") is False
+    assert hardware_orientation("uint4", "fp4") is True
+    for fa, fb in (("fp4", "fp4"), ("fp4r2", "int4"), ("int4", "fp4r2")):
+        with pytest.raises(ValueError, match="either orientation"):
+            hardware_orientation(fa, fb)
+    with pytest.raises(ValueError, match="side"):
+        side_formats("c")
+
+
+def test_extreme_codes_are_the_value_edges():
+    from model.formats import extreme_codes
+    assert extreme_codes("int4") == (-8, -1, 0, 1, 7)
+    assert extreme_codes("uint4") == (0, 1, 15)
+    # fp4: -4096 (0xF), +4096 (0x7), zeros 0x0/0x8, +-1 (0x1, 0x9).
+    assert extreme_codes("fp4") == (0, 1, 7, 8, 9, 15)

@@ -1,8 +1,9 @@
 """hw.pe.ProcessingElement against the golden model (Amaranth simulator).
 
-Exhaustive over every operand nibble pair for every format pair; random
-clear/accumulate/bubble sequences; the sticky overflow flag exactly at the
-accumulator boundary for narrow accumulators.
+Exhaustive over every operand nibble pair for every format pair of the table;
+random clear/accumulate/bubble sequences; the sticky overflow flag exactly at
+the accumulator boundary for narrow accumulators -- each for both PE latencies
+(acc compared ``latency`` cycles after the inputs that produced it).
 """
 
 import itertools
