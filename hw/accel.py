@@ -77,10 +77,14 @@ class AcceleratorTile(wiring.Component):
 
     def __init__(self, rows: int, cols: int, acc_width: int = 32, depth: int = 512,
                  pe_latency: int = 1):
-        self.rows, self.cols = _check_dim("rows", rows), _check_dim("cols", cols)
-        self.acc_width = check_acc_width(acc_width)
-        self.depth = _check_depth(depth)
-        self.pe_latency = check_latency(pe_latency)
+        try:
+            self.rows, self.cols = _check_dim("rows", rows), _check_dim("cols", cols)
+            self.acc_width = check_acc_width(acc_width)
+            self.depth = _check_depth(depth)
+            self.pe_latency = check_latency(pe_latency)
+        except ValueError:
+            self._MustUse__silence = True  # never built: no "unused elaboratable" warning
+            raise
         members = {
             "cmd": In(stream.Signature(job_layout(depth))),
             "load": In(stream.Signature(load_layout(rows, cols))),
