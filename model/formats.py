@@ -202,6 +202,11 @@ def check_codes(codes, fmt: str, name: str = "codes") -> np.ndarray:
     arr = np.asarray(codes)
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"{name}: {fmt} codes must have an integer dtype, got {arr.dtype}")
+    if arr.size and arr.dtype.kind == "u" and int(arr.max()) > spec.code_max:
+        # Checked before the cast: uint64 codes above 2^63 would wrap to
+        # negative int64 values and could pass as legal signed codes.
+        raise ValueError(f"{name}: code {int(arr.max())} out of range for {fmt} "
+                         f"[{spec.code_min}, {spec.code_max}]")
     wide = arr.astype(np.int64)
     if wide.size:
         lo, hi = int(wide.min()), int(wide.max())
@@ -266,21 +271,42 @@ def int_encode(x, fmt: str, name: str = "x") -> np.ndarray:
 # Logarithmic (FP4) formats
 
 
-def _check_scale(sigma, phase) -> tuple[int, int]:
+# Largest legal sigma: the top level of phase 1, 2^(sigma + 1), must be a
+# finite float64 (2^1023 is the largest power of two that is).
+SIGMA_MAX = 1022
+# Smallest normal float64 is 2^-1022.
+_MIN_NORMAL_EXP = -1022
+
+
+def sigma_range(fmt: str = "fp4") -> tuple[int, int]:
+    """Legal scale exponents ``(lo, hi)`` of a logarithmic format, both phases.
+
+    ``hi``: the top level ``2^(sigma+1)`` of phase 1 is finite.  ``lo``: the
+    bottom level ``2^(sigma - scale_offset)`` of phase 0 is a normal float, so
+    every level, every rounding threshold (``(1+radix)/2 * L``, ``m/2``) and
+    every decoded value is exact; below it the thresholds themselves would
+    round.  fp4: [-1010, 1022]; fp4r2: [-1016, 1022].
+    """
+    return _MIN_NORMAL_EXP + get_format(fmt).scale_offset, SIGMA_MAX
+
+
+def _check_scale(sigma, phase, fmt: str = "fp4", name: str = "tensor") -> tuple[int, int]:
     if isinstance(sigma, (bool, np.bool_)) or not isinstance(sigma, (int, np.integer)):
-        raise ValueError(f"sigma must be an integer scale exponent, got {sigma!r}")
+        raise ValueError(f"{name}: sigma must be an integer scale exponent, got {sigma!r}")
     if phase not in (0, 1) or isinstance(phase, (bool, np.bool_)):
-        raise ValueError(f"phase must be 0 or 1, got {phase!r}")
+        raise ValueError(f"{name}: phase must be 0 or 1, got {phase!r}")
     sigma = int(sigma)
-    if not -1000 <= sigma <= 1000:
-        raise ValueError(f"sigma {sigma} is outside the float64-representable range")
+    lo, hi = sigma_range(fmt)
+    if not lo <= sigma <= hi:
+        raise ValueError(f"{name}: sigma {sigma} is outside the legal range [{lo}, {hi}] of "
+                         f"{fmt} (its levels must be finite, normal float64 values)")
     return sigma, int(phase)
 
 
 def fp4_levels(sigma: int, phase: int = 0, fmt: str = "fp4") -> np.ndarray:
     """Non-zero magnitudes of ``fmt`` for (sigma, phase), bottom to top."""
-    sigma, phase = _check_scale(sigma, phase)
     spec = get_format(fmt)
+    sigma, phase = _check_scale(sigma, phase, fmt)
     mags = spec.radix ** np.arange(spec.e_max, dtype=np.float64)
     return np.ldexp(mags, sigma + phase - spec.scale_offset)
 
@@ -300,7 +326,7 @@ def log_encode(x, sigma, phase=0, rounding="nearest", rng=None, *,
     spec = get_format(fmt)
     if not spec.is_log:
         raise ValueError(f"log_encode: {fmt} is not a logarithmic format")
-    sigma, phase = _check_scale(sigma, phase)
+    sigma, phase = _check_scale(sigma, phase, fmt, name)
     if rounding not in ROUNDING_MODES:
         raise ValueError(f"rounding must be one of {ROUNDING_MODES}, got {rounding!r}")
     if rounding == "stochastic" and not isinstance(rng, np.random.Generator):
@@ -348,7 +374,7 @@ def log_decode(codes, sigma, phase=0, *, fmt: str = "fp4") -> np.ndarray:
     spec = get_format(fmt)
     if not spec.is_log:
         raise ValueError(f"log_decode: {fmt} is not a logarithmic format")
-    sigma, phase = _check_scale(sigma, phase)
+    sigma, phase = _check_scale(sigma, phase, fmt, "codes")
     iv = int_value(codes, fmt).astype(np.float64)
     return np.ldexp(iv, sigma + phase - spec.scale_offset)
 
@@ -379,8 +405,13 @@ def grad_scale_sigma(g, name: str = "gradient") -> int:
         raise ValueError(f"{name}: contains inf; cannot choose a GradScale exponent")
     if amax == 0.0:
         return 0
-    mant, exp2 = np.frexp(amax)  # amax = mant * 2^exp2, mant in [0.5, 1)
-    return int(exp2 - 1) if mant == 0.5 else int(exp2)
+    mant, exp2 = np.frexp(amax)  # amax = mant * 2^exp2, mant in [0.5, 1); exact for subnormals
+    sigma = int(exp2 - 1) if mant == 0.5 else int(exp2)
+    if sigma > SIGMA_MAX:
+        raise ValueError(f"{name}: max |g| = {amax:.6g} needs sigma {sigma}, above {SIGMA_MAX}: "
+                         f"the phase-1 top level 2^(sigma+1) would overflow float64")
+    # Too small a sigma is format-dependent (sigma_range) and raised by the encoder.
+    return sigma
 
 
 def tpr_encode(g, sigma=None, *, tpr: bool = True, rounding: str = "nearest",

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .nn_core import Layer, Param, QTensor
-from .quant import int8_grad_quantize, sawb_quantize, ste_grad
+from .quant import check_step, int8_grad_quantize, sawb_quantize, ste_grad
 
 __all__ = ["Linear", "Conv2d", "im2col", "col2im"]
 
@@ -73,6 +73,11 @@ class _GemmLayer(Layer):
             amax = float(np.max(np.abs(x))) if x.size else 0.0
             self.in_alpha = amax if amax > 0 else 1.0
             self.in_signed = bool(x.size and x.min() < 0)
+            # A first batch too small for a normal step would quantize every
+            # later batch with a zero or subnormal scale.
+            qmax = (1 << (self.act_bits - (1 if self.in_signed else 0))) - 1
+            check_step(self.in_alpha / qmax, f"{self.name}: input",
+                       f"calibrating the input quantizer on max |x| = {amax:.6g}")
         return _int_quantize(x, self.in_alpha, self.in_signed, self.act_bits)
 
     # -- the three GEMMs
@@ -82,7 +87,7 @@ class _GemmLayer(Layer):
         if not ctx.quantized:
             self._cache = (a, None)
             return a @ self.W.value.astype(np.float64) + b
-        wq = sawb_quantize(self.W.value, bits=self.weight_bits)
+        wq = sawb_quantize(self.W.value, bits=self.weight_bits, name=self.W.name)
         self._cache = (a, (a_fmt, a_scale, wq))
         c = ctx.gemm(a, wq.codes, a_fmt, wq.fmt, f"{self.name}.fwd")
         return c * (a_scale * wq.scale) + b

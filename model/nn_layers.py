@@ -63,7 +63,7 @@ class PACT(Layer):
             self.initialized = True
         alpha = float(self.alpha.value[0])
         self._x, self._alpha = x, alpha
-        q = pact_quantize(x, alpha, self.bits)
+        q = pact_quantize(x, alpha, self.bits, name=self.name)
         return QTensor(q.codes, q.fmt, q.scale)
 
     def backward(self, g, ctx):

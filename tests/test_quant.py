@@ -109,6 +109,12 @@ def test_int8_gradient_is_max_scaled_nearest_and_symmetric():
 @settings(max_examples=200, deadline=None)
 def test_int8_gradient_error_is_at_most_half_a_step(values):
     g = np.array(values)
+    amax = np.abs(g).max()
+    if 0 < amax < 127 * np.finfo(np.float64).tiny:
+        # No normal step for so small a tensor (model/quant.py, float edges).
+        with pytest.raises(ValueError, match="gradient"):
+            int8_grad_quantize(g)
+        return
     q = int8_grad_quantize(g)
     assert np.abs(q.codes.astype(int)).max() <= 127
     assert np.all(np.abs(q.dequantize() - g) <= q.scale * (0.5 + 1e-9))
