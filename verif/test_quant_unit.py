@@ -2,7 +2,8 @@
 
 Icarus at 3 lanes W = 18 (narrowest accumulator: the stochastic-compare bin
 is then unreachable and not declared) and at 4 lanes W = 32; Verilator once,
-at 3 lanes W = 24 (one small build).
+at 3 lanes W = 24 (one small build, about a minute, cached), which also runs
+the exhaustive backward sweep.
 """
 
 import pytest
