@@ -30,6 +30,16 @@ $(STAMP): pyproject.toml
 test: pycheck $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -q
 
+# Property tests only, with many more examples (RADIX4_FUZZ_FACTOR, default
+# 20x) from a random seed printed first; replay with `make fuzz SEED=<seed>`.
+# `make test` is derandomized instead (tests/conftest.py, docs/verification.md).
+.PHONY: fuzz
+fuzz: pycheck $(STAMP)
+	@seed=$${SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; \
+	echo "make fuzz: hypothesis seed $$seed (replay: make fuzz SEED=$$seed)"; \
+	$(BIN)/python -m pytest tests -m hypothesis -n $(JOBS) -q -p no:cacheprovider \
+	  --hypothesis-profile=fuzz --hypothesis-seed=$$seed
+
 demo: pycheck $(STAMP)
 	$(BIN)/radix4 demo
 
