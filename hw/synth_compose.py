@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from unittest import mock
 
 from amaranth.back import verilog
 from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from model.formats import select_width
+from model.formats import lane_width, select_width
 
 from .synth_designs import Design
 from .synth_tools import SynthError, run_tool, tool_path
@@ -37,8 +36,8 @@ class BlackBoxPE(wiring.Component):
         self.acc_width = acc_width
         self.latency = latency  # the array builds PEs with a latency and checks it
         super().__init__({
-            # Select-field widths follow the format table, as in the real PE.
-            "a": In(4), "a_fmt": In(select_width("a")), "b": In(4),
+            # Lane and select-field widths follow the format table, as in the real PE.
+            "a": In(lane_width()), "a_fmt": In(select_width("a")), "b": In(lane_width()),
             "b_fmt": In(select_width("b")),
             "valid": In(1), "clear": In(1),
             "acc": Out(signed(acc_width)), "overflow": Out(1),
@@ -59,22 +58,17 @@ def _port_range(width: int) -> str:
 
 def _blackbox_stub(acc_width: int) -> str:
     a_fmt, b_fmt = _port_range(select_width("a")), _port_range(select_width("b"))
-    return (f"(* blackbox *)\nmodule {BLACKBOX_PE}(input clk, input rst, input [3:0] a, "
-            f"input {a_fmt}a_fmt, input [3:0] b, input {b_fmt}b_fmt, input valid, "
+    lane = _port_range(lane_width())
+    return (f"(* blackbox *)\nmodule {BLACKBOX_PE}(input clk, input rst, input {lane}a, "
+            f"input {a_fmt}a_fmt, input {lane}b, input {b_fmt}b_fmt, input valid, "
             f"input clear, output [{acc_width - 1}:0] acc, output overflow);\nendmodule\n")
 
 
 def glue_verilog(design: Design) -> str:
-    """The array's Verilog with every PE a black box."""
-    from . import array, pe
-    real = pe.ProcessingElement
-    # The array must instantiate the PE by this name; fail loudly if it moved.
-    if getattr(array, "ProcessingElement", None) is not real:
-        raise SynthError("hw.array no longer uses hw.pe.ProcessingElement by that name; "
-                         "update hw.synth.glue_verilog")
-    with mock.patch.object(array, "ProcessingElement", BlackBoxPE):
-        comp = array.SystolicArray(design.rows, design.cols, design.acc_width)
-        return verilog.convert(comp, name=design.key + "_glue", emit_src=False)
+    """The array's Verilog with every PE a black box (the array takes its PE class)."""
+    from .array import SystolicArray
+    comp = SystolicArray(design.rows, design.cols, design.acc_width, pe_class=BlackBoxPE)
+    return verilog.convert(comp, name=design.key + "_glue", emit_src=False)
 
 
 def synthesize_glue(design: Design, workdir: Path, *, flows=None,
