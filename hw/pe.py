@@ -67,20 +67,27 @@ def _hardware_specs(side: str):
     return [FORMATS[name] for name in side_formats(side)]
 
 
-def _int_decode(m, lane, fmt_select, specs, name):
+def _int_decode(m, lane, fmt_select, specs, name, *, zero_others):
     """A signed signal holding the integer value of ``lane`` under whichever
-    integer row of ``specs`` ``fmt_select`` names (0 for other codes)."""
+    integer row of ``specs`` ``fmt_select`` names.  Other select codes give 0
+    if ``zero_others``; otherwise they are don't-care and fall into the last
+    row's case (cheaper: with int4/uint4 that is one sign-or-zero mux)."""
     lo = min([s.int_min for s in specs] + [0])
     hi = max([s.int_max for s in specs] + [0])
     value = Signal(signed(_signed_width(lo, hi)), name=name)
+
+    def decode(spec):
+        # Signed rows sign-extend their code, unsigned rows zero-extend.
+        code = lane[:spec.bits]
+        return value.eq(code.as_signed() if spec.code_min < 0 else code)
+
+    explicit = specs if zero_others else specs[:-1]
     with m.Switch(fmt_select):
-        for spec in specs:
-            code = lane[:spec.bits]
+        for spec in explicit:
             with m.Case(spec.hw_code):
-                # Signed rows sign-extend their code, unsigned rows zero-extend.
-                m.d.comb += value.eq(code.as_signed() if spec.code_min < 0 else code)
+                m.d.comb += decode(spec)
         with m.Default():  # explicit, so every case statement is complete (lint)
-            m.d.comb += value.eq(0)
+            m.d.comb += decode(specs[-1]) if specs and not zero_others else value.eq(0)
     return value
 
 
@@ -130,8 +137,10 @@ class ProductUnit(wiring.Component):
         int_a = [s for s in self.a_specs if not s.is_log]
         log_a = [s for s in self.a_specs if s.is_log]
 
-        b_value = _int_decode(m, self.b, self.b_fmt, self.b_specs, "b_value")
-        a_value = _int_decode(m, self.a, self.a_fmt, int_a, "a_value")
+        # Unused B codes must give a zero product; for A the select switch
+        # below already zeroes every code that is not an integer row.
+        b_value = _int_decode(m, self.b, self.b_fmt, self.b_specs, "b_value", zero_others=True)
+        a_value = _int_decode(m, self.a, self.a_fmt, int_a, "a_value", zero_others=False)
         # One multiplier serves every integer A row.
         int_product = a_value * b_value
         # Built outside the select switch, so each is its own complete case statement.
