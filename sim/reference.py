@@ -24,6 +24,8 @@ from pathlib import Path
 
 from verif import toolchain as tc
 
+from .cxx_layout import HEADER_NAME, array_header
+
 __all__ = ["HARNESS_SOURCE", "build_reference", "run_reference", "ReferenceError"]
 
 HARNESS_SOURCE = Path(__file__).resolve().parent / "cxx" / "array_harness.cpp"
@@ -52,15 +54,19 @@ def build_reference(rows: int = 8, cols: int = 8, acc_width: int = 32) -> Path:
     verilog = tc.generate_verilog("array", {"rows": rows, "cols": cols,
                                             "acc_width": acc_width})
     source = HARNESS_SOURCE.read_text()
+    header = array_header(rows, cols, acc_width)    # field offsets from the layouts
     defines = f"-DROWS={rows} -DCOLS={cols} -DACC_WIDTH={acc_width}"
     key = {**tc.tool_key(sim, cocotb=False), "verilog": tc.sha256_text(verilog),
-           "harness": tc.sha256_text(source), "flags": list(VERILATOR_FLAGS),
+           "harness": tc.sha256_text(source), "header": tc.sha256_text(header),
+           "flags": list(VERILATOR_FLAGS),
            "cflags": f"{CXX_OPT} {defines}"}
 
     def populate(build_dir: Path) -> None:
         vfile = build_dir / "radix4_array.v"
         tc.write_atomic(vfile, verilog)
-        cmd = [str(sim.executable), *VERILATOR_FLAGS, "-CFLAGS", f"{CXX_OPT} {defines}",
+        tc.write_atomic(build_dir / HEADER_NAME, header)
+        cmd = [str(sim.executable), *VERILATOR_FLAGS,
+               "-CFLAGS", f"{CXX_OPT} {defines} -I{build_dir}",
                "--top-module", "radix4_array", "-Mdir", str(build_dir / "obj"),
                "-o", "array_harness", str(vfile), str(HARNESS_SOURCE)]
         log = build_dir / "build.log"

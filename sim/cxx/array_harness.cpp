@@ -10,10 +10,14 @@
 // usage: array_harness K CYCLES [SEED]
 // prints one line: cycles=<n> beats=<n> rows_out=<n> seconds=<s> checksum=<hex>
 //
-// ROWS, COLS, ACC_WIDTH are compile-time defines (-CFLAGS -DROWS=8 ...).
+// ROWS, COLS, ACC_WIDTH are compile-time defines (-CFLAGS -DROWS=8 ...); the
+// payload field positions and the format select codes come from
+// radix4_array_layout.h, generated from the Amaranth layouts by
+// sim/cxx_layout.py into the build directory (sim/reference.py).
 
 #include "Vradix4_array.h"
 #include "verilated.h"
+#include "radix4_array_layout.h"
 
 #include <chrono>
 #include <cstdint>
@@ -37,15 +41,8 @@
 #error "define COLS"
 #endif
 
-// i__payload layout (docs/hardware.md), LSB first: a[4R] b[4C] a_fmt[2] b_fmt[1] first last.
-static constexpr unsigned kA = 0;
-static constexpr unsigned kB = 4 * ROWS;
-static constexpr unsigned kAFmt = 4 * ROWS + 4 * COLS;
-static constexpr unsigned kBFmt = kAFmt + 2;
-static constexpr unsigned kFirst = kAFmt + 3;
-static constexpr unsigned kLast = kAFmt + 4;
-static constexpr unsigned kWidth = kAFmt + 5;
-static constexpr unsigned kWords = (kWidth + 31) / 32;
+static_assert(IN_A_LANES == ROWS && IN_B_LANES == COLS, "layout header of another array size");
+static constexpr unsigned kWords = (IN_WIDTH + 31) / 32;
 
 // xorshift64*: cheap, so the harness measures the model, not the generator.
 static inline uint64_t next_random(uint64_t& s) {
@@ -81,17 +78,24 @@ static inline uint32_t low_word(const T& port) {
     else return port.at(0);
 }
 
+// Random bits into a field of any width, 64 at a time.
+static void random_field(uint32_t* w, uint64_t& rng, unsigned lsb, unsigned width) {
+    for (unsigned bit = 0; bit < width; bit += 64) {
+        const unsigned n = (width - bit) < 64 ? (width - bit) : 64;
+        set_field(w, lsb + bit, n, next_random(rng));
+    }
+}
+
 static void make_beat(uint32_t* w, uint64_t& rng, uint64_t beat, uint64_t k) {
     std::memset(w, 0, kWords * sizeof(uint32_t));
-    for (unsigned bit = 0; bit < 4 * (ROWS + COLS); bit += 64) {
-        const unsigned n = (4 * (ROWS + COLS) - bit) < 64 ? (4 * (ROWS + COLS) - bit) : 64;
-        set_field(w, kA + bit, n, next_random(rng));
-    }
+    random_field(w, rng, IN_A_LSB, IN_A_WIDTH);
+    random_field(w, rng, IN_B_LSB, IN_B_WIDTH);
     const uint64_t r = next_random(rng);
-    set_field(w, kAFmt, 2, (r >> 8) % 3);     // int4, uint4 or fp4 (3 is reserved)
-    set_field(w, kBFmt, 1, (r >> 16) & 1);
-    set_field(w, kFirst, 1, beat % k == 0);
-    set_field(w, kLast, 1, beat % k == k - 1);
+    // Only select codes that name a format (reserved codes multiply by 0).
+    set_field(w, IN_A_FMT_LSB, IN_A_FMT_WIDTH, RADIX4_A_FMT_CODES[(r >> 8) % RADIX4_A_FMT_COUNT]);
+    set_field(w, IN_B_FMT_LSB, IN_B_FMT_WIDTH, RADIX4_B_FMT_CODES[(r >> 16) % RADIX4_B_FMT_COUNT]);
+    set_field(w, IN_FIRST_LSB, 1, beat % k == 0);
+    set_field(w, IN_LAST_LSB, 1, beat % k == k - 1);
 }
 
 int main(int argc, char** argv) {

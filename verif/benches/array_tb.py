@@ -24,7 +24,7 @@ from hw.codec import LayoutCodec, stream_lanes
 from model.formats import max_abs_product
 from verif.kit import Coverage, GemmBench, burst_pause, random_pause, test_rng
 from verif.kit.bench import asymmetric_lanes
-from verif.kit.golden import (extreme_nibbles, fill_pair, format_names, format_pairs,
+from verif.kit.golden import (code_count, extreme_nibbles, fill_pair, format_names, format_pairs,
                               pair_label, product_nibbles, product_table, random_operands,
                               reserved_codes)
 
@@ -41,8 +41,10 @@ RESERVED = [(a, b) for a in reserved_codes("a") for b in format_names("b")]
 
 COV = Coverage(f"array {ROWS}x{COLS} W={W}")
 COV.declare("format pair", [pair_label(*p) for p in PAIRS + RESERVED])
-COV.declare("A codes", [f"{n}:{x:x}" for n in format_names("a").values() for x in range(16)])
-COV.declare("B codes", [f"{n}:{x:x}" for n in format_names("b").values() for x in range(16)])
+COV.declare("A codes", [f"{n}:{x:x}" for c, n in format_names("a").items()
+                        for x in range(code_count("a", c))])
+COV.declare("B codes", [f"{n}:{x:x}" for c, n in format_names("b").items()
+                        for x in range(code_count("b", c))])
 COV.declare("K", ["1", "2-8", "9-32", ">32"])
 COV.declare("sum", ["fresh (first)", "continued (no first)"])
 COV.declare("stalls", ["valid gaps", "ready stalls", "input blocked (valid, not ready)",

@@ -1,7 +1,7 @@
 """cocotb bench of ``radix4_pe`` (generated Verilog), checked against the golden model.
 
-Tests: every nibble pair x every A format (including reserved 3) x every B
-format; clear/valid/hold control sequences with random accumulations;
+Tests: every nibble pair x every A select value (including reserved ones) x
+every B format, all read from the format table; clear/valid/hold control sequences with random accumulations;
 extremes and the exact ACC_WIDTH overflow boundary (both signs, sticky
 after the sum comes back, cleared by ``clear``); reset mid-sum.
 The PE is driven cycle by cycle: inputs change on the falling edge, ``acc``
@@ -14,11 +14,27 @@ import cocotb
 from cocotb.triggers import FallingEdge
 
 from verif.kit import Coverage, assert_resolvable, get_seed, start_clock, test_rng
-from verif.kit.golden import A_FMT_NAMES, product_table, running_expect
+from model.formats import lane_width, max_abs_product, select_width
+from verif.kit.golden import (code_count, extreme_nibbles, fill_pair, fill_to, format_names, format_pairs,
+                              product_nibbles, product_table, reserved_codes, running_expect)
+
+# Every A select value (reserved ones multiply by 0) and every B format, from the table.
+A_CODES = sorted(format_names("a")) + reserved_codes("a")
+B_CODES = sorted(format_names("b"))
+
+
+def junk(rng):
+    """Any lane value (operands of a cycle that does not count)."""
+    return rng.randrange(1 << lane_width())
+
+
+def junk_fmts(rng):
+    """Any select-field values (a cycle whose operands do not count)."""
+    return rng.randrange(1 << select_width("a")), rng.randrange(1 << select_width("b"))
 
 COV = Coverage("pe")
-COV.declare("operands", [f"a{af}b{bf}:{a:x}{b:x}" for af in range(4) for bf in range(2)
-                         for a in range(16) for b in range(16)])
+COV.declare("operands", [f"a{af}b{bf}:{a:x}{b:x}" for af in A_CODES for bf in B_CODES
+                         for a in range(code_count("a", af)) for b in range(code_count("b", bf))])
 COV.declare("control", ["valid+clear", "clear only", "valid (accumulate)", "hold"])
 # Narrow builds walk to the exact overflow boundary; wide ones cannot in a
 # test's time (2^(W-1) / 61440 cycles) and get their own bin (declared in setup).
@@ -99,31 +115,33 @@ def finish(dut):
 
 @cocotb.test()
 async def exhaustive_products(dut):
-    """Every (a nibble, b nibble, a_fmt 0..3, b_fmt 0..1) as a fresh one-product sum."""
+    """Every (a nibble, b nibble, A select value, B format) as a fresh one-product sum."""
     width = await setup(dut)
     rng, _ = test_rng("exhaustive_products")
     ops = []
-    pairs = [(af, bf, a, b) for af in range(4) for bf in range(2) for a in range(16) for b in range(16)]
+    pairs = [(af, bf, a, b) for af in A_CODES for bf in B_CODES
+             for a in range(code_count("a", af)) for b in range(code_count("b", bf))]
     rng.shuffle(pairs)     # format changes from cycle to cycle, as the array sees them
-    tables = {(af, bf): product_table(af, bf) for af in range(4) for bf in range(2)}
+    tables = {(af, bf): product_table(af, bf) for af in A_CODES for bf in B_CODES}
     for af, bf, a, b in pairs:
         ops.append(Op(1, 1, a, af, b, bf, expect=(int(tables[af, bf][a, b]), False)))
         if rng.random() < 0.05:   # clear without a product empties the register
-            ops.append(Op(0, 1, rng.randrange(16), rng.randrange(4), rng.randrange(16),
-                          rng.randrange(2), expect=(0, False)))
+            ja, jb = junk_fmts(rng)
+            ops.append(Op(0, 1, junk(rng), ja, junk(rng), jb, expect=(0, False)))
     await run_ops(dut, ops, "exhaustive_products")
     finish(dut)
 
 
 def sequence_ops(rng, width, a_fmt, b_fmt, length, p_hold=0.25, picks=None):
     """A clear-started accumulation of ``length`` products with random holds."""
-    picks = picks or (lambda: (rng.randrange(16), rng.randrange(16)))
+    picks = picks or (lambda: (rng.randrange(code_count("a", a_fmt)),
+                               rng.randrange(code_count("b", b_fmt))))
     a_nibs, b_nibs, ops = [], [], []
     first = True
     while len(a_nibs) < length:
         if not first and rng.random() < p_hold:   # hold: junk operands, valid low
-            ops.append(Op(0, 0, rng.randrange(16), rng.randrange(4), rng.randrange(16),
-                          rng.randrange(2), expect=None))
+            ja, jb = junk_fmts(rng)
+            ops.append(Op(0, 0, junk(rng), ja, junk(rng), jb, expect=None))
             continue
         a, b = picks()
         a_nibs.append(a)
@@ -131,8 +149,7 @@ def sequence_ops(rng, width, a_fmt, b_fmt, length, p_hold=0.25, picks=None):
         ops.append(Op(1, 1 if first else 0, a, a_fmt, b, b_fmt))
         ops[-1].expect = len(a_nibs) - 1      # placeholder: prefix index
         first = False
-    exp = running_expect(a_nibs, b_nibs, a_fmt, b_fmt, width) if a_fmt != 3 else \
-        {k: (0, False) for k in range(length)}
+    exp = running_expect(a_nibs, b_nibs, a_fmt, b_fmt, width)
     k_last = None
     for op in ops:
         if op.valid:
@@ -149,39 +166,20 @@ async def random_accumulations(dut):
     width = await setup(dut)
     rng, _ = test_rng("random_accumulations")
     ops = []
-    extremes = {0: [0x8, 0x7, 0xF, 0x0], 1: [0xF, 0x0], 2: [0x0, 0x8, 0x7, 0xF]}
     for _ in range(60):
-        af, bf = rng.randrange(4), rng.randrange(2)
+        af, bf = rng.choice(A_CODES), rng.choice(B_CODES)
 
         def pick():
-            a = rng.choice(extremes.get(af, [0])) if rng.random() < 0.3 else rng.randrange(16)
-            b = rng.choice([0x8, 0x7, 0xF]) if rng.random() < 0.3 else rng.randrange(16)
+            a = rng.choice(extreme_nibbles("a", af)) if rng.random() < 0.3 \
+                else rng.randrange(code_count("a", af))
+            b = rng.choice(extreme_nibbles("b", bf)) if rng.random() < 0.3 \
+                else rng.randrange(code_count("b", bf))
             return a, b
         ops += sequence_ops(rng, width, af, bf, rng.randint(1, 24), picks=pick)
         if rng.random() < 0.2:
-            ops.append(Op(0, 1, rng.randrange(16), 0, rng.randrange(16), 0, expect=(0, False)))
+            ops.append(Op(0, 1, junk(rng), 0, junk(rng), 0, expect=(0, False)))
     await run_ops(dut, ops, "random_accumulations")
     finish(dut)
-
-
-def fill_to(target: int, sign: int):
-    """fp4 x uint4 (a nibble, b nibble) pairs whose products sum to ``target``.
-
-    Works digit by digit in base 4 with the largest product first; all the
-    actual values are checked by the model, this only picks operands.
-    """
-    pairs = []
-    rest = abs(target)
-    while rest >= 61440:
-        pairs.append((0x7 | (0x8 if sign < 0 else 0), 15))
-        rest -= 61440
-    for e in range(7, 0, -1):
-        mag = 4 ** (e - 1)
-        digit = rest // mag
-        if digit:
-            pairs.append((e | (0x8 if sign < 0 else 0), digit))
-            rest -= digit * mag
-    return pairs
 
 
 @cocotb.test()
@@ -192,7 +190,9 @@ async def overflow_boundary(dut):
     if width > NARROW:
         # Only narrow builds walk to the boundary (the pytest matrix includes
         # W=18); wide builds check long max-product sums stay exact, unflagged.
-        ops = sequence_ops(rng, width, 2, 1, 300, p_hold=0.0, picks=lambda: (0x7, 15))
+        af, bf = fill_pair()
+        top = product_nibbles(af, bf, max_abs_product())
+        ops = sequence_ops(rng, width, af, bf, 300, p_hold=0.0, picks=lambda: top)
         ops[-1].cov = WIDE_BIN
         await run_ops(dut, ops, "overflow_boundary (wide)")
         finish(dut)
@@ -201,24 +201,24 @@ async def overflow_boundary(dut):
     lo = -(1 << (width - 1))
     for sign, bound, name_ok, name_bad in ((1, hi, "max exactly, no flag", "max+1 flags"),
                                             (-1, lo, "min exactly, no flag", "min-1 flags")):
-        pairs = fill_to(bound, sign)
-        extra = (0x1 | (0x8 if sign < 0 else 0), 1)      # +-1
-        back = [(0x7 | (0x0 if sign < 0 else 0x8), 15)] * 3  # come back into range
+        af, bf, pairs = fill_to(bound)
+        extra = product_nibbles(af, bf, sign)                             # +-1
+        back = [product_nibbles(af, bf, -sign * max_abs_product())] * 3  # back into range
         seq = pairs + [extra] + back
         a_nibs = [p[0] for p in seq]
         b_nibs = [p[1] for p in seq]
-        exp = running_expect(a_nibs, b_nibs, 2, 1, width)
-        ops = [Op(1, 1 if k == 0 else 0, a, 2, b, 1, expect=exp[k])
+        exp = running_expect(a_nibs, b_nibs, af, bf, width)
+        ops = [Op(1, 1 if k == 0 else 0, a, af, b, bf, expect=exp[k])
                for k, (a, b) in enumerate(seq)]
         ops[len(pairs) - 1].cov = name_ok
         ops[len(pairs)].cov = name_bad
         ops[-1].cov = "sticky after wrap"
         # acc and flag hold over an idle cycle, then clear drops the flag.
-        ops.append(Op(0, 0, 0, 2, 0, 1, expect=exp[len(seq) - 1]))
+        ops.append(Op(0, 0, 0, af, 0, bf, expect=exp[len(seq) - 1]))
         if sign > 0:
-            ops.append(Op(0, 1, 0, 2, 0, 1, expect=(0, False), cov="cleared by clear"))
+            ops.append(Op(0, 1, 0, af, 0, bf, expect=(0, False), cov="cleared by clear"))
         else:
-            ops.append(Op(0, 0, 0, 2, 0, 1, rst=1, expect=(0, False), cov="cleared by reset"))
+            ops.append(Op(0, 0, 0, af, 0, bf, rst=1, expect=(0, False), cov="cleared by reset"))
         await run_ops(dut, ops, f"overflow_boundary ({'max' if sign > 0 else 'min'})")
     finish(dut)
 
@@ -230,9 +230,10 @@ async def reset_mid_sum(dut):
     rng, _ = test_rng("reset_mid_sum")
     ops = []
     for _ in range(10):
-        ops += sequence_ops(rng, width, rng.randrange(3), rng.randrange(2), rng.randint(2, 10))
-        ops.append(Op(1, 0, rng.randrange(16), rng.randrange(4), rng.randrange(16),
-                      rng.randrange(2), rst=1, expect=(0, False)))
-        ops.append(Op(0, 0, rng.randrange(16), 0, rng.randrange(16), 0, expect=(0, False)))
+        ops += sequence_ops(rng, width, *rng.choice(format_pairs()), rng.randint(2, 10))
+        ja, jb = junk_fmts(rng)
+        ops.append(Op(1, 0, junk(rng), ja, junk(rng), jb, rst=1,
+                      expect=(0, False)))
+        ops.append(Op(0, 0, junk(rng), 0, junk(rng), 0, expect=(0, False)))
     await run_ops(dut, ops, "reset_mid_sum")
     finish(dut)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.formats import (FORMATS, extreme_codes, from_nibbles, max_abs_product,
-                           select_width, side_formats, to_nibbles)
+from model.formats import (FORMATS, extreme_codes, from_nibbles, lane_width,
+                           max_abs_product, select_width, side_formats, to_nibbles)
 from model.gemm import gemm_exact, overflow_mask
 
 
@@ -70,9 +70,11 @@ def gemm_expect(a_nib, b_nib, a_fmt: int, b_fmt: int, width: int):
 
 
 def product_table(a_fmt: int, b_fmt: int) -> np.ndarray:
-    """16 x 16 products indexed [a nibble, b nibble] (an outer product: K = 1)."""
-    nib = np.arange(16, dtype=np.uint8)
-    sums, _ = gemm_expect(nib[:, None], nib[None, :], a_fmt, b_fmt, 64)
+    """Products indexed [a code, b code] over every lane value each format
+    takes (16 x 16 for 4-bit codes): an outer product, K = 1."""
+    a = np.arange(code_count("a", a_fmt), dtype=np.uint8)
+    b = np.arange(code_count("b", b_fmt), dtype=np.uint8)
+    sums, _ = gemm_expect(a[:, None], b[None, :], a_fmt, b_fmt, 64)
     return np.asarray(sums, dtype=np.int64)
 
 
@@ -96,14 +98,21 @@ def extreme_nibbles(side: str, code: int) -> list[int]:
     any nibble for a reserved code."""
     name = format_names(side).get(code)
     if name is None:
-        return list(range(16))
+        return list(range(code_count(side, code)))
     return sorted({int(x) for x in to_nibbles(np.array(extreme_codes(name)), name)})
 
 
+def code_count(side: str, code: int) -> int:
+    """How many lane values a format's codes take (every lane value for a
+    reserved select code)."""
+    name = format_names(side).get(code)
+    return 1 << (FORMATS[name].bits if name else lane_width())
+
+
 def random_operands(np_rng, rows, cols, k, af, bf, p_extreme=0.25):
-    """Random A (rows x k) and B (k x cols) nibbles, a share of them extremes."""
-    a = np_rng.integers(0, 16, size=(rows, k), dtype=np.uint8)
-    b = np_rng.integers(0, 16, size=(k, cols), dtype=np.uint8)
+    """Random A (rows x k) and B (k x cols) lane values, a share of them extremes."""
+    a = np_rng.integers(0, code_count("a", af), size=(rows, k), dtype=np.uint8)
+    b = np_rng.integers(0, code_count("b", bf), size=(k, cols), dtype=np.uint8)
     if p_extreme:
         ma = np_rng.random(a.shape) < p_extreme
         a[ma] = np_rng.choice(extreme_nibbles("a", af), size=int(ma.sum()))
@@ -137,7 +146,7 @@ def fill_to(target: int) -> tuple[int, int, list[tuple[int, int]]]:
     while rest:
         fits = (table * sign > 0) & (table * sign <= rest)
         best = np.argmax(np.where(fits, table * sign, 0))
-        x, y = divmod(int(best), 16)
+        x, y = divmod(int(best), table.shape[1])
         step = int(table[x, y]) * sign
         if step <= 0:
             raise ValueError(f"cannot reach {target} with {pair_label(a_fmt, b_fmt)} products")
