@@ -1,0 +1,371 @@
+"""The RTL backend on a Dask cluster: a GEMM's output tiles sharded over workers.
+
+``DistributedRtlBackend`` has the ``gemm(a, b, a_format, b_format, *, name)``
+method of ``sim.backends.RtlBackend`` and returns the same exact int64
+result.  Each Dask worker holds ONE long-lived ``RtlBackend`` (one simulator
+process), started the first time the worker needs it -- at construction, by
+a warm-up task on every worker -- and reused by every later GEMM and training
+step.  The simulator model comes from the build cache (``sim.host.build_host``,
+cached and locked), so each machine builds it once whatever its worker count.
+
+Sharding.  8-bit operands are split into 4-bit parts here, as the in-process
+backend does (``model.quant.nibble_gemm``); each 4-bit part GEMM's output C
+is cut into a grid of blocks of whole tiles (block edges at multiples of
+lcm(R, C), so the cut is tile-aligned whichever orientation the worker runs
+-- FP4 on B is transposed there), and block (i, j) runs as
+``RtlBackend.gemm(A[rows_i, :], B[:, cols_j])`` on some worker: every output
+tile keeps its whole K chain on one worker.  The blocks are pasted back in
+place; bit-exactness is the worker backend's.
+
+Overflow.  A block whose outputs overflowed returns its count instead of
+data; the part GEMM raises ``GemmOverflowError`` naming the GEMM with the
+sum over all blocks -- the same count as the in-process backend.
+
+Faults.  A worker process that dies mid-GEMM: the scheduler reruns its
+blocks on the other workers (up to ``distributed.scheduler.allowed-failures``
+deaths per block, then ``SimulationError`` naming the GEMM and block).  A
+simulator that dies inside a live worker: that worker drops it (the next
+block there starts a fresh one) and the block is resubmitted, up to
+``MAX_RESUBMITS`` times.  A simulator that fails to build or start raises
+``WorkerStartError`` naming the worker, at once.  ``close()`` removes the
+simulators from every worker (the worker plugin's teardown) and closes the
+cluster if this backend started it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import uuid
+
+import numpy as np
+
+from model.backend import GemmOverflowError
+from model.formats import hardware_orientation, side_formats
+from model.quant import WIDE_FORMATS, decompose, nibble_gemm
+
+from .backends import _STATS, RtlBackend, SimulationError
+from .dask_session import DaskSession
+from .host import HostConfig
+
+__all__ = ["DistributedRtlBackend", "WorkerStartError", "shard_blocks", "MAX_RESUBMITS"]
+
+MAX_RESUBMITS = 2          # reruns of a block whose simulator died (worker alive)
+SHARDS_PER_WORKER = 4      # blocks per worker for a large GEMM (load balance, fault granularity)
+MIN_SHARD_MACS = 1 << 21   # no block smaller than this: a task costs milliseconds
+
+
+class WorkerStartError(RuntimeError):
+    """A worker's simulator failed to build or start; the first line names the worker."""
+
+
+# ---------------------------------------------------------------- worker side
+try:
+    from distributed.diagnostics.plugin import WorkerPlugin
+except ImportError:        # dask not installed: the module still imports (in-process use)
+    WorkerPlugin = object
+
+
+class RtlWorkerPlugin(WorkerPlugin):
+    """Holds one worker's ``RtlBackend``; its teardown ends the simulator.
+
+    Registered under a name unique to one ``DistributedRtlBackend``, so two
+    clients sharing a cluster do not close each other's simulators.
+    """
+
+    def __init__(self, spec: dict):
+        self.spec = dict(spec)
+
+    def setup(self, worker):
+        self.worker = worker
+        self.backend = None
+        self.lock = threading.Lock()
+        self.started = 0          # simulators this worker started (1 unless one died)
+
+    def teardown(self, worker):
+        backend, self.backend = self.backend, None
+        if backend is None:
+            return
+        if not self.lock.acquire(timeout=0):
+            # A block is still running (cancelled on the client): do not wait
+            # for its batch; the worker thread then sees a dead simulator.
+            proc = getattr(backend, "_proc", None)
+            if proc is not None:
+                proc.kill()
+        else:
+            self.lock.release()
+        backend.close()
+
+    def label(self) -> str:
+        w = self.worker
+        return f"worker {w.name} ({w.address})"
+
+    def get_backend(self) -> RtlBackend:
+        """The worker's backend (started on first use; caller holds ``self.lock``)."""
+        if self.backend is None:
+            try:
+                self.backend = RtlBackend(**self.spec)
+            except Exception as exc:
+                text = str(exc).strip() or type(exc).__name__
+                first, _, rest = text.partition("\n")
+                raise WorkerStartError(f"{self.label()}: the {self.spec['sim']} simulator "
+                                       f"failed to build or start: {first}\n{rest}") from None
+            self.started += 1
+        return self.backend
+
+    def drop(self):
+        backend, self.backend = self.backend, None
+        if backend is not None:
+            try:
+                backend.close()
+            except Exception:
+                pass
+
+
+def _plugin(name: str) -> RtlWorkerPlugin:
+    from distributed import get_worker
+    try:
+        return get_worker().plugins[name]
+    except KeyError:
+        raise RuntimeError(f"worker plugin {name!r} is not installed on this worker") from None
+
+
+def _warm(plugin_name: str) -> dict:
+    """Start this worker's simulator (a warm-up task pinned to each worker)."""
+    p = _plugin(plugin_name)
+    with p.lock:
+        b = p.get_backend()
+        return {"pid": os.getpid(), "sim_pid": b._proc.pid if b._proc else None}
+
+
+def _run_block(plugin_name, a, b, fa, fb, name):
+    """One block on this worker's simulator: ``(C or None, overflow count, stats)``."""
+    p = _plugin(plugin_name)
+    with p.lock:
+        backend = p.get_backend()
+        try:
+            out = backend.gemm(a, b, fa, fb, name=name)
+            count = 0
+        except GemmOverflowError as exc:
+            out, count = None, exc.count
+        except SimulationError as exc:
+            p.drop()      # the next block on this worker starts a fresh simulator
+            raise SimulationError(f"{p.label()}: {exc}") from None
+        stats = {k: backend.last_stats.get(k, 0) for k in _STATS}
+    return out, count, stats
+
+
+def _sim_pids(dask_worker, plugin_name):
+    """``(worker pid, simulator pid or None)`` (``client.run`` helper for tests)."""
+    p = dask_worker.plugins.get(plugin_name)
+    proc = getattr(getattr(p, "backend", None), "_proc", None)
+    return os.getpid(), (proc.pid if proc is not None else None)
+
+
+# ---------------------------------------------------------------- sharding
+def shard_blocks(m: int, n: int, unit: int, shards: int) -> list[tuple[int, int, int, int]]:
+    """``[(r0, r1, c0, c1)]``: at most ``shards`` blocks of C (M x N) on a grid
+    whose cuts fall on multiples of ``unit``; together they cover C once."""
+    bm, bn = -(-m // unit), -(-n // unit)
+    if bm == 0 or bn == 0:
+        return []
+    p = max(1, min(bm, shards))
+    q = max(1, min(bn, shards // p))
+
+    def cuts(units, parts, size):
+        edges = [round(i * units / parts) * unit for i in range(parts + 1)]
+        return [(min(e0, size), min(e1, size)) for e0, e1 in zip(edges, edges[1:]) if e1 > e0]
+
+    return [(r0, r1, c0, c1) for r0, r1 in cuts(bm, p, m) for c0, c1 in cuts(bn, q, n)]
+
+
+# ---------------------------------------------------------------- client side
+class DistributedRtlBackend:
+    """``gemm()`` on the RTL, sharded over the workers of a Dask cluster.
+
+    ``workers=N`` starts a ``LocalCluster`` of N processes; ``scheduler=URL``
+    uses a running cluster; ``client=`` an existing ``distributed.Client``
+    (not closed here).  Other keyword arguments go to each worker's
+    ``RtlBackend`` (``gap_permille``, ``stall_permille``, ``seed``...).
+    """
+
+    def __init__(self, sim: str = "verilator", rows: int = 8, cols: int = 8,
+                 acc_width: int = 32, depth: int = 512, *, workers: int | None = None,
+                 scheduler: str | None = None, client=None, env: dict | None = None,
+                 shards_per_worker: int = SHARDS_PER_WORKER, progress: bool = False,
+                 **rtl_kwargs):
+        if sim not in ("verilator", "icarus"):
+            raise ValueError(f"unknown RTL simulator {sim!r}; expected verilator or icarus")
+        self.name = sim
+        self.cfg = HostConfig(rows=rows, cols=cols, acc_width=acc_width, depth=depth)
+        self.acc_width = acc_width
+        self.shards_per_worker = shards_per_worker
+        self.progress = progress
+        self.last_stats: dict = {}
+        self.total_stats = {k: 0 for k in _STATS}
+        self.total_stats["gemms"] = 0
+        self._session = None
+        self._plugin_name = None
+        spec = dict(sim=sim, rows=rows, cols=cols, acc_width=acc_width, depth=depth,
+                    **rtl_kwargs)
+        try:
+            if client is None:
+                self._session = DaskSession(workers=workers, scheduler=scheduler, env=env)
+                client = self._session.client
+            self.client = client
+            self._plugin_name = f"radix4-rtl-{uuid.uuid4().hex[:12]}"
+            client.register_plugin(RtlWorkerPlugin(spec), name=self._plugin_name)
+            self._warm_up()
+        except BaseException:
+            self.close()
+            raise
+
+    def _warm_up(self):
+        """Start every worker's simulator now: build errors surface here, named."""
+        addrs = list(self.client.scheduler_info(n_workers=-1)["workers"])
+        futs = [self.client.submit(_warm, self._plugin_name, workers=[a], pure=False,
+                                   allow_other_workers=False) for a in addrs]
+        self.worker_pids = {}
+        for addr, fut in zip(addrs, futs):
+            try:
+                self.worker_pids[addr] = fut.result()
+            except WorkerStartError:
+                raise
+            except Exception as exc:
+                raise WorkerStartError(f"worker {addr}: the {self.name} simulator failed to "
+                                       f"start: {str(exc).strip().splitlines()[0]}") from None
+
+    @property
+    def n_workers(self) -> int:
+        return len(self.client.scheduler_info(n_workers=-1)["workers"])
+
+    def simulator_pids(self) -> dict:
+        """``{worker address: (worker pid, simulator pid)}`` of the workers now."""
+        return self.client.run(_sim_pids, plugin_name=self._plugin_name)
+
+    # ------------------------------------------------------------ GEMMs
+    def gemm(self, a, b, a_format: str, b_format: str, *, name: str = "gemm", **_):
+        """Exact int64 ``A @ B`` on the RTL workers (same contract as ``RtlBackend.gemm``)."""
+        supported = sorted(set(side_formats("a")) | set(side_formats("b")) | set(WIDE_FORMATS))
+        for side, fmt in (("A", a_format), ("B", b_format)):
+            if fmt not in supported:
+                raise ValueError(f"GEMM {name!r}: format {fmt!r} on {side} is not supported "
+                                 f"by the RTL ({', '.join(supported)})")
+        decompose(a, a_format, "A")
+        decompose(b, b_format, "B")
+        a, b = np.asarray(a), np.asarray(b)
+        if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+            raise ValueError(f"GEMM {name!r}: shape mismatch A {a.shape} x B {b.shape}")
+        self.last_stats = {k: 0 for k in _STATS}
+        self.last_stats["blocks"] = 0
+        out = nibble_gemm(a, b, a_format, b_format,
+                          gemm=lambda x, y, fx, fy: self._gemm4(x, y, fx, fy, name))
+        st = self.last_stats
+        st["utilisation"] = (st["mac_pe_cycles"] / (self.cfg.rows * self.cfg.cols * st["cycles"])
+                             if st["cycles"] else 0.0)
+        self.total_stats["gemms"] += 1
+        return out
+
+    def _gemm4(self, a, b, fa, fb, name):
+        try:
+            hardware_orientation(fa, fb)
+        except ValueError:
+            raise ValueError(f"GEMM {name!r}: {fa} x {fb} is not a datapath format pair") from None
+        a, b = np.asarray(a), np.asarray(b)
+        m, k = a.shape
+        n = b.shape[1]
+        out = np.zeros((m, n), np.int64)
+        if m == 0 or n == 0 or k == 0:
+            return out
+        unit = math.lcm(self.cfg.rows, self.cfg.cols)
+        n_workers = max(1, self.n_workers)
+        by_size = max(1, (m * n * k) // MIN_SHARD_MACS)
+        blocks = shard_blocks(m, n, unit, max(1, min(n_workers * self.shards_per_worker,
+                                                     by_size)))
+        results = self._run_blocks(a, b, fa, fb, name, blocks)
+        overflowed = 0
+        for (r0, r1, c0, c1), (data, count, stats) in zip(blocks, results):
+            overflowed += count
+            if data is not None:
+                out[r0:r1, c0:c1] = data
+            for key in _STATS:
+                self.last_stats[key] += stats[key]
+                self.total_stats[key] += stats[key]
+        self.last_stats["blocks"] += len(blocks)
+        if overflowed:
+            raise GemmOverflowError(name, overflowed, self.acc_width)
+        return out
+
+    def _run_blocks(self, a, b, fa, fb, name, blocks):
+        from distributed import as_completed
+        from distributed.scheduler import KilledWorker
+
+        def submit(i):
+            r0, r1, c0, c1 = blocks[i]
+            return self.client.submit(_run_block, self._plugin_name, a[r0:r1], b[:, c0:c1],
+                                      fa, fb, name, pure=False)
+
+        pending = {submit(i): (i, 0) for i in range(len(blocks))}
+        results = [None] * len(blocks)
+        bar = None
+        if self.progress and len(blocks) > 1:
+            from tqdm import tqdm
+            bar = tqdm(total=len(blocks), desc=f"{name} on {self.name} workers",
+                       unit="block", leave=False, disable=None)
+        try:
+            done = as_completed(list(pending))
+            for fut in done:
+                i, tries = pending.pop(fut)
+                if fut.status != "error":
+                    results[i] = fut.result()
+                    if bar is not None:
+                        bar.update()
+                    continue
+                exc = fut.exception()
+                where = "block rows {}:{} cols {}:{}".format(*blocks[i])
+                if isinstance(exc, KilledWorker):
+                    raise SimulationError(f"GEMM {name!r}: {where} lost its worker on every "
+                                          f"attempt ({exc}); giving up") from None
+                if isinstance(exc, SimulationError) and tries < MAX_RESUBMITS:
+                    new = submit(i)
+                    pending[new] = (i, tries + 1)
+                    done.add(new)
+                    continue
+                if isinstance(exc, SimulationError):
+                    raise SimulationError(f"GEMM {name!r}: {where} failed {tries + 1} times; "
+                                          f"last: {exc}") from None
+                raise exc
+        finally:
+            if bar is not None:
+                bar.close()
+            if pending:
+                self.client.cancel(list(pending))
+        return results
+
+    # ------------------------------------------------------------ lifetime
+    def close(self):
+        """End the workers' simulators (plugin teardown) and our cluster, if any."""
+        client = getattr(self, "client", None)
+        name, self._plugin_name = self._plugin_name, None
+        try:
+            if client is not None and name is not None and client.status == "running":
+                client.unregister_worker_plugin(name)
+        except Exception:
+            pass
+        finally:
+            session, self._session = self._session, None
+            if session is not None:
+                session.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
