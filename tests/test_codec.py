@@ -157,3 +157,32 @@ def test_c_header_lists_every_field():
         assert f"#define T_{name.upper()}_LSB {f.offset}u" in text
         assert f"#define T_{name.upper()}_WIDTH {f.width}u" in text
     assert "#define T_D_LANES 3u" in text and "#define T_D_LANE_WIDTH 30u" in text
+
+
+def test_harness_header_compiles_and_matches_the_layouts(tmp_path):
+    """The C++ harness's header (sim.cxx_layout) agrees with the Amaranth layouts."""
+    import shutil
+    import subprocess
+
+    from sim.cxx_layout import HEADER_NAME, array_header
+
+    gxx = shutil.which("g++")
+    if gxx is None:
+        pytest.fail("g++ is needed to build the C++ reference harness")
+    rows, cols, w = 3, 5, 20
+    (tmp_path / HEADER_NAME).write_text(array_header(rows, cols, w))
+    checks = [f'#include "{HEADER_NAME}"']
+    for prefix, layout in (("IN", input_layout(rows, cols)), ("OUT", output_layout(rows, cols, w))):
+        checks.append(f"static_assert({prefix}_WIDTH == {layout.size}, \"{prefix} width\");")
+        for name, f in layout:
+            q = f"{prefix}_{name.upper()}"
+            checks.append(f"static_assert({q}_LSB == {f.offset} && {q}_WIDTH == {f.width}, "
+                          f"\"{q}\");")
+    checks += ["static_assert(IN_A_LANES == 3 && IN_B_LANES == 5, \"operand lanes\");",
+               "static_assert(OUT_DATA_LANES == 5 && OUT_DATA_LANE_WIDTH == 20, \"sum lanes\");",
+               "int main() { return RADIX4_A_FMT_CODES[0] + RADIX4_B_FMT_CODES[0]; }"]
+    src = tmp_path / "check.cpp"
+    src.write_text("\n".join(checks) + "\n")
+    proc = subprocess.run([gxx, "-std=c++17", "-fsyntax-only", "-I", str(tmp_path), str(src)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -53,8 +53,8 @@ def test_beat_hex_matches_the_load_layout():
     cmds = [int(x, 16) for x in cmd_text.decode().split()]
     for word, job in zip(cmds, plan.jobs):
         assert (word >> jl["k"].offset) & ((1 << jl["k"].width) - 1) == job.k1 - job.k0
-        assert (word >> jl["a_fmt"].offset) & 3 == 0          # int4
-        assert (word >> jl["b_fmt"].offset) & 1 == 1          # uint4
+        assert (word >> jl["a_fmt"].offset) & ((1 << jl["a_fmt"].width) - 1) == 0   # int4
+        assert (word >> jl["b_fmt"].offset) & ((1 << jl["b_fmt"].width) - 1) == 1   # uint4
         assert (word >> jl["emit"].offset) & 1 == job.emit
 
 
