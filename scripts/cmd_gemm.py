@@ -26,6 +26,8 @@ def add_arguments(p):
     p.add_argument("--acc-width", type=int, default=32,
                    help=f"accumulator width in bits, {ACC_WIDTH_MIN}..{ACC_WIDTH_MAX} (default 32)")
     p.add_argument("-o", "--output", required=True, metavar="C.npy", help="int64 result")
+    from scripts.dask_options import add_dask_arguments
+    add_dask_arguments(p)
 
 
 def load_codes(path: str, label: str) -> np.ndarray:
@@ -49,12 +51,14 @@ def run(args) -> int:
                        f"got {args.acc_width}")
     a = load_codes(args.a, "--a")
     b = load_codes(args.b, "--b")
+    from scripts.dask_options import dask_options
+    dask = dask_options(args, args.sim)
     if args.sim == "golden":
         backend = GoldenBackend(acc_width=args.acc_width)
     else:
         from sim.backends import make_backend
         backend = make_backend(args.sim, rows=args.rows, cols=args.cols,
-                               acc_width=args.acc_width, depth=args.depth)
+                               acc_width=args.acc_width, depth=args.depth, **dask)
     try:
         c = backend.gemm(a, b, args.a_format, args.b_format, name="cli")
     finally:

@@ -44,9 +44,17 @@ class SimulationError(RuntimeError):
 
 
 def make_backend(name: str, rows: int = 8, cols: int = 8, acc_width: int = 32, **kwargs):
-    """A backend by name: ``golden``, ``verilator`` or ``icarus``."""
+    """A backend by name: ``golden``, ``verilator`` or ``icarus``.
+
+    ``workers=N`` or ``scheduler=URL`` (RTL only) gives the Dask-sharded
+    backend (``sim.distributed``); neither, the in-process simulator."""
+    workers, scheduler = kwargs.pop("workers", None), kwargs.pop("scheduler", None)
     if name == "golden":
         return GoldenBackend(acc_width=acc_width)
+    if name in ("verilator", "icarus") and (workers is not None or scheduler is not None):
+        from .distributed import DistributedRtlBackend
+        return DistributedRtlBackend(name, rows=rows, cols=cols, acc_width=acc_width,
+                                     workers=workers, scheduler=scheduler, **kwargs)
     if name in ("verilator", "icarus"):
         return RtlBackend(name, rows=rows, cols=cols, acc_width=acc_width, **kwargs)
     raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")

@@ -54,6 +54,7 @@ __all__ = ["DistributedRtlBackend", "WorkerStartError", "shard_blocks", "MAX_RES
 MAX_RESUBMITS = 2          # reruns of a block whose simulator died (worker alive)
 SHARDS_PER_WORKER = 4      # blocks per worker for a large GEMM (load balance, fault granularity)
 MIN_SHARD_MACS = 1 << 21   # no block smaller than this: a task costs milliseconds
+PROGRESS_MACS = 1 << 26    # GEMMs at least this large show a progress bar (on a terminal)
 
 
 class WorkerStartError(RuntimeError):
@@ -193,14 +194,15 @@ class DistributedRtlBackend:
     def __init__(self, sim: str = "verilator", rows: int = 8, cols: int = 8,
                  acc_width: int = 32, depth: int = 512, *, workers: int | None = None,
                  scheduler: str | None = None, client=None, env: dict | None = None,
-                 shards_per_worker: int = SHARDS_PER_WORKER, progress: bool = False,
-                 **rtl_kwargs):
+                 shards_per_worker: int = SHARDS_PER_WORKER,
+                 min_block_macs: int = MIN_SHARD_MACS, progress: bool = True, **rtl_kwargs):
         if sim not in ("verilator", "icarus"):
             raise ValueError(f"unknown RTL simulator {sim!r}; expected verilator or icarus")
         self.name = sim
         self.cfg = HostConfig(rows=rows, cols=cols, acc_width=acc_width, depth=depth)
         self.acc_width = acc_width
         self.shards_per_worker = shards_per_worker
+        self.min_block_macs = max(1, int(min_block_macs))
         self.progress = progress
         self.last_stats: dict = {}
         self.total_stats = {k: 0 for k in _STATS}
@@ -280,10 +282,11 @@ class DistributedRtlBackend:
             return out
         unit = math.lcm(self.cfg.rows, self.cfg.cols)
         n_workers = max(1, self.n_workers)
-        by_size = max(1, (m * n * k) // MIN_SHARD_MACS)
+        by_size = max(1, (m * n * k) // self.min_block_macs)
         blocks = shard_blocks(m, n, unit, max(1, min(n_workers * self.shards_per_worker,
                                                      by_size)))
-        results = self._run_blocks(a, b, fa, fb, name, blocks)
+        results = self._run_blocks(a, b, fa, fb, name, blocks,
+                                   show=self.progress and m * n * k >= PROGRESS_MACS)
         overflowed = 0
         for (r0, r1, c0, c1), (data, count, stats) in zip(blocks, results):
             overflowed += count
@@ -297,7 +300,7 @@ class DistributedRtlBackend:
             raise GemmOverflowError(name, overflowed, self.acc_width)
         return out
 
-    def _run_blocks(self, a, b, fa, fb, name, blocks):
+    def _run_blocks(self, a, b, fa, fb, name, blocks, show=False):
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
 
@@ -309,7 +312,7 @@ class DistributedRtlBackend:
         pending = {submit(i): (i, 0) for i in range(len(blocks))}
         results = [None] * len(blocks)
         bar = None
-        if self.progress and len(blocks) > 1:
+        if show and len(blocks) > 1:
             from tqdm import tqdm
             bar = tqdm(total=len(blocks), desc=f"{name} on {self.name} workers",
                        unit="block", leave=False, disable=None)
