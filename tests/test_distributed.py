@@ -117,8 +117,16 @@ def test_overflow_counts_every_block_and_names_the_gemm(dist):
 
 
 def _long_gemm(rng):
-    # 96 tiles x 512 beats on Icarus: several seconds per block.
-    return codes(rng, "int4", (24, 512)), codes(rng, "int4", (512, 24))
+    # 96 tiles x 256 beats: seconds per block on Icarus (2 blocks, see `halves`).
+    return codes(rng, "int4", (24, 256)), codes(rng, "int4", (256, 24))
+
+
+@pytest.fixture
+def halves(dist):
+    """One block per worker, so each block runs long enough to be hit by a kill."""
+    dist.shards_per_worker = 1
+    yield dist
+    dist.shards_per_worker = 4
 
 
 def _run_in_thread(fn):
@@ -141,7 +149,8 @@ def _wait_processing(client, addr, timeout=120):
         time.sleep(0.05)
 
 
-def test_worker_killed_mid_gemm_is_rerun_and_exact(cluster, dist):
+def test_worker_killed_mid_gemm_is_rerun_and_exact(cluster, halves):
+    dist = halves
     client = cluster.client
     rng = np.random.default_rng(5)
     a, b = _long_gemm(rng)
@@ -161,7 +170,8 @@ def test_worker_killed_mid_gemm_is_rerun_and_exact(cluster, dist):
     client.wait_for_workers(2, timeout=120)      # the nanny restarted the worker
 
 
-def test_simulator_killed_mid_gemm_is_resubmitted_and_exact(cluster, dist):
+def test_simulator_killed_mid_gemm_is_resubmitted_and_exact(cluster, halves):
+    dist = halves
     client = cluster.client
     rng = np.random.default_rng(6)
     a, b = _long_gemm(rng)
@@ -242,18 +252,17 @@ def _is_sim(pid):
 
 def test_cli_gemm_with_workers_is_exact_and_leaves_nothing(tmp_path):
     rng = np.random.default_rng(3)
-    a, b = codes(rng, "uint4", (10, 12)), codes(rng, "fp4", (12, 9))
+    a, b = codes(rng, "fp4", (10, 12)), codes(rng, "uint4", (12, 9))
     np.save(tmp_path / "a.npy", a)
     np.save(tmp_path / "b.npy", b)
     proc = _radix4("gemm", "--a", str(tmp_path / "a.npy"), "--b", str(tmp_path / "b.npy"),
-                   "--a-format", "uint4", "--b-format", "int4", "--sim", "icarus",
+                   "--a-format", "fp4", "--b-format", "uint4", "--sim", "icarus",
                    "--rows", "2", "--cols", "3", "--workers", "2",
                    "-o", str(tmp_path / "c.npy"))
-    # (B holds FP4 codes but is declared int4: any 4-bit code is a valid int4.)
     seen = _watch(proc)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    want = GoldenBackend().gemm(a, b, "uint4", "int4")
+    want = GoldenBackend().gemm(a, b, "fp4", "uint4")
     assert np.array_equal(np.load(tmp_path / "c.npy"), want)
     assert seen       # the worker processes (and their simulators) were there...
     _wait_gone(seen, 60)   # ...and are gone
