@@ -63,6 +63,12 @@ def make_backend(name: str, rows: int = 8, cols: int = 8, acc_width: int = 32, *
 class RtlBackend:
     """The accelerator tile in a long-lived cocotb simulation."""
 
+    # What a subclass (``sim.quant_backend``: the tile with the quantization
+    # unit) changes: the host configuration, its build and the cocotb server.
+    _SERVER = "sim.host_server"
+    _host_config = HostConfig
+    _build_fn = staticmethod(build_host)
+
     def __init__(self, sim: str = "verilator", rows: int = 8, cols: int = 8,
                  acc_width: int = 32, depth: int = 512, *, gap_permille: int = 0,
                  stall_permille: int = 0, seed: int = 1, batch_beats: int | None = None,
@@ -71,7 +77,7 @@ class RtlBackend:
             if not 0 <= v < 1000:
                 raise ValueError(f"{label} must be in [0, 1000), got {v}")
         self.name = sim
-        self.cfg = HostConfig(rows=rows, cols=cols, acc_width=acc_width, depth=depth)
+        self.cfg = self._host_config(rows=rows, cols=cols, acc_width=acc_width, depth=depth)
         # Beats per batch: at most the host memory; smaller values (tests) only
         # make more batches, they do not change the build.
         self.batch_beats = self.cfg.host_beats if batch_beats is None else batch_beats
@@ -84,7 +90,7 @@ class RtlBackend:
         self.total_stats["gemms"] = 0
         self._proc = None
         self._sock = None
-        self._build = build_host(self.cfg, sim)
+        self._build = self._build_fn(self.cfg, sim)
         self._start(log)
 
     # ---------------------------------------------------------------- process
@@ -100,7 +106,7 @@ class RtlBackend:
         self._log_path = Path(log) if log else Path(self._tmp.name) / "sim.log"
         self._log = open(self._log_path, "wb")
         self._proc, results = tools.launch(
-            "sim.host_server", self._build, name="host",
+            self._SERVER, self._build, name="host",
             extra_env={"RADIX4_HOST_SOCKET": sock_path},
             stdout=self._log, stderr=subprocess.STDOUT)
         self.run_dir = Path(results).parent
