@@ -20,6 +20,7 @@ COMMANDS = [
     ("train", "scripts.cmd_train"),
     ("demo", "scripts.cmd_demo"),
     ("synth", "scripts.cmd_synth"),
+    ("regress", "scripts.cmd_regress"),
 ]
 
 
