@@ -48,6 +48,7 @@ class Recipe:
                                     # output gradients) at this many bits
     center_output: bool = True      # drop the class-shared part of the output layer's gradient
     output_rounding: str | None = None  # rounding of the last GEMM layer's dL/dY (None: ``rounding``)
+    onchip: str | None = None       # quantization on chip (model.onchip): "exact" or "delayed"
     description: str = ""
 
     def layer_bits(self, index: int, count: int) -> tuple[int, int]:
@@ -95,6 +96,13 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
             description="4bit without removing, before each step, the component of the "
                         "output layer's gradient shared by all classes (which softmax "
                         "cannot see)"),
+    replace(_4BIT, name="4bit-onchip", onchip="exact",
+            description="4bit with every activation and gradient entering a GEMM produced by "
+                        "the on-chip quantization unit (SPEC 1.7), exact GradScale in two "
+                        "passes (model.onchip)"),
+    replace(_4BIT, name="4bit-onchip-delayed", onchip="delayed",
+            description="4bit-onchip with GradScale's sigma from the previous step's amax "
+                        "(one pass, saturating per SPEC 1.3)"),
 )}
 
 RECIPE_NAMES = tuple(RECIPES)

@@ -89,6 +89,10 @@ class Trainer:
     def step(self, xb, yb) -> float:
         """One minibatch: forward, loss, backward, SGD update; returns the loss (nats)."""
         yb = np.asarray(yb)
+        if self.recipe.onchip:
+            from .onchip import onchip_step
+            with self._one_blas_thread():
+                return onchip_step(self, xb, yb, self.recipe.onchip)
         ctx = self._ctx(training=True)
         self.optimizer.zero_grad()
         with self._one_blas_thread():
@@ -106,6 +110,11 @@ class Trainer:
 
     def predict_logits(self, X, batch_size: int = 1024) -> np.ndarray:
         ctx = self._ctx(training=False)
+        if self.recipe.onchip:
+            from .onchip import onchip_logits
+            with self._one_blas_thread():
+                return np.concatenate([onchip_logits(self, X[i:i + batch_size])
+                                       for i in range(0, len(X), batch_size)], axis=0)
         with self._one_blas_thread():
             outs = [self.model.forward(X[i:i + batch_size], ctx)
                     for i in range(0, len(X), batch_size)]
