@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
+
+from .tools import ToolNotFound, yowasp_tool
 
 __all__ = ["SynthError", "tool_path", "run_tool", "tool_versions", "warm_up"]
 
@@ -16,14 +16,11 @@ class SynthError(RuntimeError):
 
 
 def tool_path(name: str) -> str:
-    """A YoWASP console script: next to this Python first, then PATH."""
-    local = Path(sys.executable).parent / name
-    if local.is_file():
-        return str(local)
-    found = shutil.which(name)
-    if found is None:
-        raise SynthError(f"{name} not found: pip install {name} (a dependency of radix4)")
-    return found
+    """A YoWASP console script (``hw.tools.yowasp_tool``), as a ``SynthError`` if absent."""
+    try:
+        return yowasp_tool(name)
+    except ToolNotFound as exc:
+        raise SynthError(str(exc)) from None
 
 
 def run_tool(cmd: list[str], cwd: Path, timeout: float | None, log: Path) -> None:

