@@ -32,6 +32,8 @@ def add_arguments(p):
     p.add_argument("--depth", type=int, default=512,
                    help="operand beats per tile bank (RTL backends; default 512)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from scripts.dask_options import add_dask_arguments
+    add_dask_arguments(p)
 
 
 def _positive(name, value):
@@ -53,9 +55,14 @@ def run(args) -> int:
     from model.train import Trainer
 
     recipe = get_recipe(args.recipe)
+    from scripts.dask_options import dask_options
+    dask = dask_options(args, args.backend)
     backend = None
     if recipe.quantized:
-        if args.backend == "golden":
+        if args.backend == "golden" and recipe.onchip:
+            from model.onchip_tile import GoldenQuantTile   # the tile's order: --rows/--cols
+            backend = GoldenQuantTile(rows=args.rows, cols=args.cols)
+        elif args.backend == "golden":
             from model.backend import GoldenBackend
             backend = GoldenBackend()
         else:
@@ -64,7 +71,7 @@ def run(args) -> int:
             except ImportError as exc:
                 raise CliError(f"--backend {args.backend} is not available ({exc})") from None
             backend = make_backend(args.backend, rows=args.rows, cols=args.cols,
-                                   depth=args.depth)
+                                   depth=args.depth, quant=recipe.onchip is not None, **dask)
     elif args.backend != "golden":
         raise CliError(f"recipe fp32 runs no integer GEMMs; --backend {args.backend} "
                        "needs a quantized recipe")

@@ -47,10 +47,22 @@ def make_backend(name: str, rows: int = 8, cols: int = 8, acc_width: int = 32, *
     """A backend by name: ``golden``, ``verilator`` or ``icarus``.
 
     ``workers=N`` or ``scheduler=URL`` (RTL only) gives the Dask-sharded
-    backend (``sim.distributed``); neither, the in-process simulator."""
+    backend (``sim.distributed``); neither, the in-process simulator.
+    ``quant=True``: the tile with the quantization unit (``sim.quant_backend``;
+    golden: ``model.onchip_tile``), which the on-chip recipes need."""
     workers, scheduler = kwargs.pop("workers", None), kwargs.pop("scheduler", None)
+    quant = kwargs.pop("quant", False)
     if name == "golden":
+        if quant:
+            from model.onchip_tile import GoldenQuantTile
+            return GoldenQuantTile(rows, cols, acc_width)
         return GoldenBackend(acc_width=acc_width)
+    if quant and name in ("verilator", "icarus"):
+        if workers is not None or scheduler is not None:
+            raise ValueError("the quantization unit's jobs run in one simulator "
+                             "(no --workers/--scheduler)")
+        from .quant_backend import QuantRtlBackend
+        return QuantRtlBackend(name, rows=rows, cols=cols, acc_width=acc_width, **kwargs)
     if name in ("verilator", "icarus") and (workers is not None or scheduler is not None):
         from .distributed import DistributedRtlBackend
         return DistributedRtlBackend(name, rows=rows, cols=cols, acc_width=acc_width,
