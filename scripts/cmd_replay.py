@@ -31,6 +31,8 @@ def add_arguments(p):
                    help="operand beats per tile bank (default 512)")
     p.add_argument("--acc-width", type=int, default=None,
                    help="accumulator width (default: the trace's, normally 32)")
+    from scripts.dask_options import add_dask_arguments
+    add_dask_arguments(p)
 
 
 def _parts(fmt: str) -> tuple[str, ...]:
@@ -85,8 +87,10 @@ def run(args) -> int:
     total_macs = 0
     t0 = time.perf_counter()
     width = max(len(r.name) for r in trace)
+    from scripts.dask_options import dask_options
+    dask = dask_options(args, args.sim)
     with make_backend(args.sim, rows=args.rows, cols=args.cols, acc_width=acc_width,
-                      depth=getattr(args, "depth", 512)) as backend:
+                      depth=getattr(args, "depth", 512), **dask) as backend:
         bar = tqdm(total=sum(r.macs for r in trace), file=sys.stderr, unit="MAC",
                    unit_scale=True, desc=f"replay on {args.sim}", leave=False)
         try:
