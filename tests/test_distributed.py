@@ -268,6 +268,23 @@ def test_cli_gemm_with_workers_is_exact_and_leaves_nothing(tmp_path):
     _wait_gone(seen, 60)   # ...and are gone
 
 
+def test_cli_replay_with_workers_is_bit_exact(tmp_path):
+    from model.trace import TraceRecorder
+    rng = np.random.default_rng(9)
+    rec = TraceRecorder(GoldenBackend())
+    for fa, fb, (m, k, n) in [("uint4", "int4", (9, 20, 7)), ("fp4", "int4", (5, 6, 11)),
+                              ("uint4", "fp4", (12, 4, 6))]:
+        rec.gemm(codes(rng, fa, (m, k)), codes(rng, fb, (k, n)), fa, fb, name=f"fc.{fa}{fb}")
+    rec.save(tmp_path / "t.npz")
+    proc = _radix4("replay", str(tmp_path / "t.npz"), "--sim", "icarus", "--rows", "2",
+                   "--cols", "3", "--workers", "2")
+    seen = _watch(proc)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out + err
+    assert out.count("bit-exact=yes") == 3 and "3/3 GEMMs bit-exact" in out
+    _wait_gone(seen, 60)
+
+
 def test_cli_ctrl_c_leaves_nothing_running(tmp_path):
     rng = np.random.default_rng(4)
     a, b = _long_gemm(rng)
