@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import warnings
 
 __all__ = ["DaskSession", "DaskSetupError", "default_workers", "CONNECT_TIMEOUT"]
 
@@ -62,9 +63,13 @@ class DaskSession:
             if workers is not None:
                 # Processes, one thread each: a worker runs one shard (one
                 # simulator request) at a time, and the GIL is not shared.
-                self.cluster = LocalCluster(
-                    n_workers=workers, threads_per_worker=1, processes=True,
-                    dashboard_address=None, silence_logs=level, env=dict(env or {}))
+                with warnings.catch_warnings():
+                    # The scheduler's HTTP routes fall back from port 8787 to a
+                    # free one when another cluster holds it; nothing to report.
+                    warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")
+                    self.cluster = LocalCluster(
+                        n_workers=workers, threads_per_worker=1, processes=True,
+                        dashboard_address=None, silence_logs=level, env=dict(env or {}))
                 self.client = Client(self.cluster)
             else:
                 if quiet:
