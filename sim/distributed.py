@@ -281,10 +281,11 @@ class DistributedRtlBackend:
         if m == 0 or n == 0 or k == 0:
             return out
         unit = math.lcm(self.cfg.rows, self.cfg.cols)
-        n_workers = max(1, self.n_workers)
         by_size = max(1, (m * n * k) // self.min_block_macs)
-        blocks = shard_blocks(m, n, unit, max(1, min(n_workers * self.shards_per_worker,
-                                                     by_size)))
+        # (The worker count costs a scheduler round trip: asked only when it matters.)
+        shards = 1 if by_size == 1 else min(max(1, self.n_workers) * self.shards_per_worker,
+                                            by_size)
+        blocks = shard_blocks(m, n, unit, shards)
         results = self._run_blocks(a, b, fa, fb, name, blocks,
                                    show=self.progress and m * n * k >= PROGRESS_MACS)
         overflowed = 0
