@@ -59,7 +59,10 @@ def run(args) -> int:
     dask = dask_options(args, args.backend)
     backend = None
     if recipe.quantized:
-        if args.backend == "golden":
+        if args.backend == "golden" and recipe.onchip:
+            from model.onchip_tile import GoldenQuantTile   # the tile's order: --rows/--cols
+            backend = GoldenQuantTile(rows=args.rows, cols=args.cols)
+        elif args.backend == "golden":
             from model.backend import GoldenBackend
             backend = GoldenBackend()
         else:
@@ -68,7 +71,7 @@ def run(args) -> int:
             except ImportError as exc:
                 raise CliError(f"--backend {args.backend} is not available ({exc})") from None
             backend = make_backend(args.backend, rows=args.rows, cols=args.cols,
-                                   depth=args.depth, **dask)
+                                   depth=args.depth, quant=recipe.onchip is not None, **dask)
     elif args.backend != "golden":
         raise CliError(f"recipe fp32 runs no integer GEMMs; --backend {args.backend} "
                        "needs a quantized recipe")
