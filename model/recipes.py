@@ -1,7 +1,7 @@
 """Training recipes: which precision each part of a training step runs at.
 
-One table, ``RECIPES``; every recipe is a ``Recipe`` row.  The 4-bit recipe
-is the one of Sun et al. (NeurIPS 2020) as fixed by SPEC 1:
+One table, ``RECIPES``; every recipe is a ``Recipe`` row.  The 4-bit
+arithmetic is that of Sun et al. (NeurIPS 2020) as fixed by SPEC 1:
 
 - weights: SAWB INT4 (``model.quant.sawb_quantize``);
 - activations feeding a GEMM: PACT UINT4 with a learnable clip (the ReLU in
@@ -13,23 +13,31 @@ is the one of Sun et al. (NeurIPS 2020) as fixed by SPEC 1:
   two-phase rounding (SPEC 1.5), nearest rounding;
 - every forward, dX and dW product is an exact integer GEMM on a backend.
 
+Names follow SPEC 4.  ``4bit`` is the field's convention (and the paper's):
+the first and last GEMM layers run at 8 bits -- INT8 weights, UINT8 input
+activations, INT8 output gradients, all as nibble GEMMs on the same 4-bit
+datapath -- and every other GEMM is 4-bit as above.  ``4bit-all`` makes
+every GEMM 4-bit (until issue 16 this recipe was called ``4bit``, and the
+8-bit-ends one ``4bit-8bit-ends``).  The ablations ``4bit-<change>`` change
+one thing each against ``4bit``.  ``4bit-all-sr-last`` is a variant of
+``4bit-all`` (stochastic rounding of the softmax gradient only), kept
+because it isolates the bias finding of docs/results.md; with 8-bit ends
+that gradient is INT8, so the variant would be moot on ``4bit``.  ``luq`` is
+the peer method of Chmiel et al.; ``4bit-onchip*`` are ``4bit-all`` with
+quantization on chip (the unit emits 4-bit codes only).
+
 Around the quantizers, every recipe centers the output layer (the trainer
 projects its gradient onto the zero class-mean subspace softmax can see; a
 no-op on exact gradients, see ``model.train``); ``4bit-nocenter`` does not.
-A layer kept at 8 bits (``4bit-8bit-ends``) is 8-bit in its weights, its
-input activations and its output gradient (INT8), all run as nibble GEMMs.
-
-The ablations change one thing each.  ``4bit-sr-last`` is not an ablation
-but a variant: it departs from the 4-bit recipe in the output layer's
-gradient rounding only (stochastic there, nearest elsewhere).  ``fp32`` computes in floating point
-(float64 arithmetic, float32 master weights) and never touches a backend.
+``fp32`` computes in floating point (float64 arithmetic, float32 master
+weights) and never touches a backend.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-__all__ = ["Recipe", "RECIPES", "get_recipe", "RECIPE_NAMES"]
+__all__ = ["Recipe", "RECIPES", "get_recipe", "RECIPE_NAMES", "hardware_formats", "check_hardware"]
 
 
 @dataclass(frozen=True)
@@ -70,40 +78,90 @@ class Recipe:
         return self.rounding
 
 
-_4BIT = Recipe("4bit", description="INT4 SAWB weights, UINT4 PACT activations, "
-                                   "radix-4 FP4 gradients with GradScale and TPR")
+_4BIT_ALL = Recipe("4bit-all", description="every GEMM layer 4-bit: INT4 SAWB weights, UINT4 PACT "
+                                          "activations, radix-4 FP4 gradients with GradScale and TPR")
+# The field's convention (SPEC 4): first and last GEMM layers at 8 bits, run
+# as nibble GEMMs on the same 4-bit datapath; every other GEMM as 4bit-all.
+_4BIT = replace(_4BIT_ALL, name="4bit", ends_bits=8,
+                description="first and last GEMM layers at 8 bits (INT8 weights, UINT8 input "
+                            "activations, INT8 output gradients; nibble GEMMs), every other GEMM "
+                            "as 4bit-all: INT4 SAWB, UINT4 PACT, radix-4 FP4 gradients with "
+                            "GradScale and TPR, nearest rounding")
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("fp32", quantized=False, description="floating-point baseline (no backend)"),
     _4BIT,
+    _4BIT_ALL,
     replace(_4BIT, name="4bit-notpr", tpr=False,
             description="4bit without two-phase rounding (phase 0 for dX and dW)"),
     replace(_4BIT, name="4bit-nogradscale", grad_scale=False,
             description="4bit with one fixed sigma for all layers and steps, "
                         "calibrated once on the first gradient encoded"),
     replace(_4BIT, name="4bit-radix2", grad_format="fp4r2",
-            description="4bit with radix-2 FP4 gradients (levels 2x apart, 64x range)"),
+            description="4bit with radix-2 FP4 gradients (levels 2x apart, 64x range); "
+                        "golden model only (the PE shifts by radix-4 steps)"),
     replace(_4BIT, name="4bit-stochastic", rounding="stochastic",
             description="4bit with stochastic rounding of the FP4 gradients"),
-    replace(_4BIT, name="4bit-sr-last", output_rounding="stochastic",
-            description="4bit with stochastic rounding of the output layer's gradient "
-                        "(the softmax gradient) only; nearest everywhere else"),
-    replace(_4BIT, name="4bit-8bit-ends", ends_bits=8,
-            description="4bit with the first and last layers at 8 bits: INT8 weights, "
-                        "UINT8 input activations and INT8 output gradients "
-                        "(nibble decomposition)"),
     replace(_4BIT, name="4bit-nocenter", center_output=False,
             description="4bit without removing, before each step, the component of the "
                         "output layer's gradient shared by all classes (which softmax "
                         "cannot see)"),
-    replace(_4BIT, name="4bit-onchip", onchip="exact",
-            description="4bit with every activation and gradient entering a GEMM produced by "
-                        "the on-chip quantization unit (SPEC 1.7), exact GradScale in two "
+    replace(_4BIT_ALL, name="4bit-all-sr-last", output_rounding="stochastic",
+            description="4bit-all with stochastic rounding of the output layer's FP4 gradient "
+                        "(the softmax gradient) only; nearest everywhere else"),
+    # LUQ (Chmiel et al., ICLR 2023): radix-2 FP4 gradients scaled to the
+    # tensor's max, rounded stochastically between adjacent powers of two
+    # (unbiased in the log domain) and stochastically to 0 or the smallest
+    # level below it -- exactly SPEC 1.3's stochastic rule on the radix-2
+    # grid.  LUQ has no two-phase rounding.  Same 8-bit ends as 4bit, so the
+    # two differ only in how the hidden gradients are quantized.  LUQ's
+    # optional extras (averaging several samples, a high-precision
+    # fine-tuning phase) are left out.
+    replace(_4BIT, name="luq", grad_format="fp4r2", rounding="stochastic", tpr=False,
+            description="LUQ (Chmiel et al., ICLR 2023) with 4bit's 8-bit ends: radix-2 FP4 "
+                        "gradients scaled to max |g|, unbiased stochastic rounding between "
+                        "powers of two, stochastic underflow below the smallest level, no TPR; "
+                        "golden model only (the PE shifts by radix-4 steps)"),
+    # The on-chip unit emits 4-bit codes only, so these stay all-4-bit.
+    replace(_4BIT_ALL, name="4bit-onchip", onchip="exact",
+            description="4bit-all with every activation and gradient entering a GEMM produced "
+                        "by the on-chip quantization unit (SPEC 1.7), exact GradScale in two "
                         "passes (model.onchip)"),
-    replace(_4BIT, name="4bit-onchip-delayed", onchip="delayed",
+    replace(_4BIT_ALL, name="4bit-onchip-delayed", onchip="delayed",
             description="4bit-onchip with GradScale's sigma from the previous step's amax "
                         "(one pass, saturating per SPEC 1.3)"),
 )}
+
+
+RTL_BACKENDS = ("verilator", "icarus")   # backend names that run the PE (not the model)
+
+
+def hardware_formats(recipe: str | Recipe) -> set[str]:
+    """The 4-bit formats a quantized recipe's GEMMs feed the datapath (model only: empty)."""
+    r = get_recipe(recipe)
+    if not r.quantized:
+        return set()
+    return {"int4", "uint4", r.grad_format}
+
+
+def check_hardware(recipe: str | Recipe, backend_name: str) -> None:
+    """Raise ``ValueError`` if ``recipe`` cannot run on the RTL backend ``backend_name``.
+
+    The PE multiplies a log code by a shift of ``2*(e-1)`` (radix 4, SPEC 2);
+    a radix-2 code would need a shift of ``e-1``, which it does not have, so
+    recipes with ``fp4r2`` gradients are golden-model only.  Refusing up front
+    beats failing in the first backward GEMM after the simulator has been built.
+    """
+    from .formats import get_format
+    r = get_recipe(recipe)
+    if backend_name not in RTL_BACKENDS:
+        return
+    missing = sorted(f for f in hardware_formats(r) if get_format(f).hw_code is None)
+    if missing:
+        raise ValueError(f"recipe {r.name!r} uses {', '.join(missing)} codes, which the PE "
+                         f"cannot multiply (it shifts by radix-4 steps only); run it with "
+                         f"--backend golden")
+
 
 RECIPE_NAMES = tuple(RECIPES)
 

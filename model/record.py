@@ -18,7 +18,7 @@ from .train import Trainer
 __all__ = ["record_training_step"]
 
 
-def record_training_step(out_path, task: str = "digits-mlp", recipe: str = "4bit",
+def record_training_step(out_path, task: str = "digits-mlp", recipe: str = "4bit-all",
                          seed: int = 0, *, steps: int = 1, backend=None) -> Trace:
     """Run ``steps`` training steps of ``task`` under ``recipe``; save every GEMM.
 

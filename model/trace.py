@@ -1,7 +1,7 @@
 """GEMM traces: record every GEMM a backend runs, save it, load it back checked.
 
     rec = TraceRecorder(GoldenBackend())           # wraps any GemmBackend
-    trainer = Trainer(model, "4bit", backend=rec)  # ... or call rec.gemm(...) directly
+    trainer = Trainer(model, "4bit-all", backend=rec)  # ... or call rec.gemm(...) directly
     rec.gemm(a, b, "uint4", "int4", name="fc1.fwd", scales=(0.1, 0.02))
     rec.step = 1                                   # later calls belong to step 1
     rec.save("step.npz")

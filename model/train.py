@@ -31,7 +31,7 @@ import numpy as np
 
 from .backend import GoldenBackend
 from .nn import SGD, Context, Linear, Sequential, softmax_cross_entropy
-from .recipes import get_recipe
+from .recipes import check_hardware, get_recipe
 
 __all__ = ["Trainer", "METRICS"]
 
@@ -49,6 +49,9 @@ class Trainer:
         model.configure(self.recipe)
         if backend is None and self.recipe.quantized:
             backend = GoldenBackend()
+        if self.recipe.quantized:
+            # An RTL backend would only fail at the first GEMM it cannot run.
+            check_hardware(self.recipe, getattr(backend, "name", "golden"))
         self.backend = backend
         self.seed = seed
         self.metric = metric

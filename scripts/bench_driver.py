@@ -94,7 +94,7 @@ def run() -> str:
     for label, u, cyc, ideal in rows_a:
         lines.append(f"| {label} | {u:.3f} | {cyc} | {ideal:.0f} |")
     lines.append("")
-    lines.append("Digits-MLP, one `4bit` training step (batch 32), every GEMM:\n")
+    lines.append("Digits-MLP, one `4bit-all` training step (batch 32), every GEMM:\n")
     lines += layer_rows if layer_rows else [layer_note]
     lines.append("")
     lines.append("### (b) Driver throughput: simulated MACs per wall second of `backend.gemm`\n")
@@ -125,7 +125,7 @@ def _training_step_layers(backend):
     except ImportError as exc:          # pragma: no cover - depends on model.train
         return [], f"(no training-step trace: {exc})"
     with tempfile.TemporaryDirectory() as d:
-        trace = record_training_step(Path(d) / "step.npz", "digits-mlp", "4bit", seed=0)
+        trace = record_training_step(Path(d) / "step.npz", "digits-mlp", "4bit-all", seed=0)
     rows = ["| GEMM | MxKxN | formats | utilisation | cycles | bit-exact |",
             "|---|---|---|---|---|---|"]
     total_pe = total_cycles = 0

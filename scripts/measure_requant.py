@@ -3,7 +3,7 @@ SPEC 1.3-1.6's real-number quantizers on real digits-MLP tensors.
 
     .venv/bin/python -m scripts.measure_requant [--seed S] [--steps N]
 
-Trains the digits MLP for a few steps with the host-side ``4bit`` recipe,
+Trains the digits MLP for a few steps with the host-side ``4bit-all`` recipe,
 then takes one batch and compares, layer by layer:
 
 - forward: PACT codes of fc2's output from the float result (SPEC 1.6)
@@ -35,7 +35,7 @@ def _mismatch(a, b):
 
 def measure(seed: int = 0, steps: int = 60, batch: int = 256) -> dict:
     task = make_task("digits-mlp", seed)
-    trainer = Trainer(task.model, "4bit", seed=seed, lr=task.lr)
+    trainer = Trainer(task.model, "4bit-all", seed=seed, lr=task.lr)
     trainer.fit(task.X_train, task.y_train, epochs=1, batch_size=task.batch_size, steps=steps)
     fc1, act1, fc2, act2, fc3 = task.model.layers
     rng = np.random.default_rng(seed)

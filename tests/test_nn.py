@@ -184,7 +184,7 @@ class RecordingBackend:
 
 def test_quantized_linear_equals_dequantized_code_math():
     rng = np.random.default_rng(8)
-    recipe = get_recipe("4bit")
+    recipe = get_recipe("4bit-all")
     layer = Linear("fc", 12, 5, rng)
     layer.b.value[...] = rng.standard_normal(5)
     layer.need_dx = True
@@ -247,7 +247,9 @@ def _mlp(rng):
             Linear("fc3", 12, 5, rng)]
 
 
-@pytest.mark.parametrize("recipe", [r for r in RECIPES if r != "fp32"])
+# The on-chip recipes run their GEMMs through the quantization tile's own
+# interface (tests/test_onchip_train.py), not a plain backend.
+@pytest.mark.parametrize("recipe", [r for r in RECIPES if r != "fp32" and not RECIPES[r].onchip])
 def test_every_gemm_of_a_4bit_step_goes_through_the_backend(recipe):
     rng = np.random.default_rng(10)
     x = rng.random((9, 16))
@@ -278,10 +280,11 @@ def test_tpr_phases_and_fixed_sigma_in_the_backward_gemms():
     rng = np.random.default_rng(11)
     x = rng.random((9, 16))
     y = rng.integers(0, 5, 9)
-    for recipe, dw_phase in (("4bit", 1), ("4bit-notpr", 0)):
+    for recipe, dw_phase in (("4bit", 1), ("4bit-notpr", 0), ("4bit-all", 1)):
         calls = {c[0]: c for c in _one_step_calls(_mlp(np.random.default_rng(12)), recipe, x, y)}
-        dx_codes = calls["fc3.dX"][3]
-        dw_codes = calls["fc3.dW"][4]
+        # fc2: the middle layer, FP4 in every recipe (4bit's ends take INT8 gradients).
+        dx_codes = calls["fc2.dX"][3]
+        dw_codes = calls["fc2.dW"][4]
         # The same real gradient on two grids: with TPR the levels are 2x apart
         # (odd powers of 2 between them), without it the same grid.
         sigma = 0
@@ -314,13 +317,13 @@ def test_fixed_sigma_without_gradscale_is_measured_once_and_reused():
 
 
 def test_sr_last_rounds_only_the_output_layer_gradient_stochastically():
-    """4bit-sr-last: the last GEMM layer's dL/dY is stochastically rounded (one
+    """4bit-all-sr-last: the last GEMM layer's dL/dY is stochastically rounded (one
     RNG stream, phase 0 then phase 1), every other layer's is nearest."""
     from model.formats import fp4_encode, tpr_encode
     rng = np.random.default_rng(15)
     model = Sequential([Linear("fc1", 5, 7, rng), ReLU("act1"), Linear("fc2", 7, 6, rng),
                         ReLU("act2"), Linear("fc3", 6, 4, rng)])
-    model.configure(get_recipe("4bit-sr-last"))
+    model.configure(get_recipe("4bit-all-sr-last"))
     assert [m.grad_rounding for m in model.gemm_layers()] == ["nearest", "nearest", "stochastic"]
     seen = {}
 
@@ -330,7 +333,7 @@ def test_sr_last_rounds_only_the_output_layer_gradient_stochastically():
             seen[name] = (g.copy(), out)
             return out
 
-    ctx = Spy(get_recipe("4bit-sr-last"), GoldenBackend(), rng=np.random.default_rng(3))
+    ctx = Spy(get_recipe("4bit-all-sr-last"), GoldenBackend(), rng=np.random.default_rng(3))
     x = rng.random((9, 5))
     y = rng.integers(0, 4, 9)
     model.backward(softmax_cross_entropy(model.forward(x, ctx), y)[1], ctx)
@@ -355,7 +358,7 @@ def test_cnn_step_gemms_and_im2col_on_codes():
               Linear("fc", 6 * 4 * 4, 3, rng)]
     x = rng.random((5, 1, 8, 8))
     y = rng.integers(0, 3, 5)
-    calls = _one_step_calls(layers, "4bit", x, y)
+    calls = _one_step_calls(layers, "4bit-all", x, y)
     assert [c[0] for c in calls] == ["conv1.fwd", "conv2.fwd", "fc.fwd", "fc.dX", "fc.dW",
                                      "conv2.dX", "conv2.dW", "conv1.dW"]
     by = {c[0]: c for c in calls}

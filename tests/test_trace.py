@@ -137,7 +137,7 @@ def test_trace_modules_do_not_import_the_trainer():
 
 
 def test_record_training_step_names_every_gemm(tmp_path):
-    trace = record_training_step(tmp_path / "step.npz", "digits-mlp", "4bit", seed=0)
+    trace = record_training_step(tmp_path / "step.npz", "digits-mlp", "4bit-all", seed=0)
     names = [r.name for r in trace]
     assert names == ["fc1.fwd", "fc2.fwd", "fc3.fwd", "fc3.dX", "fc3.dW",
                      "fc2.dX", "fc2.dW", "fc1.dW"]

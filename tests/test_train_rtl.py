@@ -21,10 +21,11 @@ def _trainer(recipe="4bit", seed=0):
     return task, Trainer(task.model, recipe, backend=GoldenBackend(), seed=seed, lr=task.lr)
 
 
-# 4bit-8bit-ends adds 8-bit operands on both sides, INT8 gradients included,
-# which the backend runs as four nibble GEMMs each.
-@pytest.mark.parametrize("sim,batch,steps,recipe", [("verilator", 32, 2, "4bit"),
-                                                    ("verilator", 16, 1, "4bit-8bit-ends"),
+# 4bit's 8-bit first and last layers add 8-bit operands on both sides, INT8
+# gradients included, which the backend runs as four nibble GEMMs each;
+# 4bit-all is FP4/INT4/UINT4 only.
+@pytest.mark.parametrize("sim,batch,steps,recipe", [("verilator", 32, 2, "4bit-all"),
+                                                    ("verilator", 16, 1, "4bit"),
                                                     ("icarus", 4, 1, "4bit")])
 def test_training_steps_on_rtl_equal_golden(sim, batch, steps, recipe):
     task, golden = _trainer(recipe)
