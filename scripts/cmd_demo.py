@@ -29,6 +29,8 @@ def add_arguments(p):
     p.add_argument("--rows", type=int, default=8, help="array rows (default 8)")
     p.add_argument("--cols", type=int, default=8, help="array columns (default 8)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-onchip", dest="onchip", action="store_false",
+                   help="skip the on-chip quantization step (4bit-onchip on the tile with the unit)")
     p.add_argument("--trace", metavar="TRACE.npz",
                    help="also save the RTL step's GEMMs as a trace for `radix4 replay`")
 
@@ -126,6 +128,11 @@ def run(args) -> int:
          f"array utilisation {util:.1%}, RTL step wall time {step_time:.2f} s")
     _say(f"      weights after the step identical on golden and RTL: "
          f"{'yes' if weights_equal else 'NO'}")
+    if args.onchip:
+        from scripts.demo_onchip import onchip_demo_step
+        _say(f"[+] one step of 4bit-onchip from the same state: every activation and "
+             f"gradient code from the quantization unit ({args.sim})")
+        all_exact &= onchip_demo_step(trainer, xb, yb, args.sim, args.rows, args.cols, _say)
     trainer = hw_trainer
     trainer.backend = GoldenBackend()
     acc_after = trainer.evaluate(task.X_test, task.y_test)

@@ -63,6 +63,12 @@ class QuantRtlBackend(RtlBackend):
         self._golden = GoldenQuantTile(rows, cols, acc_width)    # its input checks
         self.total_traffic = {"int32_rows": 0, "code_rows": 0, "mask_rows": 0, "qcfgs": 0}
 
+    def _run_batch(self, plan, jobs):
+        # raw GEMMs (the plain tile's path) ship INT32 rows too: count them
+        out = super()._run_batch(plan, jobs)
+        self.total_traffic["int32_rows"] += self.cfg.rows * sum(j.emit for j in jobs)
+        return out
+
     # ---------------------------------------------------------------- jobs
     def forward_quant(self, a, b, fa, fb, *, mantissa, shift, bias=None, mode="uint4",
                       name="gemm"):
