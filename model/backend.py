@@ -16,8 +16,10 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from .formats import hardware_orientation
-from .gemm import DEFAULT_ACC_WIDTH, check_acc_width, gemm_exact, overflow_mask
-from .quant import decompose, nibble_gemm
+from .formats import int_value
+from .gemm import (DEFAULT_ACC_WIDTH, _exact_matmul, acc_range, check_acc_width, gemm_exact,
+                   overflow_mask)
+from .quant import WIDE_FORMATS, decompose, nibble_gemm
 
 __all__ = ["GemmBackend", "GemmOverflowError", "GoldenBackend"]
 
@@ -75,7 +77,28 @@ class GoldenBackend:
         return gemm_exact(a, b, fa, fb)
 
     def gemm(self, a, b, a_format, b_format, *, name="gemm"):
-        decompose(a, a_format, "A")  # validates wide formats early
-        decompose(b, b_format, "B")
+        parts_a = decompose(a, a_format, "A")  # validates wide formats early
+        parts_b = decompose(b, b_format, "B")
+        if len(parts_a) * len(parts_b) > 1 and not self._may_overflow(parts_a, parts_b):
+            # An 8-bit operand: when no 4-bit part GEMM can overflow (bound
+            # check), the recombined sum is the exact product of the 8-bit
+            # values, so one matmul replaces the four part GEMMs.
+            return _exact_matmul(_values(a, a_format), _values(b, b_format))
         return nibble_gemm(a, b, a_format, b_format,
                            gemm=lambda x, y, fx, fy: self._gemm4(x, y, fx, fy, name))
+
+    def _may_overflow(self, parts_a, parts_b) -> bool:
+        if not self.check_overflow:
+            return False
+        lo, hi = acc_range(self.acc_width)
+        k = parts_a[0][0].shape[1] if parts_a[0][0].ndim == 2 else 0
+        peak_a = max(int(np.abs(int_value(c, f)).max(initial=0)) for c, f, _ in parts_a)
+        peak_b = max(int(np.abs(int_value(c, f)).max(initial=0)) for c, f, _ in parts_b)
+        return peak_a * peak_b * k > min(-lo - 1, hi)
+
+
+def _values(codes, fmt):
+    """Integer values of 4-bit or 8-bit codes (8-bit codes are their own values)."""
+    if fmt in WIDE_FORMATS:
+        return np.asarray(codes).astype(np.int64)
+    return int_value(codes, fmt)

@@ -69,6 +69,10 @@ class Sequential(Layer):
             layer.weight_bits, layer.act_bits = recipe.layer_bits(i, len(gemms))
             layer.grad_bits = recipe.layer_grad_bits(i, len(gemms))
             layer.grad_rounding = recipe.grad_rounding(i, len(gemms))
+        for layer in self.layers:
+            # Composite layers (model.nn_attn.AttentionBlock) set their own inner GEMMs.
+            if hasattr(layer, "configure"):
+                layer.configure(recipe)
         seen_params = False
         for i, layer in enumerate(self.layers):
             if isinstance(layer, _GemmLayer):

@@ -51,6 +51,10 @@ class _GemmLayer(Layer):
         # Fixed quantizer for float inputs (the network input): set on first use.
         self.in_alpha = None
         self.in_signed = False
+        # Or, for float inputs whose range moves during training (a layer norm's
+        # output), a signed quantizer re-fitted every call: SAWB's clip at 4 bits,
+        # max-abs at 8, as for weights.
+        self.dynamic_input = False
 
     def params(self):
         return [self.W] + ([self.b] if self.b is not None else [])
@@ -68,6 +72,10 @@ class _GemmLayer(Layer):
         x = np.asarray(x, dtype=np.float64)
         if not np.isfinite(x).all():
             raise ValueError(f"{self.name}: input contains NaN or inf")
+        if self.dynamic_input:
+            q = sawb_quantize(x, self.act_bits, name=f"{self.name}: input")
+            qmax = (1 << (self.act_bits - 1)) - 1
+            return q.codes, q.fmt, q.scale, np.abs(x) <= qmax * q.scale
         if self.in_alpha is None:
             # Calibrated once, on the first batch: max |x| covers it exactly.
             amax = float(np.max(np.abs(x))) if x.size else 0.0

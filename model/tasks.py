@@ -14,10 +14,12 @@ import numpy as np
 
 from . import data
 from .nn import Conv2d, Flatten, Linear, OneHot, ReLU, Sequential
+from .nn_attn import AttentionBlock, TokenOneHot
 
 __all__ = ["Task", "TASKS", "make_task", "build_model"]
 
 CHAR_CONTEXT = 6
+ATTN_DIM, ATTN_HIDDEN = 32, 64
 
 
 @dataclass
@@ -40,7 +42,10 @@ TASKS = {
     "digits-mlp": ("8x8 digits, MLP 64-128-128-10", 20, 32, 0.05),
     "digits-cnn": ("8x8 digits, CNN conv3x3(8)-conv3x3/2(16)-fc(10)", 12, 32, 0.05),
     "charlm": ("next character from the 6 previous, MLP 576-256-256-96 over one-hot "
-               "characters, stdlib docstrings", 2, 256, 0.2),
+               "characters, stdlib docstrings", 2, 128, 0.1),
+    "charlm-attn": ("next character from the 6 previous, one transformer block (embedding 96-32, "
+                    "single-head self-attention, MLP 32-64-32, layer norms) and a head 192-96, "
+                    "same corpus as charlm", 1, 64, 0.1),
 }
 
 
@@ -64,6 +69,15 @@ def build_model(name: str, seed: int) -> Sequential:
             Linear("fc1", CHAR_CONTEXT * v, 256, rng), ReLU("act1"),
             Linear("fc2", 256, 256, rng), ReLU("act2"),
             Linear("fc3", 256, v, rng)])
+    if name == "charlm-attn":
+        v = len(data.VOCAB)
+        head = Linear("head", CHAR_CONTEXT * ATTN_DIM, v, rng)
+        head.dynamic_input = True       # a layer norm's output, signed
+        return Sequential([
+            TokenOneHot(v, "tokens"),
+            Linear("embed", v, ATTN_DIM, rng),
+            AttentionBlock("block", CHAR_CONTEXT, ATTN_DIM, ATTN_HIDDEN, rng),
+            head])
     raise ValueError(f"unknown task {name!r}; expected one of {', '.join(TASKS)}")
 
 

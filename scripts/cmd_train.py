@@ -7,7 +7,7 @@ import time
 
 from scripts.errors import CliError
 
-HELP = "Train a small network (digits MLP/CNN, char LM) with a 4-bit recipe; print the test metric."
+HELP = "Train a small network (digits MLP/CNN, char LM, char transformer) with a 4-bit recipe; print the test metric."
 
 BACKENDS = ("golden", "verilator", "icarus")
 
@@ -55,6 +55,11 @@ def run(args) -> int:
     from model.train import Trainer
 
     recipe = get_recipe(args.recipe)
+    from model.recipes import check_hardware
+    try:   # before building a simulator that could not run the recipe's formats
+        check_hardware(recipe, args.backend)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     from scripts.dask_options import dask_options
     dask = dask_options(args, args.backend)
     backend = None

@@ -368,3 +368,26 @@ def test_cnn_step_gemms_and_im2col_on_codes():
     # conv1's input codes are im2col of the fixed-scale UINT4 codes of x (max-abs calibrated).
     codes = np.rint(x / x.max() * 15).astype(np.uint8)
     np.testing.assert_array_equal(by["conv1.fwd"][3], im2col(codes, 3, 3, 1, 1))
+
+
+@pytest.mark.parametrize("fa,fb", [("uint8", "int8"), ("int8", "int4"), ("fp4", "int8"),
+                                   ("uint4", "uint8"), ("int8", "fp4")])
+def test_golden_wide_gemm_shortcut_equals_the_nibble_gemms(fa, fb):
+    """GoldenBackend runs an 8-bit GEMM as one matmul when no part can overflow."""
+    from model.quant import nibble_gemm
+    rng = np.random.default_rng(21)
+    lims = {"uint8": (0, 256, np.uint8), "int8": (-128, 128, np.int8), "int4": (-8, 8, np.int8),
+            "uint4": (0, 16, np.uint8), "fp4": (0, 16, np.uint8)}
+
+    def codes(fmt, shape):
+        lo, hi, dt = lims[fmt]
+        return rng.integers(lo, hi, shape).astype(dt)
+    a, b = codes(fa, (7, 33)), codes(fb, (33, 5))
+    np.testing.assert_array_equal(GoldenBackend().gemm(a, b, fa, fb), nibble_gemm(a, b, fa, fb))
+
+
+def test_golden_wide_gemm_still_reports_part_overflow():
+    from model.backend import GemmOverflowError
+    a = np.full((2, 3000), 127, np.int8)
+    with pytest.raises(GemmOverflowError):
+        GoldenBackend(acc_width=18).gemm(a, a.T.copy(), "int8", "int8", name="wide")
