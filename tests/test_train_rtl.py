@@ -56,3 +56,34 @@ def test_train_cli_on_verilator_prints_metric():
     last = r.stdout.strip().splitlines()[-1]
     assert last.startswith("test_accuracy=")
     assert 0.0 <= float(last.split("=")[1]) <= 1.0
+
+
+def test_charlm_attn_steps_on_verilator_equal_golden():
+    """The transformer task, attention GEMMs (Q.K^T, P.V and their four backward
+    products) included, trains bit-identically on the RTL for 2 steps."""
+    task = make_task("charlm-attn", 0)
+    golden = Trainer(task.model, "4bit", backend=GoldenBackend(), seed=0, lr=task.lr,
+                     metric=task.metric)
+    rtl_trainer = copy.deepcopy(golden)
+    batches = [np.arange(i * 4, (i + 1) * 4) for i in range(2)]
+    with RtlBackend("verilator", **SMALL) as rtl:
+        rtl_trainer.backend = rtl
+        for idx in batches:
+            assert golden.step(task.X_train[idx], task.y_train[idx]) == \
+                rtl_trainer.step(task.X_train[idx], task.y_train[idx])
+        # 8 forward and 15 backward GEMMs per step (the embedding computes no dX).
+        assert rtl.total_stats["gemms"] == 23 * 2
+    sg, sr = golden.state(), rtl_trainer.state()
+    assert sg.keys() == sr.keys() and all(np.array_equal(sg[k], sr[k]) for k in sg)
+
+
+def test_luq_is_refused_on_the_rtl_before_any_gemm():
+    task = make_task("digits-mlp", 0)
+
+    class Unused:
+        name = "icarus"
+
+        def gemm(self, *a, **k):
+            raise AssertionError("no GEMM should reach the RTL")
+    with pytest.raises(ValueError, match="fp4r2.*golden"):
+        Trainer(task.model, "luq", backend=Unused(), seed=0)
