@@ -32,10 +32,12 @@ RAW = ROOT / "build" / "results_raw.json"
 TASK_ORDER = ("digits-mlp", "digits-cnn", "charlm", "charlm-attn")
 SEEDS = (0, 1, 2)
 # Which recipes each task runs (None: all).  Budget: the whole command stays
-# under 20 minutes on 2 cores.  The on-chip recipes run on the digits tasks;
-# the transformer gets the three rows issue 16 asks for.
+# under 20 minutes on 2 cores.  The on-chip recipes run MLPs of Linear layers
+# joined by PACTs only (model.onchip), so the digits MLP; the transformer gets
+# the three rows issue 16 asks for.
 ONCHIP = ("4bit-onchip", "4bit-onchip-delayed")
-TASK_RECIPES = {"charlm": lambda r: r not in ONCHIP,
+TASK_RECIPES = {"digits-cnn": lambda r: r not in ONCHIP,
+                "charlm": lambda r: r not in ONCHIP,
                 "charlm-attn": lambda r: r in ("fp32", "4bit", "luq")}
 LM_TASKS = ("charlm", "charlm-attn")
 
