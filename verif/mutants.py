@@ -1,0 +1,172 @@
+"""The mutation catalogue: seeded RTL bugs the suite must catch (``make mutate``).
+
+Each mutant is one exact text replacement in one file under hw/.  The old
+text must occur exactly once in the current source, so a refactor that moves
+it makes the catalogue fail loudly (``verif.mutate`` reports it as STALE)
+instead of silently testing nothing.  ``layers`` names the test selections
+that must *each* kill the mutant (issue 17: a hole in one layer must not be
+hidden by another): ``tests`` is the Amaranth-simulation suite of the module,
+``verif`` the cocotb bench (Icarus), ``driver`` the driver-level tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Test selections (pytest arguments, run from the mutated copy's root).
+SELECTIONS = {
+    "tests:pe": ["tests/test_pe.py"],
+    "tests:array": ["tests/test_array.py"],
+    "tests:tile": ["tests/test_accel.py"],
+    "tests:quant": ["tests/test_quant_unit.py"],
+    "verif:array": ["verif/test_array.py", "-k", "icarus and (2x3 or 3x5)"],
+    "verif:tile": ["verif/test_accel.py"],
+}
+DEFAULT_LAYER = {"pe": "tests:pe", "skew": "tests:array", "grid": "tests:array",
+                 "drain": "tests:array", "array": "tests:array", "accel": "tests:tile",
+                 "quant_unit": "tests:quant"}
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    module: str          # hw/<module>.py
+    old: str
+    new: str
+    why: str             # what the bug is
+    layers: tuple = field(default=())   # default: the module's tests/ selection
+
+    @property
+    def path(self) -> str:
+        return f"hw/{self.module}.py"
+
+    @property
+    def kill_layers(self) -> tuple:
+        return self.layers or (DEFAULT_LAYER[self.module],)
+
+
+M = Mutant
+CATALOGUE = [
+    # ---- PE -------------------------------------------------------------------
+    M("pe_fp4_shift", "pe", "b_value << (spec.shift_per_exp * (e - 1))",
+      "b_value << (spec.shift_per_exp * (e - 1) + (e == 4))", "FP4 exponent 4 shifts one too far"),
+    M("pe_fp4_sign", "pe", "Mux(sign, -shifted, shifted)", "Mux(sign, shifted, -shifted)",
+      "FP4 sign inverted"),
+    M("pe_int_zero_extend", "pe", "code.as_signed() if spec.code_min < 0 else code",
+      "code if spec.code_min < 0 else code", "signed codes zero-extended"),
+    M("pe_reserved_select", "pe", "with m.Default():  # select codes no format uses\n"
+      "                m.d.comb += self.product.eq(0)",
+      "with m.Default():  # select codes no format uses\n"
+      "                m.d.comb += self.product.eq(int_product)", "reserved a_fmt multiplies"),
+    M("pe_clear_ignored", "pe", "base = Mux(clear, Const(0, signed(width)), self.acc)",
+      "base = self.acc", "clear does not restart the sum"),
+    M("pe_overflow_not_sticky", "pe", "(self.overflow & ~clear) | leaves_range", "leaves_range",
+      "overflow flag not sticky"),
+    M("pe_overflow_sign_only", "pe", "total[width] ^ total[width - 1]", "total[width]",
+      "overflow from the sign bit instead of the range"),
+    M("pe_clear_without_valid", "pe", "m.d.sync += [self.acc.eq(0), self.overflow.eq(0)]",
+      "m.d.sync += [self.overflow.eq(0)]", "clear without valid keeps acc"),
+    M("pe_l2_clear_lost", "pe", "valid.eq(self.valid), clear.eq(self.clear)]",
+      "valid.eq(self.valid), clear.eq(0)]", "latency-2 stage drops clear"),
+    # ---- skew / grid / drain / array ------------------------------------------
+    M("skew_a_delay", "skew", 'self.a[lane * r:lane * (r + 1)], r, f"a_skew_{r}"',
+      'self.a[lane * r:lane * (r + 1)], r // 2, f"a_skew_{r}"', "A row 1 not delayed"),
+    M("skew_b_delay", "skew", 'self.b[lane * c:lane * (c + 1)], c, f"b_skew_{c}"',
+      'self.b[lane * c:lane * (c + 1)], c // 2, f"b_skew_{c}"', "B column 1 not delayed"),
+    M("skew_ctrl_not_registered", "skew", "m.d.sync += nxt.eq(ctrl)", "m.d.comb += nxt.eq(ctrl)",
+      "control reaches row r without its delay"),
+    M("grid_clear_on_bubble", "grid", "pe.clear.eq(ctrl[c].valid & ctrl[c].first)",
+      "pe.clear.eq(ctrl[c].first)", "a bubble after a first beat clears the sums"),
+    M("grid_capture_early", "grid", "capture = ends[c + L]", "capture = ends[c + L - 1]",
+      "result captured one cycle before the last product"),
+    M("grid_b_not_forwarded", "grid", "m.d.sync += b_next.eq(b_from_above[c])",
+      "m.d.comb += b_next.eq(b_from_above[c])", "B reaches the next row a cycle early"),
+    M("grid_a_not_forwarded", "grid", "m.d.sync += a_next.eq(a_from_left)",
+      "m.d.comb += a_next.eq(a_from_left)", "A reaches the next column a cycle early"),
+    M("grid_fmt_from_column0", "grid", "pe.a_fmt.eq(ctrl[c].a_fmt)", "pe.a_fmt.eq(ctrl[0].a_fmt)",
+      "each column uses column 0's (later) A format"),
+    M("grid_done_early", "grid", "self.done[r].eq(ends[done_stage(C, L)])",
+      "self.done[r].eq(ends[done_stage(C, L) - 1])", "row read before its last column is final"),
+    M("grid_overflow_dropped", "grid", "ovf.eq(pe.overflow)]", "ovf.eq(0)]",
+      "overflow flags never reach the result"),
+    M("grid_overflow_reversed", "grid", "self.overflow[r].eq(Cat(*flags))",
+      "self.overflow[r].eq(Cat(*reversed(flags)))",
+      "overflow bits in reversed column order (issue 17)", ("tests:array", "verif:array")),
+    M("drain_row_no_wrap", "drain", "with m.If(read_row == R - 1):\n"
+      "                    m.d.sync += read_row.eq(0)",
+      "with m.If(read_row == R - 1):\n                    pass",
+      "row pointer does not wrap at R-1; only a non-power-of-two R shows it (issue 17)",
+      ("tests:array", "verif:array")),
+    M("drain_last_flag", "drain", "self.o.payload.last.eq(read_row == R - 1)",
+      "self.o.payload.last.eq(read_row == 0)", "last on row 0"),
+    M("drain_load_ignores_ready", "drain",
+      "read_now.eq(row_ready_bits[read_row] & (~self.o.valid | self.o.ready))",
+      "read_now.eq(row_ready_bits[read_row])",
+      "output register loaded while its row is held (issue 17: output register load)",
+      ("tests:array", "verif:array")),
+    M("drain_valid_dropped", "drain", "with m.Elif(self.o.ready):\n"
+      "            m.d.sync += self.o.valid.eq(0)",
+      "with m.Elif(1):\n            m.d.sync += self.o.valid.eq(0)",
+      "a row not taken is dropped", ("tests:array", "verif:array")),
+    M("drain_ready_bits_all_cleared", "drain", "with m.Elif(read_now & (read_row == r)):",
+      "with m.Elif(read_now):", "reading one row forgets the others"),
+    M("drain_pending_rows_survive_reset", "drain", "row_ready = Signal(R)       # row r",
+      "row_ready = Signal(R, reset_less=True)       # row r",
+      "rows pending at reset come out after it (issue 17: reset of pending results)",
+      ("tests:array", "verif:array")),
+    M("array_pending_survives_reset", "array", "results_pending = Signal()\n",
+      "results_pending = Signal(reset_less=True)\n",
+      "after a reset with results pending the next last beat waits forever "
+      "(issue 17: reset of pending results)", ("tests:array", "verif:array")),
+    M("array_no_pipelined_accept", "array", "self.i.ready.eq(~held_full | issue)",
+      "self.i.ready.eq(~held_full)", "a beat every other cycle (throughput)"),
+    M("array_last_not_held", "array", "issue.eq(held_full & ~(held.last & results_pending))",
+      "issue.eq(held_full)", "a last beat overwrites results still pending"),
+    # ---- accelerator tile -------------------------------------------------------
+    M("tile_counters_clear_ignored", "accel", "with m.If(self.counters_clear):",
+      "with m.If(self.counters_clear & 0):", "counters_clear does nothing (issue 17)",
+      ("tests:tile", "verif:tile")),
+    M("tile_idle_ignores_beat", "accel",
+      "self.idle.eq(~loading & ~bank_full[0] & ~bank_full[1] & ~beat_valid)",
+      "self.idle.eq(~loading & ~bank_full[0] & ~bank_full[1])",
+      "idle while a beat is still in hand (issue 17)", ("tests:tile", "verif:tile")),
+    M("tile_stall_counts_idle", "accel", '"stall_cycles": busy & ~entered',
+      '"stall_cycles": ~entered', "stall counter counts idle cycles"),
+    M("tile_mac_per_row", "accel", '"mac_pe_cycles": entered * (R * C)',
+      '"mac_pe_cycles": entered * R', "MAC counter counts rows only"),
+    M("tile_jobs_done_emit_only", "accel", '"jobs_done": entered & beat_job_end',
+      '"jobs_done": entered & beat_last', "only emitting jobs counted"),
+    M("tile_accumulate_ignored", "accel",
+      "beat_first.eq((seq_ptr == 0) & ~cur_job.accumulate)", "beat_first.eq(seq_ptr == 0)",
+      "accumulate jobs clear the sums"),
+    M("tile_emit_ignored", "accel", "beat_last.eq((seq_ptr == cur_last) & cur_job.emit)",
+      "beat_last.eq(seq_ptr == cur_last)", "every job emits"),
+    M("tile_k0_accepted", "accel", "with m.If((k == 0) | (k > self.depth)):",
+      "with m.If(k > self.depth):", "k = 0 command starts a job"),
+    M("tile_bank_swap", "accel", "Mux(next_bank, bank_full[1], bank_full[0])",
+      "Mux(next_bank, bank_full[0], bank_full[1])", "loader checks the wrong bank"),
+    M("tile_read_bank0", "accel", "rd.addr.eq(seq_bank << addr_bits | seq_ptr[:addr_bits])",
+      "rd.addr.eq(seq_ptr[:addr_bits])", "sequencer always reads bank 0"),
+    M("tile_no_same_cycle_claim", "accel",
+      "& ~(free_bank & (seq_bank == next_bank))),", "),",
+      "a bank freed this cycle is not claimable (a bubble per job)"),
+    # ---- quantization unit ------------------------------------------------------
+    M("qu_xorshift", "quant_unit", "x = x ^ (x >> 17)", "x = x ^ (x >> 15)", "wrong PRNG step"),
+    M("qu_fifo_overfill", "quant_unit", "a_valid + b_valid < FIFO_DEPTH)",
+      "a_valid + b_valid <= FIFO_DEPTH)", "input taken with no room left"),
+    M("qu_zero_mantissa_accepted", "quant_unit", "(cfg.mode == 3) | (cfg.mantissa == 0)",
+      "(cfg.mode == 3)", "zero mantissa config accepted"),
+    M("qu_overflow_not_sticky", "quant_unit", "ovf_reg.eq(~b_last & (ovf_reg | b_ovf))",
+      "ovf_reg.eq(~b_last & b_ovf)", "job overflow only from the previous beat"),
+    M("qu_amax_not_reset", "quant_unit", "amax_reg.eq(Mux(b_last, 0, job_max))",
+      "amax_reg.eq(job_max)", "amax carried into the next job"),
+    M("qu_round_down", "quant_unit", "rounded = ((sh + 1) >> 1)[:5]", "rounded = (sh >> 1)[:5]",
+      "forward codes truncate"),
+    M("qu_emit_only", "quant_unit", "fifo.w_en.eq(b_valid & (emit | b_last))",
+      "fifo.w_en.eq(b_valid & emit)", "measuring pass loses its amax beat"),
+    M("qu_sticky_dropped", "quant_unit", "ceil_qt.eq(qt + sticky)", "ceil_qt.eq(qt)",
+      "stochastic compare ignores the bits shifted out"),
+]
+
+# Mutants argued equivalent in docs/verification.md ("Mutation gate"): none.
+EQUIVALENT: dict[str, str] = {}
