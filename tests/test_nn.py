@@ -391,3 +391,20 @@ def test_golden_wide_gemm_still_reports_part_overflow():
     a = np.full((2, 3000), 127, np.int8)
     with pytest.raises(GemmOverflowError):
         GoldenBackend(acc_width=18).gemm(a, a.T.copy(), "int8", "int8", name="wide")
+
+
+def test_luq_gradients_are_radix2_unbiased_with_stochastic_underflow():
+    """luq: radix-2 FP4 scaled to max|g|, stochastic between powers of two and
+    below the smallest level (so tiny gradients survive on average), no TPR."""
+    from model.formats import log_decode
+    g = np.array([1.0, -0.3, 0.05, 2.0 ** -7, -(2.0 ** -9), 3e-3])   # bottom level: 2^-6
+    ctx = Context(get_recipe("luq"), GoldenBackend(), rng=np.random.default_rng(4))
+    draws = []
+    for _ in range(4000):
+        dx, dw, s_dx, s_dw = ctx.encode_grad(g, "fc.dY")
+        assert s_dx == s_dw == 2.0 ** -6      # no TPR: both GEMMs on the phase-0 grid
+        draws.append(log_decode(dx, 0, 0, fmt="fp4r2"))
+    draws = np.array(draws)
+    assert set(np.unique(np.abs(draws))) <= {0.0} | {2.0 ** -j for j in range(7)}
+    np.testing.assert_allclose(draws.mean(axis=0), g, rtol=0.1, atol=2e-4)
+    assert np.mean(draws[:, 3] == 0) > 0.5 and np.mean(draws[:, 3] != 0) > 0.2   # below the bottom
