@@ -181,3 +181,123 @@ def test_depth_and_shape_validation():
         AcceleratorTile(0, 2)
     with pytest.raises(ValueError):
         AcceleratorTile(2, 2, acc_width=17)
+
+
+# ---- issue 17: counters_clear, consumer ready held low, idle vs a beat in hand ----
+
+def _one_beat_jobs(rng, rows, cols, n):
+    jobs = []
+    for _ in range(n):
+        a = rand_codes(rng, "int4", (rows, 1))
+        b = rand_codes(rng, "uint4", (1, cols))
+        jobs.append(dict(a=a, b=b, fa="int4", fb="uint4", k=1, accumulate=False, emit=True))
+    return jobs
+
+
+def _directed_tile(rows, cols, depth, jobs, consumer):
+    """Commands and loads back to back; ``consumer(ctx, dut, state)`` drives
+    result.ready, checks, and collects result payloads in ``state["rows"]``."""
+    dut = AcceleratorTile(rows, cols, 32, depth)
+    state = {"rows": []}
+
+    async def cmd_bench(ctx):
+        for j in jobs:
+            ctx.set(dut.cmd.payload.as_value(), job_word(j, depth))
+            ctx.set(dut.cmd.valid, 1)
+            await ctx.tick().until(dut.cmd.ready)
+        ctx.set(dut.cmd.valid, 0)
+
+    async def load_bench(ctx):
+        for w in [w for j in jobs for w in beat_words(j, rows, cols)]:
+            ctx.set(dut.load.payload.as_value(), w)
+            ctx.set(dut.load.valid, 1)
+            await ctx.tick().until(dut.load.ready)
+        ctx.set(dut.load.valid, 0)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(cmd_bench, background=True)
+    sim.add_testbench(load_bench, background=True)
+    async def result_bench(ctx):
+        await consumer(ctx, dut, state)
+
+    sim.add_testbench(result_bench)
+    sim.run()
+    return state
+
+
+def _check_rows(rows_got, jobs, rows, cols):
+    out = codec(output_layout(rows, cols, 32))
+    want = [gemm_exact(j["a"], j["b"], j["fa"], j["fb"])[r].tolist()
+            for j in jobs for r in range(rows)]
+    assert [list(out.unpack(p)["data"]) for p in rows_got] == want
+
+
+def test_counters_clear_pulsed_mid_run_and_when_idle():
+    """A mutant whose counters ignore counters_clear fails here (verif.mutants)."""
+    rows, cols, depth = 2, 2, 4
+    jobs = _one_beat_jobs(np.random.default_rng(21), rows, cols, 6)
+
+    async def consumer(ctx, dut, state):
+        ctx.set(dut.result.ready, 1)
+        for _ in range(5):
+            await ctx.tick()
+        ctx.set(dut.counters_clear, 1)          # mid-run: work is in flight
+        await ctx.tick()
+        ctx.set(dut.counters_clear, 0)
+        assert all(ctx.get(getattr(dut, n)) == 0 for n in COUNTERS), "not cleared mid-run"
+        since = 0
+        while len(state["rows"]) < rows * len(jobs):
+            *_, valid, payload = await ctx.tick().sample(dut.result.valid,
+                                                         dut.result.payload.as_value())
+            since += 1
+            if valid:
+                state["rows"].append(payload)
+            assert ctx.get(dut.cycles) == since    # counts from the clearing edge
+        for _ in range(3 * (rows + cols)):
+            await ctx.tick()
+        assert ctx.get(dut.idle) and ctx.get(dut.jobs_done) >= 1
+        ctx.set(dut.counters_clear, 1)          # when idle: everything back to 0
+        await ctx.tick()
+        ctx.set(dut.counters_clear, 0)
+        assert [ctx.get(getattr(dut, n)) for n in COUNTERS] == [0] * len(COUNTERS)
+        await ctx.tick()
+        assert ctx.get(dut.cycles) == 1 and ctx.get(dut.busy_cycles) == 0
+
+    state = _directed_tile(rows, cols, depth, jobs, consumer)
+    _check_rows(state["rows"], jobs, rows, cols)
+
+
+def test_result_ready_held_low_while_valid_then_released():
+    """The consumer holds ready low for many cycles while a row is offered:
+    the row stays (valid, same payload), nothing is lost or duplicated, and
+    idle never rises while a job's beat has not entered the array."""
+    rows, cols, depth = 3, 2, 4
+    # Three one-beat jobs: with results stalled, the third job's beat ends up the
+    # only thing in flight (in the sequencer's hand) -- idle must stay low.
+    jobs = _one_beat_jobs(np.random.default_rng(22), rows, cols, 3)
+
+    async def consumer(ctx, dut, state):
+        ctx.set(dut.result.ready, 0)
+        held = None
+        taken = 0
+        for _ in range(60):                     # stall: results pile up inside
+            *_, valid, payload, c_valid, c_ready = await ctx.tick().sample(
+                dut.result.valid, dut.result.payload.as_value(), dut.cmd.valid, dut.cmd.ready)
+            taken += c_valid and c_ready        # commands taken at this edge
+            if held is not None:
+                assert valid and payload == held, "a held row changed or vanished"
+            held = payload if valid else held
+            # After the edge: idle means every taken job's beat entered the array.
+            if ctx.get(dut.idle):
+                assert ctx.get(dut.jobs_done) == taken, "idle with a job's beat in hand"
+        assert held is not None, "no row was offered during the stall"
+        ctx.set(dut.result.ready, 1)
+        for _ in range(400):
+            *_, valid, payload = await ctx.tick().sample(dut.result.valid,
+                                                         dut.result.payload.as_value())
+            if valid:
+                state["rows"].append(payload)
+
+    state = _directed_tile(rows, cols, depth, jobs, consumer)
+    _check_rows(state["rows"], jobs, rows, cols)

@@ -26,7 +26,8 @@ from hw.array import output_layout
 from .reference import REF_WIDTH, b_restriction, in_range, reference_functions
 
 TOP = "tile_props"
-DEPTH = 30   # cycles: a 2-beat job, a 1-beat accumulating job with emit, stalls
+DEPTH = 20   # cycles: a full 2-beat job with emit is out by cycle ~11 unstalled; 9 cycles of stalls
+# (each BMC step past 20 took over a minute with yices)
 
 
 def wrapper(rows: int, cols: int, acc_width: int, depth: int, data: bool = False) -> str:
