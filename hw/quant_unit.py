@@ -37,8 +37,8 @@ from model import requant as rq
 from .array import _check_dim
 from .pe import check_acc_width
 
-__all__ = ["QuantUnit", "config_layout", "input_layout", "output_layout", "MODE_UINT4",
-           "MODE_INT4", "MODE_FP4", "FIFO_DEPTH", "generate_verilog", "TOPLEVEL"]
+__all__ = ["QuantUnit", "check_lanes", "config_layout", "input_layout", "output_layout",
+           "MODE_UINT4", "MODE_INT4", "MODE_FP4", "FIFO_DEPTH", "generate_verilog", "TOPLEVEL"]
 
 MODE_UINT4, MODE_INT4, MODE_FP4 = rq.MODES["uint4"], rq.MODES["int4"], rq.MODES["fp4"]
 FIFO_DEPTH = 5            # 2 beats in flight + 2 in the buffered FIFO at full rate + 1: no bubble
@@ -69,6 +69,16 @@ def output_layout(cols: int, acc_width: int) -> data.StructLayout:
     })
 
 
+def check_lanes(cols: int, lanes) -> int:
+    """``lanes`` (None: one per column) must divide ``cols``: a row takes cols/lanes cycles."""
+    if lanes is None:
+        return cols
+    if isinstance(lanes, bool) or not isinstance(lanes, int) or not 1 <= lanes <= cols \
+            or cols % lanes:
+        raise ValueError(f"lanes must be an integer dividing cols = {cols}, got {lanes!r}")
+    return lanes
+
+
 def _xorshift32(x):
     x = x ^ (x << 13)[:32]
     x = x ^ (x >> 17)
@@ -80,12 +90,14 @@ def _max(a, b):
 
 
 class QuantUnit(wiring.Component):
-    """Requantization of ``cols`` accumulator lanes per beat (see module docstring)."""
+    """Requantization of ``cols``-wide accumulator rows on ``lanes`` datapath lanes
+    (see module docstring); ``lanes`` divides ``cols``, default one lane per column."""
 
-    def __init__(self, cols: int = 8, acc_width: int = 32):
+    def __init__(self, cols: int = 8, acc_width: int = 32, lanes: int | None = None):
         try:
             self.cols = _check_dim("cols", cols)
             self.acc_width = check_acc_width(acc_width)
+            self.lanes = check_lanes(cols, lanes)
         except ValueError:
             self._MustUse__silence = True
             raise
@@ -99,7 +111,8 @@ class QuantUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        C, W = self.cols, self.acc_width
+        C, W, L = self.cols, self.acc_width, self.lanes
+        S = C // L                                    # slices (cycles) per row
         VW = max(W, rq.BIAS_BITS) + 1                 # acc + bias, exact
         PW = VW + 1 + rq.MANT_BITS + 1                # signed product
         XW = PW + _PRE                                # P << 31
@@ -111,6 +124,9 @@ class QuantUnit(wiring.Component):
         emit = Signal()
         bias_en = Signal()
         mantissa = Signal(rq.MANT_BITS)
+        # bias and generator registers are per column and rotate by L columns per
+        # slice, so slice s always finds its columns at positions 0..L-1 (no muxes);
+        # after the S slices of a row they are back in place
         bias = Signal(data.ArrayLayout(signed(rq.BIAS_BITS), C))
         amt = Signal(range(XW + 1))                   # right shift of P << 31, clamped
         low_mask = Signal(XW)                         # bits shifted out: the sticky bit
@@ -150,30 +166,50 @@ class QuantUnit(wiring.Component):
                     seeded = Mux(init == 0, rq.ZERO_SEED, init)
                     m.d.sync += lanes[c].eq(_xorshift32(seeded))
 
-        # ---- stage A: input register ----------------------------------------
+        # ---- stage A: input row register, shifted down L columns per slice -----
         inp = self.i.payload
-        a_reg = Signal(input_layout(C, W))
-        m.d.comb += self.i.ready.eq(active & (fifo.level + a_valid + b_valid < FIFO_DEPTH))
+        a_data = Signal(data.ArrayLayout(signed(W), C))
+        a_mask = Signal(C)
+        a_ovf, a_last = Signal(), Signal()
+        a_slice = Signal(range(S))
+        a_final = Signal()                            # A holds its row's last slice
+        m.d.comb += a_final.eq(a_slice == S - 1)
+        # a row is taken when A is empty or issues its last slice this cycle
+        m.d.comb += self.i.ready.eq(active & (~a_valid | a_final)
+                                    & (fifo.level + a_valid + b_valid < FIFO_DEPTH))
         take = self.i.valid & self.i.ready
-        m.d.sync += a_valid.eq(take)
         with m.If(take):
-            m.d.sync += a_reg.eq(inp)
+            m.d.sync += [a_valid.eq(1), a_slice.eq(0), a_data.eq(inp.data),
+                         a_mask.eq(inp.mask), a_ovf.eq(inp.overflow.any()), a_last.eq(inp.last)]
             with m.If(inp.last):
                 m.d.sync += active.eq(0)
+        with m.Elif(a_valid):
+            with m.If(a_final):
+                m.d.sync += a_valid.eq(0)
+            with m.Else():
+                m.d.sync += [a_slice.eq(a_slice + 1),
+                             a_data.eq(a_data.as_value()[L * W:]),
+                             a_mask.eq(a_mask[L:])]
+        if S > 1:
+            with m.If(a_valid):
+                m.d.sync += bias.eq(Cat(bias.as_value()[L * rq.BIAS_BITS:],
+                                        bias.as_value()[:L * rq.BIAS_BITS]))
 
         # ---- stage B: operand and product ----------------------------------
         is_fwd = mode != MODE_FP4
-        b_prod = [Signal(signed(PW), name=f"b_prod_{c}") for c in range(C)]
-        b_abs = [Signal(W, name=f"b_abs_{c}") for c in range(C)]
-        b_neg = Signal(C)
-        b_ovf, b_last = Signal(), Signal()
+        b_prod = [Signal(signed(PW), name=f"b_prod_{c}") for c in range(L)]
+        b_abs = [Signal(W, name=f"b_abs_{c}") for c in range(L)]
+        b_neg = Signal(L)
+        b_ovf = Signal()
+        b_row_end = Signal()                          # the slice completes a row
+        b_last = Signal()                             # ... and that row ends the job
         m.d.sync += b_valid.eq(a_valid)
         with m.If(a_valid):
-            for c in range(C):
-                acc = a_reg.data[c]
+            for c in range(L):
+                acc = a_data[c]
                 v = Signal(signed(VW), name=f"v_{c}")
                 m.d.comb += v.eq(acc + Mux(bias_en, bias[c], 0))
-                masked = Mux(a_reg.mask[c], acc, 0)
+                masked = Mux(a_mask[c], acc, 0)
                 mag = Signal(W, name=f"mag_{c}")     # |x| of a W-bit value fits W bits unsigned
                 m.d.comb += mag.eq(Mux(masked < 0, -masked, masked))
                 operand = Mux(is_fwd, v, mag)
@@ -182,11 +218,12 @@ class QuantUnit(wiring.Component):
                     b_abs[c].eq(Mux(is_fwd, Mux(acc < 0, -acc, acc), mag)),
                     b_neg[c].eq(acc < 0),
                 ]
-            m.d.sync += [b_ovf.eq(a_reg.overflow.any()), b_last.eq(a_reg.last)]
+            m.d.sync += [b_ovf.eq(a_ovf), b_row_end.eq(a_final), b_last.eq(a_last & a_final)]
 
         # ---- stage C: shift, codes, amax -> FIFO ------------------------------
         out = Signal(output_layout(C, W))
-        for c in range(C):
+        code0, code1, omask = [], [], []              # this slice's L columns
+        for c in range(L):
             x = Signal(signed(XW), name=f"x_{c}")
             m.d.comb += x.eq(b_prod[c] << _PRE)
             sh = Signal(signed(XW), name=f"sh_{c}")
@@ -211,6 +248,7 @@ class QuantUnit(wiring.Component):
             m.d.comb += ceil_qt.eq(qt + sticky)
             bcodes = []
             for phase in (0, 1):
+                # column s*L + c's generator sits at position c during slice s
                 r = lanes[c][16 * phase:16 * phase + 16]
                 near = Signal(3, name=f"near_{c}_{phase}")
                 m.d.comb += near.eq(sum((qt >= (t << rq.FRAC_BITS))
@@ -227,17 +265,26 @@ class QuantUnit(wiring.Component):
                     m.d.comb += stoch.eq((r << phase) < ceil_qt)
                 e = Mux(rounding, stoch, near)
                 bcodes.append(Cat(e, b_neg[c] & (e != 0)))
-            m.d.comb += [
-                out.code0[c].eq(Mux(is_fwd, fcode[:4], bcodes[0])),
-                out.code1[c].eq(Mux(is_fwd, 0, bcodes[1])),
-                out.mask[c].eq(is_fwd & fmask),
-            ]
+            code0.append(Mux(is_fwd, fcode[:4], bcodes[0]))
+            code1.append(Mux(is_fwd, 0, bcodes[1]))
+            omask.append(is_fwd & fmask)
+
+        # the row's earlier slices wait in shift registers; the last slice completes
+        # the beat combinationally (with L == C there is nothing to hold)
+        for name, slice_bits, width in (("code0", code0, 4), ("code1", code1, 4),
+                                        ("mask", omask, 1)):
+            held = Signal((C - L) * width, name=f"held_{name}")
+            row = Cat(held, *[Cat(b)[:width] for b in slice_bits])
+            m.d.comb += getattr(out, name).eq(row)
+            if S > 1:
+                with m.If(b_valid):
+                    m.d.sync += held.eq(row[L * width:])
 
         # amax and overflow of the job so far, reported on the last beat
         amax_reg = Signal(W)
         ovf_reg = Signal()
         row_max = b_abs[0]
-        for c in range(1, C):
+        for c in range(1, L):
             row_max = _max(row_max, b_abs[c])
         job_max = Signal(W)
         m.d.comb += job_max.eq(_max(amax_reg, row_max))
@@ -247,11 +294,14 @@ class QuantUnit(wiring.Component):
         with m.If(b_valid):
             m.d.sync += [amax_reg.eq(Mux(b_last, 0, job_max)),
                          ovf_reg.eq(~b_last & (ovf_reg | b_ovf))]
+            # advance the slice's L generators and rotate the next slice's into place
             for c in range(C):
-                m.d.sync += lanes[c].eq(_xorshift32(lanes[c]))
+                nxt = lanes[c + L] if c + L < C else _xorshift32(lanes[c + L - C])
+                m.d.sync += lanes[c].eq(nxt)
 
+        with m.If(b_row_end):
+            m.d.comb += fifo.w_en.eq(b_valid & (emit | b_last))
         m.d.comb += [
-            fifo.w_en.eq(b_valid & (emit | b_last)),
             fifo.w_data.eq(out),
             self.o.valid.eq(fifo.r_rdy),
             self.o.payload.eq(fifo.r_data),
@@ -260,13 +310,15 @@ class QuantUnit(wiring.Component):
         return m
 
 
-def generate_verilog(cols: int = 8, acc_width: int = 32) -> str:
+def generate_verilog(cols: int = 8, acc_width: int = 32, lanes: int | None = None) -> str:
     """Verilog of the unit (module ``radix4_quant_unit``) with a header, like ``hw.verilog``."""
     from amaranth.back import verilog
 
     from .verilog import TIMESCALE, _kick_comb_blocks
-    body = _kick_comb_blocks(verilog.convert(QuantUnit(cols, acc_width), name=TOPLEVEL,
+    body = _kick_comb_blocks(verilog.convert(QuantUnit(cols, acc_width, lanes), name=TOPLEVEL,
                                              emit_src=False))
-    return (f"// {TOPLEVEL}: radix4 quantization unit (cols={cols} acc_width={acc_width})\n"
+    lanes = check_lanes(cols, lanes)
+    return (f"// {TOPLEVEL}: radix4 quantization unit (cols={cols} acc_width={acc_width} "
+            f"lanes={lanes})\n"
             f"// Generated by hw.quant_unit.generate_verilog from hw/ (Amaranth); do not edit.\n"
             f"{TIMESCALE}\n") + body

@@ -1,4 +1,5 @@
-"""hw.quant_unit.QuantUnit against model.requant (Amaranth simulator).
+"""hw.quant_unit.QuantUnit against model.requant (Amaranth simulator), with one
+datapath lane per column and time-shared (2 lanes, 1 lane).
 
 A config/input producer and an output consumer run with random valid gaps
 and ready stalls; every emitted beat is compared with ``run_job`` of the
@@ -16,10 +17,11 @@ from model import requant as rq
 from verif.benches import quant_unit_stim as stim
 
 
-def run_unit(cols, width, jobs, rng, p_valid=1.0, p_ready=1.0, bad_cfgs=(), max_cycles=30000):
+def run_unit(cols, width, jobs, rng, p_valid=1.0, p_ready=1.0, bad_cfgs=(), max_cycles=30000,
+             lanes=None, dut=None):
     """Stream jobs through the unit; ``bad_cfgs``: {job index: mode code} sends a
     rejected config (mode 3 or mantissa 0) before that job."""
-    dut = QuantUnit(cols, width)
+    dut = dut or QuantUnit(cols, width, lanes)
     cfg_words = [stim.config_word(j.cfg, cols) for j in jobs]
     expected = [b for j in jobs for b in stim.expected_beats(j)]
     received, log = [], {"accepted": [], "emitted": [], "cfg_error": []}
@@ -99,25 +101,29 @@ def test_layouts():
     assert output_layout(3, 20).size == 12 + 12 + 3 + 1 + 20 + 1
 
 
-@pytest.mark.parametrize("cols,width", [(1, 18), (3, 32), (4, 64)])
-def test_random_jobs_with_stalls(cols, width):
-    rng = np.random.default_rng(cols * 100 + width)
+# lanes: one per column (None), time-shared by 2 and fully serial (1)
+@pytest.mark.parametrize("cols,width,lanes", [(1, 18, None), (3, 32, None), (4, 64, None),
+                                              (4, 32, 2), (4, 32, 1), (6, 24, 2), (6, 24, 1)])
+def test_random_jobs_with_stalls(cols, width, lanes):
+    rng = np.random.default_rng(cols * 100 + width + 7 * (lanes or 0))
     jobs = stim.random_jobs(rng, 14, cols, width)
-    run_unit(cols, width, jobs, rng, p_valid=0.7, p_ready=0.6)
+    run_unit(cols, width, jobs, rng, p_valid=0.7, p_ready=0.6, lanes=lanes)
 
 
-def test_unstalled_throughput_and_latency():
-    cols, width = 2, 32
+@pytest.mark.parametrize("cols,lanes", [(2, None), (4, 2), (3, 1)])
+def test_unstalled_throughput_and_latency(cols, lanes):
+    width = 32
+    slices = cols // (lanes or cols)
     rng = np.random.default_rng(5)
     jobs = [stim.make_job(rng, k, cols, width, beats=12)
             for k in ("fwd-uint4", "bwd-stochastic", "bwd-nearest")]
-    log = run_unit(cols, width, jobs, rng)
+    log = run_unit(cols, width, jobs, rng, lanes=lanes)
     acc = log["accepted"]
-    for j in range(3):   # within a job: one beat per cycle
+    for j in range(3):   # within a job: one row per cols/lanes cycles
         seg = acc[12 * j:12 * (j + 1)]
-        assert seg == list(range(seg[0], seg[0] + 12))
-    # latency: a beat accepted in cycle t leaves in cycle t + 4
-    assert [e - a for a, e in zip(acc, log["emitted"])] == [4] * len(acc)
+        assert seg == list(range(seg[0], seg[0] + 12 * slices, slices))
+    # latency: a beat accepted in cycle t leaves in cycle t + 3 + cols/lanes
+    assert [e - a for a, e in zip(acc, log["emitted"])] == [3 + slices] * len(acc)
 
 
 def test_rejected_configs_set_the_error_and_lose_nothing():
@@ -128,10 +134,12 @@ def test_rejected_configs_set_the_error_and_lose_nothing():
     assert log["cfg_error_end"] == 1
 
 
-def test_prng_lanes_follow_the_model():
+@pytest.mark.parametrize("cols,lanes", [(3, None), (4, 2), (3, 1)])
+def test_prng_lanes_follow_the_model(cols, lanes):
     """Stochastic rounding of values at the middle of every level pair exposes the
-    random words: the codes of a long job match the model's xorshift streams."""
-    cols, width = 3, 32
+    random words: the codes of a long job match the model's xorshift streams, one
+    per column whichever datapath lane serves the column."""
+    width = 32
     rng = np.random.default_rng(11)
     beats = 40
     acc = np.full((beats, cols), 7 * 4 ** 3, dtype=object)   # between levels: both phases random
@@ -139,10 +147,14 @@ def test_prng_lanes_follow_the_model():
                    acc, np.ones((beats, cols), bool), np.zeros((beats, cols), bool))
     res = rq.run_job(job.cfg, job.acc, job.mask)
     assert 0 < (res.code0 == res.code0.max()).mean() < 1     # really random
-    run_unit(cols, width, [job], rng, p_ready=0.5)
+    run_unit(cols, width, [job], rng, p_ready=0.5, lanes=lanes)
 
 
 def test_bad_parameters():
     for cols, width in ((0, 32), (2, 17), (2, 65)):
         with pytest.raises(ValueError):
             QuantUnit(cols, width)
+    for lanes in (0, 3, 5, True, 2.0):     # must divide cols = 4
+        with pytest.raises(ValueError, match="lanes"):
+            QuantUnit(4, 32, lanes)
+    assert QuantUnit(4, 32).lanes == 4 and QuantUnit(4, 32, 2).lanes == 2
