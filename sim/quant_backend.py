@@ -19,14 +19,14 @@ boundary by kind (INT32 rows, code rows, masks, configurations).
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 
 from hw.codec import Lanes, LayoutCodec, stream_lanes
 from hw.quant_unit import output_layout as unit_output_layout
-from hw.tile_quant import (ROUTE_BOTH, ROUTE_RAW, ROUTE_UNIT, mask_layout, qcfg_layout,
-                           qjob_layout, requant_layout)
+from hw.tile_quant import (ROUTE_BOTH, ROUTE_RAW, ROUTE_UNIT, default_quant_lanes, mask_layout,
+                           qcfg_layout, qjob_layout, requant_layout)
 from model import requant as rq
 from model.backend import GemmOverflowError
 from model.formats import FORMATS
@@ -57,7 +57,11 @@ class QuantRtlBackend(RtlBackend):
     _host_config = QuantHostConfig
     _build_fn = staticmethod(build_quant_host)
 
-    def __init__(self, sim="verilator", rows=8, cols=8, acc_width=32, depth=512, **kw):
+    def __init__(self, sim="verilator", rows=8, cols=8, acc_width=32, depth=512, *,
+                 quant_lanes=None, **kw):
+        # the base class builds from self._host_config(rows=..., ...): bind the lanes
+        self._host_config = partial(QuantHostConfig, quant_lanes=quant_lanes)
+        self.quant_lanes = default_quant_lanes(cols, quant_lanes)
         super().__init__(sim, rows=rows, cols=cols, acc_width=acc_width, depth=depth, **kw)
         self.rows, self.cols = rows, cols
         self._golden = GoldenQuantTile(rows, cols, acc_width)    # its input checks
@@ -251,8 +255,10 @@ class QuantRtlBackend(RtlBackend):
         for fname, text in files.items():
             (self.run_dir / fname).write_bytes(text)
         slack = 1000 / (1000 - max(self.gap_permille, self.stall_permille))
-        max_cycles = int((n_beats + n_rq + n_jobs * (2 * self.rows + self.cols + 16)
-                          + 16 * n_qcfg) * 4 * slack) + 2000
+        # a row takes cols/lanes cycles in the unit
+        slices = self.cols // self.quant_lanes
+        max_cycles = int((n_beats + n_rq * slices + n_jobs * (2 * self.rows + self.cols + 16)
+                          + n_jobs * self.rows * slices + 16 * n_qcfg) * 4 * slack) + 2000
         words = self._request(f"qrun {n_cmd} {n_load} {n_qcfg} {n_mask} {n_rq} {n_res} "
                               f"{n_qres} {self.gap_permille} {self.stall_permille} "
                               f"{self.seed} {max_cycles}")

@@ -36,6 +36,12 @@ OUTPUTS = (("result", "res", "host_rows"), ("qout", "qres", "host_rows"))
 @dataclass(frozen=True)
 class QuantHostConfig(HostConfig):
     host_qcfgs: int = 2048     # unit configurations per batch
+    quant_lanes: int | None = None   # the unit's datapath lanes (None: the tile's default)
+
+    def __post_init__(self):
+        super().__post_init__()
+        from hw.tile_quant import default_quant_lanes
+        default_quant_lanes(self.cols, self.quant_lanes)     # refused before any build
 
     def widths(self) -> dict[str, int]:
         r, c, w, d = self.rows, self.cols, self.acc_width, self.depth
@@ -163,7 +169,8 @@ endmodule
 def quant_host_sources(cfg: QuantHostConfig) -> dict[str, str]:
     from hw.tile_quant import generate_verilog
 
-    return {"radix4_qtile.v": generate_verilog(cfg.rows, cfg.cols, cfg.acc_width, cfg.depth),
+    verilog = generate_verilog(cfg.rows, cfg.cols, cfg.acc_width, cfg.depth, cfg.quant_lanes)
+    return {"radix4_qtile.v": verilog,
             f"{HOST_TOP}.v": quant_host_verilog(cfg)}
 
 

@@ -2,7 +2,8 @@
 against the golden model (model.onchip_tile), on Verilator and Icarus.
 
 One long-lived simulation per simulator: a 3 x 4 tile (non-square) with
-16-beat banks and 300-beat batches, so GEMMs span several jobs and batches
+16-beat banks and 300-beat batches, the unit time-shared (1 lane on Verilator,
+the tile's default on Icarus), so GEMMs span several jobs and batches
 (a unit job then spans batches too), with random valid gaps on all five
 input streams and ready stalls on both output streams.
 """
@@ -24,11 +25,15 @@ def rand_codes(rng, fmt, shape):
     return rng.integers(spec.code_min, spec.code_max + 1, shape).astype(spec.dtype)
 
 
-@pytest.fixture(scope="module", params=["verilator", "icarus"])
+# Verilator with the fully serial unit (1 lane: a row takes C = 4 cycles, so rows
+# back up into the array), Icarus with the tile's default lanes.
+@pytest.fixture(scope="module", params=[("verilator", 1), ("icarus", None)],
+                ids=["verilator-lanes1", "icarus-default"])
 def rtl(request):
     from sim.quant_backend import QuantRtlBackend
-    backend = QuantRtlBackend(request.param, **SMALL, gap_permille=200, stall_permille=300,
-                              seed=11)
+    sim, lanes = request.param
+    backend = QuantRtlBackend(sim, **SMALL, gap_permille=200, stall_permille=300, seed=11,
+                              quant_lanes=lanes)
     yield backend
     backend.close()
 
