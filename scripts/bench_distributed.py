@@ -80,7 +80,8 @@ def _gemm_section() -> list[str]:
               f"1 Dask worker vs in-process: {med['in-process RtlBackend'] / one:.2f}x "
               f"(the cost of Dask on one worker). Every result checked bit-exact against "
               f"`gemm_exact`. Starting the three backends (2 clusters, 4 simulators) took "
-              f"{startup:.1f} s.", ""]
+              f"{startup:.1f} s. Load average after the repeats: {os.getloadavg()[0]:.1f} "
+              f"(on {os.cpu_count()} cores; other jobs take CPU from the workers).", ""]
     return lines
 
 

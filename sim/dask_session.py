@@ -51,6 +51,7 @@ class DaskSession:
         self.cluster = None
         self.client = None
         self.scheduler = scheduler
+        self.quiet = quiet
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                     or workers < 1):
             raise DaskSetupError(f"--workers must be a positive integer, got {workers!r}")
@@ -111,6 +112,10 @@ class DaskSession:
             pass
         finally:
             if cluster is not None:
+                if self.quiet:   # another cluster's close may have restored INFO logging
+                    for name in ("distributed", "distributed.scheduler", "distributed.nanny",
+                                 "distributed.core"):
+                        logging.getLogger(name).setLevel(logging.CRITICAL)
                 try:
                     cluster.close(timeout=60)
                 except Exception:

@@ -82,7 +82,6 @@ class RtlWorkerPlugin(WorkerPlugin):
         self.worker = worker
         self.backend = None
         self.lock = threading.Lock()
-        self.started = 0          # simulators this worker started (1 unless one died)
 
     def teardown(self, worker):
         backend, self.backend = self.backend, None
@@ -112,7 +111,6 @@ class RtlWorkerPlugin(WorkerPlugin):
                 first, _, rest = text.partition("\n")
                 raise WorkerStartError(f"{self.label()}: the {self.spec['sim']} simulator "
                                        f"failed to build or start: {first}\n{rest}") from None
-            self.started += 1
         return self.backend
 
     def drop(self):
