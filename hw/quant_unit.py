@@ -3,11 +3,19 @@
 The arithmetic is ``model.requant`` (docs/quantizer.md); this is its RTL.
 The unit is a stream component meant to sit on the tile's result path::
 
-    cfg --> [job registers: mode, multiplier, shift amount, sticky mask, bias, lane PRNGs]
-    i   --> [A: input register] --> [B: v or |masked acc|, times mantissa] -->
-            [C: one arithmetic right shift, compares, codes, amax]  --> FIFO (5) --> o
+    cfg --> [job registers: mode, multiplier, shift amount, sticky mask, column biases, PRNGs]
+    i   --> [A: input row, L columns per cycle] --> [B: v or |masked acc|, times mantissa]
+        --> [C: one arithmetic right shift, compares, codes, amax] --> [row assembly]
+        --> FIFO (5) --> o
 
-Per lane (column) the only wide operators are one multiplier (operand x 16-bit
+``lanes`` (L, dividing ``cols``) datapath lanes are time-shared: a row of C
+values takes C/L cycles ("slices"), L values per cycle, and leaves as one
+beat with all C codes (the beat layout does not depend on L).  Bias and
+xorshift registers stay per column and rotate by L columns per slice, so
+column c's generator steps exactly when column c's element is processed, as
+``model.requant.lane_randoms`` defines: the results do not depend on L.
+
+Per lane the only wide operators are one multiplier (operand x 16-bit
 mantissa) and one barrel shifter: both modes scale ``P = operand * mantissa``
 by a per-job right shift of ``P << 31``, forward by ``shift + 30`` (giving
 ``t = floor(2 v M)``) and backward by ``sigma + shift + 3`` (giving
@@ -23,8 +31,9 @@ the unit (the measuring pass of exact GradScale).  A ``cfg`` with the
 reserved mode 3 or a zero mantissa is dropped and sets the sticky
 ``cfg_error``; no job starts, so no input is taken or lost.
 
-``i.ready`` depends on state only: the pipeline never stalls, and input is
-taken while the FIFO plus the beats in flight leave room.
+``i.ready`` depends on state only: the pipeline never stalls, and a row is
+taken while stage A is free (or on its last slice) and the FIFO plus the
+rows in flight leave room.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
