@@ -84,8 +84,7 @@ def onchip_demo_step(trainer, xb, yb, sim, rows, cols, say) -> bool:
     from sim.quant_backend import QuantRtlBackend
 
     recipe = get_recipe("4bit-onchip")
-    base = copy.deepcopy(trainer)
-    base.recipe = recipe      # same layers (PACTs), the on-chip step from here on
+    base = _onchip_trainer(trainer, recipe)
     golden = copy.deepcopy(base)
     golden.backend = GoldenQuantTile(rows, cols)
     golden.step(xb, yb)
@@ -124,7 +123,36 @@ def onchip_demo_step(trainer, xb, yb, sim, rows, cols, say) -> bool:
         f"{traffic['code_rows'] * code_row / 8192:.1f} KiB, masks "
         f"{traffic['mask_rows'] * mask_row / 8192:.1f} KiB, {traffic['qcfgs']} unit configs; "
         f"{stats['cycles']:,} cycles")
+    say("      (forward INT32 stays on chip; the dX INT32 still goes out for PACT's clip and the "
+        "bias gradients, and exact GradScale sends it back for its second pass, which "
+        "4bit-onchip-delayed does not; see docs/quantizer.md)")
     return ok and same
+
+
+def _onchip_trainer(trainer, recipe):
+    """A trainer for ``recipe`` holding ``trainer``'s learned state.
+
+    The demo trains with ``4bit``, whose first and last layers are 8-bit; the
+    unit emits 4-bit codes, so the on-chip step needs the network configured
+    for its own recipe.  A fresh copy of the same task is configured for it
+    and given the trained weights, biases, PACT clips and input calibration.
+    """
+    from model.tasks import make_task
+    from model.train import Trainer
+    task = make_task("digits-mlp", trainer.seed)
+    fresh = Trainer(task.model, recipe, seed=trainer.seed, lr=trainer.base_lr,
+                    metric=trainer.metric)
+    learned = {p.name: p for p in trainer.model.params()}
+    for p in fresh.model.params():
+        p.value[...] = learned[p.name].value
+    for old, new in zip(trainer.model.gemm_layers(), fresh.model.gemm_layers()):
+        new.in_alpha, new.in_signed = old.in_alpha, old.in_signed
+    for old, new in zip(trainer.model.layers, fresh.model.layers):
+        if hasattr(old, "initialized"):     # PACT clips were calibrated by the training
+            new.initialized = old.initialized
+    if fresh.state().keys() != trainer.state().keys():
+        raise RuntimeError("on-chip demo: the fresh network's state does not match the trained one")
+    return fresh
 
 
 def _plain_int32_rows(trainer, xb, rows, cols) -> int:
