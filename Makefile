@@ -30,6 +30,16 @@ $(STAMP): pyproject.toml
 test: pycheck $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -q
 
+# SymbiYosys: PE proved (k-induction), 2x2 array and small tile by BMC
+# (verif.formal, docs/verification.md). The quick PE proofs also run in make test.
+.PHONY: formal mutate
+formal: pycheck $(STAMP)
+	$(BIN)/python -m verif.formal
+
+# Mutation gate: every seeded RTL mutant of verif/mutants.py must be killed.
+mutate: pycheck $(STAMP)
+	$(BIN)/python -m verif.mutate --jobs $(JOBS)
+
 # Property tests only, with many more examples (RADIX4_FUZZ_FACTOR, default
 # 20x) from a random seed printed first; replay with `make fuzz SEED=<seed>`.
 # `make test` is derandomized instead (tests/conftest.py, docs/verification.md).

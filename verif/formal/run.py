@@ -56,9 +56,9 @@ class Task:
 
 
 TASKS = {t.name: t for t in [
-    Task("pe", "prove", 4, lambda: _pe_designs(18, 1), lambda: pe_props.wrapper(18, 1),
+    Task("pe", "prove", 6, lambda: _pe_designs(18, 1), lambda: pe_props.wrapper(18, 1),
          pe_props.TOP),
-    Task("pe_l2", "prove", 4, lambda: _pe_designs(18, 2), lambda: pe_props.wrapper(18, 2),
+    Task("pe_l2", "prove", 6, lambda: _pe_designs(18, 2), lambda: pe_props.wrapper(18, 2),
          pe_props.TOP),
     Task("array", "bmc", array_props.DEPTH, lambda: _array_designs(2, 2, 18),
          lambda: array_props.wrapper(2, 2, 18), array_props.TOP),
@@ -71,7 +71,7 @@ QUICK = ("pe", "pe_l2")
 @dataclass
 class Result:
     task: str
-    status: str          # PASS, FAIL, ERROR, TIMEOUT
+    status: str          # PASS, FAIL, UNKNOWN (not proved), ERROR, TIMEOUT
     seconds: float
     log: str
 
@@ -137,8 +137,9 @@ def run(name: str, workroot: Path | None = None, depth: int | None = None,
     seconds = time.monotonic() - start
     log = proc.stdout + proc.stderr
     # SBY's last line is "DONE (PASS, rc=0)" / "DONE (FAIL, rc=2)" / "DONE (ERROR, ...)".
+    # UNKNOWN: the base case passed but induction found no proof (not proved).
     status = "ERROR"
-    for word in ("PASS", "FAIL", "ERROR"):
+    for word in ("PASS", "FAIL", "UNKNOWN", "ERROR"):
         if f"DONE ({word}" in log:
             status = word
     return Result(name, status, seconds, log)
