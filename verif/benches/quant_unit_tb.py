@@ -192,6 +192,13 @@ async def exhaustive_sweep(dut):
         acc = rows(range(-70, 71))
         tb.send(stim.Job("fwd-" + mode, rq.JobConfig(mode, 1, 2), acc,
                          np.ones(acc.shape, bool), np.zeros(acc.shape, bool)))
+    # Every non-zero level of both phases, both signs (at sigma 11, M = 1 phase 1's
+    # levels are 4^j and phase 0's 2 * 4^j, its bottom 1/2 reached from |acc| = 1):
+    # a few beats that close every FP4 code bin on any seed and either simulator.
+    levels = [4 ** j for j in range(7)] + [2 * 4 ** j for j in range(6)]
+    acc = rows(sorted({sign * v for v in levels for sign in (1, -1)}))
+    tb.send(stim.Job("bwd-nearest", rq.JobConfig("fp4", 1, 0, 11), acc,
+                     np.ones(acc.shape, bool), np.zeros(acc.shape, bool)))
     if not BWD_SWEEP:
         await tb.finish()
         return
