@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -71,13 +72,18 @@ def run_selection(root: Path, selection: str, timeout: float) -> tuple[str, floa
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
            *SELECTIONS[selection]]
     start = time.monotonic()
+    # Own session, so a timeout ends the whole tree: a mutant that makes a
+    # bench wait forever leaves a simulator (vvp) under pytest otherwise.
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True,
-                              timeout=timeout)
+        out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         return "timeout", time.monotonic() - start, ""
     seconds = time.monotonic() - start
-    tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
+    tail = "\n".join(out.strip().splitlines()[-3:])
     outcome = {0: "passed", 1: "failed"}.get(proc.returncode, f"exit {proc.returncode}")
     return outcome, seconds, tail
 
@@ -123,7 +129,9 @@ def main(argv=None) -> int:
                                  description="Run the RTL mutation gate.")
     ap.add_argument("names", nargs="*", help="mutant names (default: the whole catalogue)")
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--timeout", type=float, default=600.0, help="seconds per pytest run")
+    ap.add_argument("--timeout", type=float, default=300.0,
+                    help="seconds per pytest run (a selection takes 5-60 s unmutated; a run "
+                         "that hangs on a mutant is reported, not counted as a kill)")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--list", action="store_true", help="list the catalogue and exit")
     args = ap.parse_args(argv)
