@@ -194,3 +194,25 @@ def test_comb_blocks_are_kicked_at_time_zero_outside_verilator(top, params):
     declared = re.findall(r"^\s*reg (\\\$auto\$verilog_backend\S+dump_module\$\d+) += 0;$", text, re.M)
     kicked = re.findall(r"^`ifndef VERILATOR\b.*\n\s*initial #0 (\S+) = 1'b1;\n`endif$", text, re.M)
     assert declared and kicked == declared
+
+
+def test_cli_quant_tops_write_the_units_verilog(tmp_path):
+    from hw import quant_unit, tile_quant
+    out = tmp_path / "q.v"
+    r = _cli("--top", "quant", "--cols", "4", "--quant-lanes", "2", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.read_text() == quant_unit.generate_verilog(4, 32, 2)
+    assert "lanes=2" in out.read_text().splitlines()[0]
+    r = _cli("--top", "qtile", "--rows", "2", "--cols", "2", "--depth", "16", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.read_text() == tile_quant.generate_verilog(2, 2, 32, 16)
+
+
+@pytest.mark.parametrize("args", [["--top", "quant", "--cols", "4", "--quant-lanes", "3"],
+                                  ["--top", "qtile", "--quant-lanes", "0"],
+                                  ["--top", "quant", "--pe-latency", "2"]])
+def test_cli_quant_tops_bad_parameters_one_line_exit_2(tmp_path, args):
+    r = _cli(*args, "-o", str(tmp_path / "x.v"))
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert not (tmp_path / "x.v").exists()
