@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JOBS ?= 2
 
-.PHONY: test demo bench results synth verilog clean venv lint pycheck
+.PHONY: test test-slow demo bench results synth verilog clean venv lint pycheck
 
 venv: pycheck $(STAMP)
 
@@ -27,8 +27,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	touch $(STAMP)
 
+# `make test` stays within 5 minutes on 2 cores; tests marked `slow` (Dask
+# clusters, regress, the tile with the quantization unit, RTL training of the
+# on-chip and transformer recipes) run in `make test-slow`, which .ci/run calls too.
 test: pycheck $(STAMP)
-	$(BIN)/python -m pytest -n $(JOBS) -q
+	$(BIN)/python -m pytest -n $(JOBS) -q -m "not slow"
+
+test-slow: pycheck $(STAMP)
+	$(BIN)/python -m pytest -n $(JOBS) -q -m slow
 
 # SymbiYosys: PE proved (k-induction), 2x2 array and small tile by BMC
 # (verif.formal, docs/verification.md). The quick PE proofs also run in make test.

@@ -27,6 +27,8 @@ from model.gemm import overflow_mask
 from sim.dask_session import DaskSession
 from sim.distributed import DistributedRtlBackend, shard_blocks
 
+pytestmark = pytest.mark.slow  # real 2-worker Dask clusters and killed workers: minutes; `make test-slow`
+
 REPO = Path(__file__).resolve().parents[1]
 TILE = dict(rows=2, cols=3, acc_width=18, depth=16)
 

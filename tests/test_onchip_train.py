@@ -76,6 +76,7 @@ def test_onchip_refuses_a_plain_rtl_backend_and_non_mlps():
         tr.step(task.X_train[:4], task.y_train[:4])
 
 
+@pytest.mark.slow  # four RTL training runs with two tile builds: `make test-slow`
 @pytest.mark.parametrize("sim,recipe,steps", [("verilator", "4bit-onchip", 1),
                                               ("verilator", "4bit-onchip-delayed", 2),
                                               ("icarus", "4bit-onchip", 1),

@@ -16,6 +16,8 @@ from model.formats import FORMATS
 from model.gemm import gemm_exact
 from model.onchip_tile import GoldenQuantTile, from_beats, to_beats
 
+pytestmark = pytest.mark.slow  # builds the tile with the unit on both simulators: minutes; `make test-slow`
+
 R, C = 3, 4
 SMALL = dict(rows=R, cols=C, depth=16, batch_beats=300)
 

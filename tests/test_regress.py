@@ -10,8 +10,11 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from sim.regress import Bench, collect, plan_runs, replay_command
+
+pytestmark = pytest.mark.slow  # runs cocotb benches through radix4 regress: minutes; `make test-slow`
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -58,6 +58,7 @@ def test_train_cli_on_verilator_prints_metric():
     assert 0.0 <= float(last.split("=")[1]) <= 1.0
 
 
+@pytest.mark.slow  # a Verilator build and two transformer steps: `make test-slow`
 def test_charlm_attn_steps_on_verilator_equal_golden():
     """The transformer task, attention GEMMs (Q.K^T, P.V and their four backward
     products) included, trains bit-identically on the RTL for 2 steps."""
