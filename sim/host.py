@@ -200,9 +200,16 @@ def build_host(cfg: HostConfig, sim: str = "verilator") -> tc.Build:
     The configuration is validated (``HostConfig``) and the Verilog generated
     before any directory or lock is created.
     """
+    return build_testbench(cfg, host_sources(cfg), sim, "host", "host testbench")
+
+
+def build_testbench(cfg, sources: dict[str, str], sim: str, label: str,
+                    what: str) -> tc.Build:
+    """Build (or reuse) a host testbench whose Verilog ``sources`` are
+    generated; shared by the plain host and the quantization host
+    (``sim.quant_host``), so both use one cache key rule and one build."""
     simulator = tc.find_simulator(sim)
     waves = tc.waves_enabled()
-    sources = host_sources(cfg)
     key = host_key(cfg, simulator, sources, waves)
 
     def populate(build_dir: Path) -> None:
@@ -219,11 +226,11 @@ def build_host(cfg: HostConfig, sim: str = "verilator") -> tc.Build:
                                 waves=waves, log=log)
         except (RuntimeError, SystemExit, subprocess.CalledProcessError) as exc:
             tail = log.read_text()[-3000:] if log.is_file() else ""
-            raise RuntimeError(f"{sim} build of the host testbench failed ({exc}); "
+            raise RuntimeError(f"{sim} build of the {what} failed ({exc}); "
                                f"log {log}:\n{tail}") from None
 
-    build_dir, _ = tc.cached_build(tc.cache_root() / simulator.name, "host", key, populate)
-    return tc.Build(simulator, "host", HOST_TOP, dict(cfg.__dict__), build_dir,
+    build_dir, _ = tc.cached_build(tc.cache_root() / simulator.name, label, key, populate)
+    return tc.Build(simulator, label, HOST_TOP, dict(cfg.__dict__), build_dir,
                     build_dir / f"{HOST_TOP}.v", waves)
 
 

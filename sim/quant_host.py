@@ -12,9 +12,7 @@ build cache label is ``qhost`` and its key holds its own Verilog.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
 from hw.accel import COUNTERS, load_layout
 from hw.array import output_layout
@@ -22,7 +20,7 @@ from hw.quant_unit import output_layout as unit_output_layout
 from hw.tile_quant import mask_layout, qcfg_layout, qjob_layout, requant_layout
 from verif import toolchain as tc
 
-from .host import HOST_TOP, HostConfig, _build_verilator, host_key
+from .host import HOST_TOP, HostConfig, build_testbench
 
 __all__ = ["QuantHostConfig", "quant_host_sources", "build_quant_host", "INPUTS", "OUTPUTS"]
 
@@ -176,28 +174,5 @@ def quant_host_sources(cfg: QuantHostConfig) -> dict[str, str]:
 
 def build_quant_host(cfg: QuantHostConfig, sim: str = "verilator") -> tc.Build:
     """Build (or reuse from the cache) the quant host testbench for ``sim``."""
-    simulator = tc.find_simulator(sim)
-    waves = tc.waves_enabled()
-    sources = quant_host_sources(cfg)
-    key = host_key(cfg, simulator, sources, waves)
+    return build_testbench(cfg, quant_host_sources(cfg), sim, "qhost", "quant host testbench")
 
-    def populate(build_dir: Path) -> None:
-        files = []
-        for name, text in sources.items():
-            tc.write_atomic(build_dir / name, text)
-            files.append(build_dir / name)
-        log = build_dir / "build.log"
-        try:
-            if simulator.name == "verilator":
-                _build_verilator(simulator, files, build_dir, waves, log)
-            else:
-                tc.cocotb_build(simulator, files, HOST_TOP, build_dir, build_args=[],
-                                waves=waves, log=log)
-        except (RuntimeError, SystemExit, subprocess.CalledProcessError) as exc:
-            tail = log.read_text()[-3000:] if log.is_file() else ""
-            raise RuntimeError(f"{sim} build of the quant host testbench failed ({exc}); "
-                               f"log {log}:\n{tail}") from None
-
-    build_dir, _ = tc.cached_build(tc.cache_root() / simulator.name, "qhost", key, populate)
-    return tc.Build(simulator, "qhost", HOST_TOP, dict(cfg.__dict__), build_dir,
-                    build_dir / f"{HOST_TOP}.v", waves)
