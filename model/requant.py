@@ -39,6 +39,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# The per-lane generator of stochastic rounding lives in its own module.
+from .requant_prng import (SEED_BITS, ZERO_SEED, _is_int, lane_constant, lane_randoms,
+                           lane_seeds, xorshift32)
+
 __all__ = [
     "MANT_BITS", "SHIFT_BITS", "SIGMA_BITS", "SIGMA_MIN", "SIGMA_MAX", "BIAS_BITS",
     "SEED_BITS", "RAND_BITS", "FRAC_BITS", "QT_MAX", "MODES", "FWD_RANGE",
@@ -52,7 +56,6 @@ SHIFT_BITS = 6          # shift 0 .. 63
 SIGMA_BITS = 8          # signed GradScale exponent the unit holds
 SIGMA_MIN, SIGMA_MAX = -(1 << (SIGMA_BITS - 1)), (1 << (SIGMA_BITS - 1)) - 1
 BIAS_BITS = 32          # signed per-column bias
-SEED_BITS = 32
 RAND_BITS = 16          # random bits per element and phase
 FRAC_BITS = RAND_BITS - 2   # fraction bits of Qt: what the stochastic compare needs exactly
 QT_MAX = (1 << 30) - 1  # Qt saturates here; every threshold and compare is below it
@@ -67,10 +70,6 @@ ROUNDINGS = ("nearest", "stochastic")
 
 # --------------------------------------------------------------------------
 # Validation
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 
 def check_multiplier(mantissa, shift) -> tuple[int, int]:
@@ -294,50 +293,6 @@ def sigma_from_amax(amax_value: int, mantissa, shift) -> int:
         return 0
     x = int(amax_value) * mantissa                  # |g| * 2^shift
     return check_sigma((x - 1).bit_length() - shift)  # ceil(log2(x)) - shift
-
-
-# --------------------------------------------------------------------------
-# Per-lane generator: xorshift32 (Marsaglia 13/17/5), one per column lane
-
-_GOLDEN = 0x9E3779B9
-ZERO_SEED = 0x6D2B79F5    # replaces an all-zero lane state (xorshift's fixed point)
-_M32 = 0xFFFFFFFF
-
-
-def lane_constant(c: int) -> int:
-    """What lane ``c`` XORs into the job seed (distinct streams per lane)."""
-    return (c * _GOLDEN) & _M32
-
-
-def xorshift32(x: int) -> int:
-    x ^= (x << 13) & _M32
-    x ^= x >> 17
-    x ^= (x << 5) & _M32
-    return x & _M32
-
-
-def lane_seeds(seed: int, cols: int) -> list[int]:
-    """Initial state of each lane: ``seed ^ (c * 0x9E3779B9)``, 0 replaced."""
-    if not _is_int(seed) or not 0 <= int(seed) < (1 << SEED_BITS):
-        raise ValueError(f"seed must be an integer in [0, 2^{SEED_BITS}), got {seed!r}")
-    out = []
-    for c in range(cols):
-        s = int(seed) ^ lane_constant(c)
-        out.append(s if s else ZERO_SEED)
-    return out
-
-
-def lane_randoms(seed: int, beats: int, cols: int) -> np.ndarray:
-    """``uint32`` (beats, cols): the word lane c uses for beat n, step^(n+1)(init).
-
-    Phase 0 takes the low 16 bits, phase 1 the high 16 bits.
-    """
-    out = np.zeros((beats, cols), dtype=np.uint32)
-    for c, x in enumerate(lane_seeds(seed, cols)):
-        for n in range(beats):
-            x = xorshift32(x)
-            out[n, c] = x
-    return out
 
 
 # --------------------------------------------------------------------------
