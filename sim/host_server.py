@@ -29,11 +29,19 @@ async def _reset(dut, cycles):
     await RisingEdge(dut.clk)
 
 
-@cocotb.test()
-async def serve(dut):
-    path = os.environ["RADIX4_HOST_SOCKET"]
+async def serve_requests(dut, requests: dict[str, tuple[str, ...]],
+                         status: tuple[str, ...] = ("cmd_error",)) -> None:
+    """Answer line requests on the socket until ``quit`` or EOF.
+
+    ``requests`` maps a request word to the count ports it sets, in order:
+    ``<word> <count>... <gap_permille> <stall_permille> <seed> <max_cycles>``.
+    Count ports a request does not name are set to 0.  The reply is
+    ``ok <COUNTERS...> <status ports...>`` or ``timeout <max_cycles>``.
+    Shared by this server and ``sim.quant_server`` (the tile with the unit).
+    """
+    all_ports = list(dict.fromkeys(p for names in requests.values() for p in names))
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(path)
+    sock.connect(os.environ["RADIX4_HOST_SOCKET"])
     stream = sock.makefile("rw", buffering=1)
     await _reset(dut, 4)
     go = 0
@@ -48,13 +56,15 @@ async def serve(dut):
                 await _reset(dut, int(words[1]))
                 stream.write("ok\n")
                 continue
-            if words[0] != "run":
+            names = requests.get(words[0])
+            if names is None:
                 stream.write(f"error unknown request {words[0]!r}\n")
                 continue
-            n_cmd, n_load, n_res, gap, stall, seed, max_cycles = map(int, words[1:8])
-            dut.n_cmd.value = n_cmd
-            dut.n_load.value = n_load
-            dut.n_res.value = n_res
+            values = list(map(int, words[1:]))
+            counts = dict(zip(names, values))
+            gap, stall, seed, max_cycles = values[len(names):len(names) + 4]
+            for port in all_ports:
+                getattr(dut, port).value = counts.get(port, 0)
             dut.gap_permille.value = gap
             dut.stall_permille.value = stall
             dut.seed.value = seed
@@ -70,8 +80,13 @@ async def serve(dut):
             if waited is not finished:
                 stream.write(f"timeout {max_cycles}\n")
                 continue
-            values = [int(getattr(dut, name).value) for name in COUNTERS]
-            stream.write("ok " + " ".join(map(str, values)) + f" {int(dut.cmd_error.value)}\n")
+            reply = [int(getattr(dut, name).value) for name in (*COUNTERS, *status)]
+            stream.write("ok " + " ".join(map(str, reply)) + "\n")
     finally:
         stream.close()
         sock.close()
+
+
+@cocotb.test()
+async def serve(dut):
+    await serve_requests(dut, {"run": ("n_cmd", "n_load", "n_res")})
