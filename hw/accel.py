@@ -33,7 +33,7 @@ from amaranth.lib.wiring import In, Out
 from model.formats import lane_width, select_width
 
 from .array import SystolicArray, _check_dim, output_layout
-from .pe import check_acc_width, check_latency
+from .pe import DEFAULT_PE_LATENCY, check_acc_width, check_latency
 
 __all__ = ["AcceleratorTile", "job_layout", "load_layout", "COUNTER_WIDTH", "COUNTERS",
            "MAX_DEPTH"]
@@ -76,7 +76,7 @@ class AcceleratorTile(wiring.Component):
     """R x C array with double-buffered operand banks and a job sequencer."""
 
     def __init__(self, rows: int, cols: int, acc_width: int = 32, depth: int = 512,
-                 pe_latency: int = 1):
+                 pe_latency: int = DEFAULT_PE_LATENCY):
         try:
             self.rows, self.cols = _check_dim("rows", rows), _check_dim("cols", cols)
             self.acc_width = check_acc_width(acc_width)

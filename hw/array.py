@@ -35,7 +35,7 @@ from model.formats import lane_width, select_width
 
 from .drain import Drain, output_layout, row_bits
 from .grid import PEGrid
-from .pe import ProcessingElement, check_acc_width, check_latency
+from .pe import DEFAULT_PE_LATENCY, ProcessingElement, check_acc_width, check_latency
 from .skew import Skew, control_layout
 
 __all__ = ["SystolicArray", "input_layout", "output_layout", "row_bits", "control_layout",
@@ -65,7 +65,8 @@ class SystolicArray(wiring.Component):
     ``o``: R beats per GEMM, row 0 first, ``last`` on row R-1.
     """
 
-    def __init__(self, rows: int, cols: int, acc_width: int = 32, pe_latency: int = 1,
+    def __init__(self, rows: int, cols: int, acc_width: int = 32,
+                 pe_latency: int = DEFAULT_PE_LATENCY,
                  pe_class=None):
         try:
             self.rows = _check_dim("rows", rows)

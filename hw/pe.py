@@ -22,21 +22,31 @@ the signed ``acc_width`` range, the register then wraps, and only ``clear``
 ``valid``/``clear``) to ``acc`` showing the sum.  Latency 1 adds the
 combinational product in the same cycle; latency 2 registers the product
 (and the valid/clear that go with it) first, which takes the product logic
-out of the accumulator's path.  Users (the array) read ``pe.latency``.
+out of the accumulator's path; latency 3 (the default) also cuts the product
+itself in two (``hw.product_pipeline``).  Users (the array) read
+``pe.latency``.
+
+A ``clear`` beat loads its product instead of adding it to a zeroed
+accumulator: the multiplexer then sits after the adder, off the carry
+chain's input (faster on ECP5), with the same result.
 """
 
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed  # no __future__ annotations: Amaranth reads them
+from amaranth.hdl import Module, Mux, Signal, signed  # no __future__ annotations: Amaranth reads them
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from model.formats import FORMATS, lane_width, product_width, select_width, side_formats
 from model.gemm import ACC_WIDTH_MAX, ACC_WIDTH_MIN, check_acc_width as _check_model_width
 
-__all__ = ["ProcessingElement", "ProductUnit", "PE_LATENCIES",
+__all__ = ["ProcessingElement", "ProductUnit", "PE_LATENCIES", "DEFAULT_PE_LATENCY",
            "ACC_WIDTH_MIN", "ACC_WIDTH_MAX", "check_acc_width", "check_latency"]
 
-PE_LATENCIES = (1, 2)
+PE_LATENCIES = (1, 2, 3)
+# The pipelined PE is the default everywhere (array, tile, Verilog, driver):
+# latency 3 places at ~190 MHz on ECP5 against ~87 MHz for latency 1, and
+# is smaller (docs/hardware-cost.md).  Every user reads this one constant.
+DEFAULT_PE_LATENCY = 3
 
 
 def check_acc_width(acc_width) -> int:
@@ -168,7 +178,7 @@ class ProcessingElement(wiring.Component):
     ``acc`` shows a product ``latency`` cycles after its operands.
     """
 
-    def __init__(self, acc_width: int = 32, latency: int = 1):
+    def __init__(self, acc_width: int = 32, latency: int = DEFAULT_PE_LATENCY):
         try:
             self.acc_width = check_acc_width(acc_width)
             self.latency = check_latency(latency)
@@ -191,12 +201,19 @@ class ProcessingElement(wiring.Component):
         m = Module()
         width = self.acc_width
 
-        m.submodules.product_unit = pu = ProductUnit()
-        m.d.comb += [
-            pu.a.eq(self.a), pu.a_fmt.eq(self.a_fmt),
-            pu.b.eq(self.b), pu.b_fmt.eq(self.b_fmt),
-        ]
-        product, valid, clear = pu.product, self.valid, self.clear
+        if self.latency == 3:
+            from .product_pipeline import PipelinedProduct
+            m.submodules.product_pipeline = pp = PipelinedProduct()
+            m.d.comb += [pp.a.eq(self.a), pp.a_fmt.eq(self.a_fmt), pp.b.eq(self.b),
+                         pp.b_fmt.eq(self.b_fmt), pp.valid.eq(self.valid), pp.clear.eq(self.clear)]
+            product, valid, clear = pp.product, pp.valid_out, pp.clear_out
+        else:
+            m.submodules.product_unit = pu = ProductUnit()
+            m.d.comb += [
+                pu.a.eq(self.a), pu.a_fmt.eq(self.a_fmt),
+                pu.b.eq(self.b), pu.b_fmt.eq(self.b_fmt),
+            ]
+            product, valid, clear = pu.product, self.valid, self.clear
         if self.latency == 2:
             # The product stage: valid/clear travel with their product.
             product = Signal.like(pu.product, name="product_q")
@@ -206,15 +223,15 @@ class ProcessingElement(wiring.Component):
         # One extra bit shows whether the add left the range: a sum of two
         # width-bit signed values fits width+1 bits, and it is representable in
         # width bits iff its top two bits agree.
-        base = Mux(clear, Const(0, signed(width)), self.acc)
         total = Signal(signed(width + 1))
-        m.d.comb += total.eq(base + product)
+        m.d.comb += total.eq(self.acc + product)
         leaves_range = total[width] ^ total[width - 1]
 
-        with m.If(valid):
-            m.d.sync += self.acc.eq(total[:width])
-            # After a clear the sum is one product, which always fits.
-            m.d.sync += self.overflow.eq((self.overflow & ~clear) | leaves_range)
+        with m.If(valid & clear):
+            # A new sum is one product, which always fits (and clears the flag).
+            m.d.sync += [self.acc.eq(product), self.overflow.eq(0)]
+        with m.Elif(valid):
+            m.d.sync += [self.acc.eq(total[:width]), self.overflow.eq(self.overflow | leaves_range)]
         with m.Elif(clear):
             m.d.sync += [self.acc.eq(0), self.overflow.eq(0)]
         return m

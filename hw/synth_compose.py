@@ -13,6 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from model.formats import lane_width, select_width
 
+from .pe import DEFAULT_PE_LATENCY
 from .synth_designs import Design
 from .synth_tools import SynthError, run_tool, tool_path
 from .synth_yosys import SYNTH_FLOWS, SynthResult, read_stats, yosys_script
@@ -32,7 +33,7 @@ class BlackBoxPE(wiring.Component):
     so the rest of the array synthesizes exactly as around real PEs.
     """
 
-    def __init__(self, acc_width: int = 32, latency: int = 1):
+    def __init__(self, acc_width: int = 32, latency: int = DEFAULT_PE_LATENCY):
         self.acc_width = acc_width
         self.latency = latency  # the array builds PEs with a latency and checks it
         super().__init__({

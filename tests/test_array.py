@@ -175,14 +175,21 @@ def test_all_format_pairs_with_stalls(rows, cols, latency):
     run_array(rows, cols, width, jobs, rng, p_valid=0.7, p_ready=0.5, latency=latency)
 
 
+def _extra(latency):
+    """Cycles a PE deeper than 2 adds to the result latency (docs/hardware.md):
+    row r's last column is final L cycles after its last beat reached it, and
+    latencies 1 and 2 read that column with no extra cycle."""
+    return max(0, latency - 2)
+
+
 @pytest.mark.parametrize("latency", PE_LATENCIES)
 @pytest.mark.parametrize("rows,cols", [(4, 3), (1, 2)])
 def test_back_to_back_streams_without_stalls(rows, cols, latency):
-    """K >= R + C + 1 back to back, always ready: one beat per cycle, no drop
-    of i.ready, and the documented latencies."""
+    """K >= R + C + 1 (+1 at PE latency 3) back to back, always ready: one
+    beat per cycle, no drop of i.ready, and the documented latencies."""
     width = 32
     rng = np.random.default_rng(7)
-    k = rows + cols + 1
+    k = rows + cols + 1 + _extra(latency)
     jobs = [simple_job(rng, rows, cols, k, fa, fb, width) for fa, fb in FORMAT_PAIRS[:4]]
     _, log = run_array(rows, cols, width, jobs, rng, latency=latency)
     accepted = log["accepted"]
@@ -191,16 +198,17 @@ def test_back_to_back_streams_without_stalls(rows, cols, latency):
     for g in range(len(jobs)):
         t_last = accepted[(g + 1) * k - 1]
         emitted = log["emitted"][g * rows:(g + 1) * rows]
-        assert emitted == list(range(t_last + cols + 3, t_last + cols + 3 + rows))
+        first = t_last + cols + 3 + _extra(latency)
+        assert emitted == list(range(first, first + rows))
 
 
 @pytest.mark.parametrize("latency", PE_LATENCIES)
 def test_one_beat_shorter_gemms_stall_once_each(latency):
     """K = R + C: the next last beat waits exactly one cycle (the documented
-    streaming bound is K >= R + C + 1)."""
+    streaming bound is K >= R + C + 1, + 1 at PE latency 3)."""
     rows, cols, width = 3, 2, 32
     rng = np.random.default_rng(8)
-    k = rows + cols
+    k = rows + cols + _extra(latency)
     jobs = [simple_job(rng, rows, cols, k, "uint4", "int4", width) for _ in range(3)]
     _, log = run_array(rows, cols, width, jobs, rng, latency=latency)
     gaps = list(np.diff(log["accepted"]))
@@ -217,8 +225,10 @@ def test_short_gemms_back_to_back_stall_input_only(latency):
     rng = np.random.default_rng(11)
     jobs = [simple_job(rng, rows, cols, 1, fa, fb, width) for fa, fb in FORMAT_PAIRS]
     _, log = run_array(rows, cols, width, jobs, rng, latency=latency)
-    # One GEMM per R + C + 1 cycles (the first beat after reset is not held).
-    assert list(np.diff(log["accepted"])) == [1] + [rows + cols + 1] * (len(jobs) - 2)
+    # One GEMM per R + C + 1 (+1 at latency 3) cycles (the first beat after
+    # reset is not held).
+    period = rows + cols + 1 + _extra(latency)
+    assert list(np.diff(log["accepted"])) == [1] + [period] * (len(jobs) - 2)
     run_array(rows, cols, width, jobs, np.random.default_rng(12), p_valid=0.8, p_ready=0.3,
               latency=latency)
 
@@ -352,7 +362,7 @@ def test_a_pe_declaring_another_latency_is_refused():
         Fragment.get(SystolicArray(2, 2, 20, pe_latency=1, pe_class=_MislabelledPE), None)
 
 
-@pytest.mark.parametrize("latency", [0, 3])
+@pytest.mark.parametrize("latency", [0, 4])
 def test_bad_pe_latency(latency):
     with pytest.raises(ValueError, match="latency"):
         SystolicArray(2, 2, 20, pe_latency=latency)

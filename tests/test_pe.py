@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.pe import PE_LATENCIES, ProcessingElement, ProductUnit
+from hw.pe import DEFAULT_PE_LATENCY, PE_LATENCIES, ProcessingElement, ProductUnit
 from model.formats import FORMATS, from_nibbles, int_value_table, select_width, side_formats
 from model.gemm import gemm_exact, overflow_mask
 
@@ -84,7 +84,7 @@ def test_bad_acc_width(width):
         ProcessingElement(width)
 
 
-@pytest.mark.parametrize("latency", [0, 3, True, 1.5])
+@pytest.mark.parametrize("latency", [0, 4, True, 1.5])
 def test_bad_latency(latency):
     with pytest.raises(ValueError):
         ProcessingElement(32, latency=latency)
@@ -92,7 +92,8 @@ def test_bad_latency(latency):
 
 def test_widths_come_from_the_table():
     pe = ProcessingElement(18)
-    assert pe.latency == 1 and ProcessingElement(18, latency=2).latency == 2
+    assert pe.latency == DEFAULT_PE_LATENCY == 3
+    assert ProcessingElement(18, latency=1).latency == 1
     assert len(pe.a_fmt) == select_width("a") == 2
     assert len(pe.b_fmt) == select_width("b") == 1
     # 4096 * 15 = 61440 < 2^16: 17 signed bits hold every product.

@@ -122,12 +122,17 @@ def test_lint_catches_a_real_problem(tmp_path):
     assert result.returncode != 0 and "UNDRIVEN" in result.stderr
 
 
-@pytest.mark.parametrize("top,params", [("pe", (8, 8, 32)), ("array", (2, 2, 18))])
-def test_yosys_synth_without_latches(tmp_path, top, params):
-    stats = yosys_synth(generate(top, *params), TOPS[top], tmp_path)
+@pytest.mark.parametrize("top,params,latency", [("pe", (8, 8, 32), 1), ("pe", (8, 8, 32), 3),
+                                                ("array", (2, 2, 18), 3)])
+def test_yosys_synth_without_latches(tmp_path, top, params, latency):
+    stats = yosys_synth(generate(top, *params, pe_latency=latency), TOPS[top], tmp_path)
     acc_width = params[2]
-    if top == "pe":
+    if top == "pe" and latency == 1:
         assert stats["flops"] == acc_width + 1   # accumulator and overflow flag only
+    elif top == "pe":
+        # + the registered 17-bit product, valid/clear in both stages, and
+        # the stage-1 partial products / signed B / exponent.
+        assert stats["flops"] > acc_width + 1 + 17 + 4
     else:
         assert stats["flops"] > 4 * 2 * (acc_width + 1)  # acc + result per PE at least
     assert not any("LATCH" in t.upper() for t in stats["by_type"])
@@ -163,7 +168,7 @@ def test_cli_writes_verilog(tmp_path):
 
 @pytest.mark.parametrize("args", [
     ["--rows", "0"], ["--cols", "65"], ["--acc-width", "17"], ["--acc-width", "65"],
-    ["--top", "nope"], ["--rows", "x"], ["--pe-latency", "3"], ["--pe-latency", "0"],
+    ["--top", "nope"], ["--rows", "x"], ["--pe-latency", "4"], ["--pe-latency", "0"],
 ])
 def test_cli_bad_parameters_one_line_exit_2(tmp_path, args):
     r = _cli(*args, "-o", str(tmp_path / "x.v"))

@@ -22,7 +22,7 @@ SELECTIONS = {
     "verif:array": ["verif/test_array.py", "-k", "icarus and (2x3 or 3x5)"],
     "verif:tile": ["verif/test_accel.py"],
 }
-DEFAULT_LAYER = {"pe": "tests:pe", "skew": "tests:array", "grid": "tests:array",
+DEFAULT_LAYER = {"pe": "tests:pe", "product_pipeline": "tests:pe", "skew": "tests:array", "grid": "tests:array",
                  "drain": "tests:array", "array": "tests:array", "accel": "tests:tile",
                  "quant_unit": "tests:quant"}
 
@@ -58,16 +58,28 @@ CATALOGUE = [
       "                m.d.comb += self.product.eq(0)",
       "with m.Default():  # select codes no format uses\n"
       "                m.d.comb += self.product.eq(int_product)", "reserved a_fmt multiplies"),
-    M("pe_clear_ignored", "pe", "base = Mux(clear, Const(0, signed(width)), self.acc)",
-      "base = self.acc", "clear does not restart the sum"),
-    M("pe_overflow_not_sticky", "pe", "(self.overflow & ~clear) | leaves_range", "leaves_range",
-      "overflow flag not sticky"),
+    M("pe_clear_ignored", "pe", "with m.If(valid & clear):", "with m.If(valid & clear & 0):",
+      "clear does not restart the sum"),
+    M("pe_overflow_not_sticky", "pe", "self.overflow.eq(self.overflow | leaves_range)",
+      "self.overflow.eq(leaves_range)", "overflow flag not sticky"),
     M("pe_overflow_sign_only", "pe", "total[width] ^ total[width - 1]", "total[width]",
       "overflow from the sign bit instead of the range"),
     M("pe_clear_without_valid", "pe", "m.d.sync += [self.acc.eq(0), self.overflow.eq(0)]",
       "m.d.sync += [self.overflow.eq(0)]", "clear without valid keeps acc"),
     M("pe_l2_clear_lost", "pe", "valid.eq(self.valid), clear.eq(self.clear)]",
       "valid.eq(self.valid), clear.eq(0)]", "latency-2 stage drops clear"),
+    # ---- the two-stage product (PE latency 3, the default) ---------------------
+    M("pp_split_shift", "product_pipeline", "int_sum.eq(pp_lo + (pp_hi << k))",
+      "int_sum.eq(pp_lo + (pp_hi << (k - 1)))", "high partial product one bit short"),
+    M("pp_int_not_zeroed", "product_pipeline", "pp_lo.eq(Mux(is_int, lo, 0))", "pp_lo.eq(lo)",
+      "integer partial product leaks into FP4 products"),
+    M("pp_log_sign_dropped", "product_pipeline", "signed_b.eq(Mux(sign, -b_value, b_value))",
+      "signed_b.eq(b_value)", "FP4 sign ignored in the two-stage product"),
+    M("pp_exponent_not_gated", "product_pipeline",
+      "exponent.eq(Mux(self.a_fmt == spec.hw_code, self.a[:spec.exp_bits], 0))",
+      "exponent.eq(self.a[:spec.exp_bits])", "shift term leaks into integer products"),
+    M("pp_clear_one_stage", "product_pipeline", "self.clear_out.eq(clear_1)",
+      "self.clear_out.eq(self.clear)", "clear reaches the accumulator a cycle early"),
     # ---- skew / grid / drain / array ------------------------------------------
     M("skew_a_delay", "skew", 'self.a[lane * r:lane * (r + 1)], r, f"a_skew_{r}"',
       'self.a[lane * r:lane * (r + 1)], r // 2, f"a_skew_{r}"', "A row 1 not delayed"),

@@ -19,8 +19,9 @@ Asserted every cycle:
   flight (3: one in the output register, one in the result registers, one
   held at the input).
 * Nothing is lost: while rows are owed and ``o.ready`` stays high, a row
-  must come out within ``R + C + 4`` cycles (a ``last`` beat's row 0 leaves
-  ``C + 3`` cycles after it is accepted; see docs/hardware.md).
+  must come out within ``R + C + 4 + max(0, L - 2)`` cycles (a ``last``
+  beat's row 0 leaves ``C + 3`` cycles after it is accepted, one more with
+  the 3-cycle PE; see docs/hardware.md).
 * ``i.ready`` depends on state only: a second copy of the array gets the same
   inputs as the first, except in one free "probe" cycle, where its
   ``i.valid``/``i.payload``/``o.ready`` are arbitrary.  Up to the probe both
@@ -43,7 +44,8 @@ def _field(layout, name):
     return f.offset, f.width
 
 
-def wrapper(rows: int, cols: int, acc_width: int, data: bool = False) -> str:
+def wrapper(rows: int, cols: int, acc_width: int, data: bool = False,
+            latency: int = 1) -> str:
     R, C, W, X = rows, cols, acc_width, REF_WIDTH
     il, ol = input_layout(R, C), output_layout(R, C, acc_width)
     IW, OW = il.size, ol.size
@@ -141,7 +143,7 @@ module {TOP}(input clk, input rst, input i_valid, input [{IW - 1}:0] i_payload, 
   reg [5:0] wait_cycles = 0;
   always @(posedge clk)
     wait_cycles <= (rst || q_count == 0 || take_out || !o_ready) ? 0 : wait_cycles + 1;
-  always @(*) assert (wait_cycles <= {R + C + 4});
+  always @(*) assert (wait_cycles <= {R + C + 4 + max(0, latency - 2)});
 
   // ---- i.ready depends on state only: two copies, one probe cycle -----------
   reg probed = 0;

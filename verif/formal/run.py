@@ -36,8 +36,13 @@ def _pe_designs(acc_width, latency):
 
 
 def _array_designs(rows, cols, acc_width):
-    from hw.array import SystolicArray
+    from hw.array import SystolicArray   # at the default PE latency (what users build)
     return {"array.il": (SystolicArray(rows, cols, acc_width), "radix4_array")}
+
+
+def _default_latency():
+    from hw.pe import DEFAULT_PE_LATENCY
+    return DEFAULT_PE_LATENCY
 
 
 def _tile_designs(rows, cols, acc_width, depth):
@@ -60,12 +65,14 @@ TASKS = {t.name: t for t in [
          pe_props.TOP),
     Task("pe_l2", "prove", 6, lambda: _pe_designs(18, 2), lambda: pe_props.wrapper(18, 2),
          pe_props.TOP),
+    Task("pe_l3", "prove", 6, lambda: _pe_designs(18, 3), lambda: pe_props.wrapper(18, 3),
+         pe_props.TOP),
     Task("array", "bmc", array_props.DEPTH, lambda: _array_designs(2, 2, 18),
-         lambda: array_props.wrapper(2, 2, 18), array_props.TOP),
+         lambda: array_props.wrapper(2, 2, 18, latency=_default_latency()), array_props.TOP),
     Task("tile", "bmc", tile_props.DEPTH, lambda: _tile_designs(2, 2, 18, 2),
          lambda: tile_props.wrapper(2, 2, 18, 2), tile_props.TOP),
 ]}
-QUICK = ("pe", "pe_l2")
+QUICK = ("pe", "pe_l2", "pe_l3")
 
 
 @dataclass
