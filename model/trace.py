@@ -22,11 +22,11 @@ training steps: ``model.record.record_training_step``.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from .fileio import atomic_savez
 from .quant import decompose
 from .trace_reader import load_trace
 from .trace_schema import (TRACE_FORMATS, TRACE_SCHEMA, TRACE_SCHEMA_VERSION, Trace,
@@ -113,7 +113,8 @@ def save_trace(path, records, *, acc_width: int = 32, backend: str = "golden",
                info: dict | None = None) -> Path:
     """Write ``records`` (``TraceRecord``s) to ``path`` (an ``.npz``); return the path.
 
-    Written to a temporary file and renamed, so a reader never sees half a trace.
+    Written to exactly ``path``, atomically (``model.fileio``): a reader never
+    sees half a trace, and a failed write leaves an existing file intact.
     """
     path = Path(path)
     records = list(records)
@@ -132,12 +133,5 @@ def save_trace(path, records, *, acc_width: int = 32, backend: str = "golden",
         arrays[_key(i, "a")] = np.ascontiguousarray(r.a, dtype=format_dtype(r.a_format))
         arrays[_key(i, "b")] = np.ascontiguousarray(r.b, dtype=format_dtype(r.b_format))
         arrays[_key(i, "c")] = np.ascontiguousarray(r.expected, dtype=np.int64)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_savez(path, compressed=True, **arrays)
     return path

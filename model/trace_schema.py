@@ -92,6 +92,20 @@ class TraceRecord:
         m, k, n = self.shape
         return m * k * n
 
+    def mismatch(self, got, first: int = 3) -> str | None:
+        """``None`` if ``got`` is the recorded result, else where it is not:
+        ``"5 of 24 outputs differ, first at (0, 3), (1, 0), (2, 2)"`` (row-major)."""
+        got = np.asarray(got)
+        if got.shape != self.expected.shape:
+            return f"result shape {got.shape}, expected {self.expected.shape}"
+        wrong = np.argwhere(got != self.expected)          # row-major order
+        if len(wrong) == 0:
+            return None
+        where = ", ".join(f"({i}, {j})" for i, j in wrong[:first].tolist())
+        more = ", ..." if len(wrong) > first else ""
+        return (f"{len(wrong)} of {self.expected.size} outputs differ, "
+                f"first at {where}{more}")
+
     def meta(self) -> dict:
         m, k, n = self.shape
         return {"index": self.index, "name": self.name, "layer": self.layer,

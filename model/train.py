@@ -94,39 +94,65 @@ class Trainer:
         yb = np.asarray(yb)
         if self.recipe.onchip:
             from .onchip import onchip_step
-            with self._one_blas_thread():
-                return onchip_step(self, xb, yb, self.recipe.onchip)
+            with self._one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):
+                loss = onchip_step(self, xb, yb, self.recipe.onchip)
+            self._check_finite()
+            return loss
         ctx = self._ctx(training=True)
         self.optimizer.zero_grad()
-        with self._one_blas_thread():
+        # Overflow to inf/NaN is caught below (loss, weights) as one error
+        # instead of a screen of RuntimeWarnings first (e.g. an absurd lr).
+        with self._one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):
             logits = self.model.forward(xb, ctx)
             loss, grad = softmax_cross_entropy(logits, yb)
             if not math.isfinite(loss):
                 raise ArithmeticError(f"training diverged at step {self.steps_done}: loss {loss}")
             self.model.backward(grad, ctx)
-        if self.recipe.center_output and self._output is not None:
-            for p in self._output.params():
-                _center_classes(p.grad)
-        self.optimizer.step()
+            if self.recipe.center_output and self._output is not None:
+                for p in self._output.params():
+                    _center_classes(p.grad)
+            self.optimizer.step()
+        self._check_finite()
         self.steps_done += 1
         return loss
 
-    def predict_logits(self, X, batch_size: int = 1024) -> np.ndarray:
-        ctx = self._ctx(training=False)
-        if self.recipe.onchip:
-            from .onchip import onchip_logits
+    def _check_finite(self) -> None:
+        """``ArithmeticError`` naming the first parameter an update made NaN or inf."""
+        for p in self.model.params():
+            if not np.isfinite(p.value).all():
+                raise ArithmeticError(
+                    f"training diverged at step {self.steps_done}: {p.name} is not finite "
+                    f"after the update (peak learning rate {self.base_lr:g} too large?)")
+
+    def predict_logits(self, X, batch_size: int = 1024, progress: bool = False) -> np.ndarray:
+        """Logits of ``X`` in batches; ``progress``: a bar on stderr (samples done,
+        and the GEMM running, which on an RTL backend is where the time goes)."""
+        from tqdm import tqdm
+        bar = tqdm(total=len(X), disable=not progress, file=sys.stderr, unit="sample",
+                   desc=f"evaluate ({getattr(self.backend, 'name', 'float')})", leave=False)
+        backend = self.backend
+        if progress and backend is not None and not self.recipe.onchip:
+            self.backend = _CountingBackend(backend, bar)   # same answers, a postfix per GEMM
+        outs = []
+        try:
+            ctx = self._ctx(training=False)
             with self._one_blas_thread():
-                return np.concatenate([onchip_logits(self, X[i:i + batch_size])
-                                       for i in range(0, len(X), batch_size)], axis=0)
-        with self._one_blas_thread():
-            outs = [self.model.forward(X[i:i + batch_size], ctx)
-                    for i in range(0, len(X), batch_size)]
+                for i in range(0, len(X), batch_size):
+                    if self.recipe.onchip:
+                        from .onchip import onchip_logits
+                        outs.append(onchip_logits(self, X[i:i + batch_size]))
+                    else:
+                        outs.append(self.model.forward(X[i:i + batch_size], ctx))
+                    bar.update(len(outs[-1]))
+        finally:
+            self.backend = backend
+            bar.close()
         return np.concatenate(outs, axis=0)
 
-    def evaluate(self, X, y, batch_size: int = 1024) -> float:
+    def evaluate(self, X, y, batch_size: int = 1024, progress: bool = False) -> float:
         """The trainer's metric on (X, y): accuracy, or mean bits per character."""
         y = np.asarray(y)
-        logits = self.predict_logits(X, batch_size)
+        logits = self.predict_logits(X, batch_size, progress=progress)
         if self.metric == "accuracy":
             return float(np.mean(np.argmax(logits, axis=1) == y))
         z = logits - logits.max(axis=1, keepdims=True)
@@ -197,6 +223,21 @@ class Trainer:
         out = {p.name: p.value.copy() for p in self.model.params()}
         out.update({k: v.copy() for k, v in self.model.buffers().items()})
         return out
+
+
+class _CountingBackend:
+    """Forwards every call to ``backend``; names each GEMM on ``bar`` as it starts."""
+
+    def __init__(self, backend, bar):
+        self._backend, self._bar, self._count = backend, bar, 0
+
+    def __getattr__(self, attr):
+        return getattr(self._backend, attr)
+
+    def gemm(self, a, b, a_format, b_format, *, name="gemm", **kwargs):
+        self._count += 1
+        self._bar.set_postfix_str(f"GEMM {self._count}: {name}", refresh=True)
+        return self._backend.gemm(a, b, a_format, b_format, name=name, **kwargs)
 
 
 def _logits_layer(model: Sequential):

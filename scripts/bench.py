@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import scripts
+from model.fileio import atomic_write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,13 +42,13 @@ def main(argv=None) -> int:
                    f"{os.cpu_count()} cores; section took {minutes:.1f} min. "
                    f"Regenerate: `python -m scripts.bench {name[len('bench_'):]}`._\n\n{body}\n")
         print(section, flush=True)
-        (out_dir / f"{name}.md").write_text(section)
+        atomic_write_text(out_dir / f"{name}.md", section)
     sections = sorted(out_dir.glob("bench_*.md"))
     header = ("# radix4 benchmarks\n\nAssembled by `make bench` (`python -m scripts.bench`) "
               "from the sections in `docs/bench/`. Medians of repeats; ratios are measured "
               "against a reference in the same run, never as timed assertions in tests.\n\n")
     out = ROOT / "docs" / "bench.md"
-    out.write_text(header + "\n".join(p.read_text() for p in sections))
+    atomic_write_text(out, header + "\n".join(p.read_text() for p in sections))
     print(f"wrote {out}")
     return 0
 

@@ -29,6 +29,11 @@ from scripts.errors import CliError  # noqa: E402  (kept here for `from scripts.
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2 (argparse prints usage too)
+        # scripts.argtypes' messages name their flag: "argument --seed: --seed must
+        # be ..." is said once.
+        head, sep, rest = message.partition(": ")
+        if sep and head.startswith("argument ") and rest.startswith("-"):
+            message = rest
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         sys.exit(2)
 
@@ -76,6 +81,11 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError,
             ArithmeticError) as exc:
         sys.stderr.write(f"radix4 {args.command}: error: {exc}\n")
+        return 2
+    except OSError as exc:
+        # A file that could not be read or written (full disk, ...): one line.
+        where = f": {exc.filename}" if exc.filename else ""
+        sys.stderr.write(f"radix4 {args.command}: error: {exc.strerror or exc}{where}\n")
         return 2
     except RuntimeError as exc:
         # A simulator that died or timed out: not bad input, but still one line.

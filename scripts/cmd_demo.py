@@ -23,12 +23,14 @@ HELP = ("Train the digits MLP in 4-bit on the golden model, then stream one full
 
 
 def add_arguments(p):
+    from scripts.argtypes import non_negative_int, positive_int
     p.add_argument("--sim", default="verilator", choices=("verilator", "icarus"),
                    help="simulator for the RTL step (default: verilator)")
-    p.add_argument("--epochs", type=int, default=3, help="golden-model epochs first (default 3)")
-    p.add_argument("--rows", type=int, default=8, help="array rows (default 8)")
-    p.add_argument("--cols", type=int, default=8, help="array columns (default 8)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=positive_int("--epochs"), default=3,
+                   help="golden-model epochs first (default 3)")
+    p.add_argument("--rows", type=int, default=8, help="array rows, 1..64 (default 8)")
+    p.add_argument("--cols", type=int, default=8, help="array columns, 1..64 (default 8)")
+    p.add_argument("--seed", type=non_negative_int("--seed"), default=0)
     p.add_argument("--no-onchip", dest="onchip", action="store_false",
                    help="skip the on-chip quantization step (4bit-onchip on the tile with the unit)")
     p.add_argument("--trace", metavar="TRACE.npz",
@@ -40,9 +42,11 @@ def _say(msg=""):
 
 
 def run(args) -> int:
+    from scripts.argtypes import check_rtl_dims, output_path, write_output
     from scripts.errors import CliError
-    if args.epochs < 0:
-        raise CliError("--epochs must be >= 0")
+    check_rtl_dims(args, depth=False)
+    if args.trace:   # checked before training, not after it
+        output_path("--trace", args.trace)
     from model.backend import GoldenBackend
     from model.tasks import make_task
     from model.trace import TraceRecorder
@@ -55,9 +59,8 @@ def run(args) -> int:
                       lr=task.lr, metric=task.metric)
     _say(f"[1/3] training {task.name} with the 4-bit recipe on the golden model "
          f"({args.epochs} epochs, {len(task.X_train)} images)")
-    if args.epochs:
-        trainer.fit(task.X_train, task.y_train, epochs=args.epochs,
-                    batch_size=task.batch_size, progress=True)
+    trainer.fit(task.X_train, task.y_train, epochs=args.epochs,
+                batch_size=task.batch_size, progress=True)
     acc_before = trainer.evaluate(task.X_test, task.y_test)
     _say(f"      test accuracy after {args.epochs} epochs: {acc_before:.4f}")
 
@@ -95,7 +98,7 @@ def run(args) -> int:
         hw_trainer.step(xb, yb)
         step_time = time.perf_counter() - t_step
         if args.trace:
-            recorder.save(args.trace)
+            write_output("--trace", args.trace, recorder.save)
 
     _say(f"[3/3] per-GEMM results (golden model vs RTL)")
     _say(f"      {'GEMM':<10} {'M x K x N':>16} {'formats':>13} {'exact':>6} "

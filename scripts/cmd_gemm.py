@@ -19,13 +19,14 @@ def add_arguments(p):
     p.add_argument("--b-format", required=True, choices=side_formats("b"))
     p.add_argument("--sim", default="golden", choices=("golden", "verilator", "icarus"),
                    help="where the GEMM runs (default: golden)")
-    p.add_argument("--rows", type=int, default=8, help="array rows R (RTL only)")
-    p.add_argument("--cols", type=int, default=8, help="array columns C (RTL only)")
+    p.add_argument("--rows", type=int, default=8, help="array rows R (RTL only; 1..64)")
+    p.add_argument("--cols", type=int, default=8, help="array columns C (RTL only; 1..64)")
     p.add_argument("--depth", type=int, default=512,
                    help="operand beats per tile bank (RTL only; power of two)")
     p.add_argument("--acc-width", type=int, default=32,
                    help=f"accumulator width in bits, {ACC_WIDTH_MIN}..{ACC_WIDTH_MAX} (default 32)")
-    p.add_argument("-o", "--output", required=True, metavar="C.npy", help="int64 result")
+    p.add_argument("-o", "--output", required=True, metavar="C.npy",
+                   help="int64 result, written to exactly this path (atomically; never an input)")
     from scripts.dask_options import add_dask_arguments
     add_dask_arguments(p)
 
@@ -49,10 +50,14 @@ def run(args) -> int:
     if not ACC_WIDTH_MIN <= args.acc_width <= ACC_WIDTH_MAX:
         raise CliError(f"--acc-width must be in {ACC_WIDTH_MIN}..{ACC_WIDTH_MAX}, "
                        f"got {args.acc_width}")
-    a = load_codes(args.a, "--a")
-    b = load_codes(args.b, "--b")
+    from scripts.argtypes import check_rtl_dims, output_path, write_output
+    out = output_path("-o", args.output, {"--a": args.a, "--b": args.b})
     from scripts.dask_options import dask_options
     dask = dask_options(args, args.sim)
+    if args.sim != "golden":   # before anything is built
+        check_rtl_dims(args)
+    a = load_codes(args.a, "--a")
+    b = load_codes(args.b, "--b")
     if args.sim == "golden":
         backend = GoldenBackend(acc_width=args.acc_width)
     else:
@@ -65,5 +70,6 @@ def run(args) -> int:
         close = getattr(backend, "close", None)
         if close:
             close()
-    np.save(args.output, np.asarray(c, dtype=np.int64))
+    from model.fileio import atomic_save_npy
+    write_output("-o", out, atomic_save_npy, np.asarray(c, dtype=np.int64))
     return 0

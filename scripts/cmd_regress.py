@@ -14,16 +14,18 @@ HELP = "Run the cocotb benches over many seeds as Dask tasks; exit 0 iff all pas
 
 
 def add_arguments(p):
+    from scripts.argtypes import non_negative_int, positive_float, positive_int
     from scripts.dask_options import add_dask_arguments
-    p.add_argument("--seeds", type=int, default=10, metavar="N",
+    p.add_argument("--seeds", type=positive_int("--seeds"), default=10, metavar="N",
                    help="run every bench with seeds FIRST..FIRST+N-1 (default 10)")
-    p.add_argument("--first-seed", type=int, default=1, metavar="FIRST",
+    p.add_argument("--first-seed", type=non_negative_int("--first-seed"), default=1,
+                   metavar="FIRST",
                    help="first seed (default 1)")
     p.add_argument("--sim", default="both", choices=("verilator", "icarus", "both"),
                    help="benches of which simulator (default both)")
     p.add_argument("--tests", nargs="+", default=None, metavar="PATH",
                    help="pytest files or node ids to run instead of the cocotb benches in verif/")
-    p.add_argument("--timeout", type=float, default=1800, metavar="S",
+    p.add_argument("--timeout", type=positive_float("--timeout"), default=1800, metavar="S",
                    help="seconds allowed for one bench file and seed (default 1800)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_dask_arguments(p)
@@ -31,12 +33,6 @@ def add_arguments(p):
 
 def run(args) -> int:
     from scripts.dask_options import dask_options
-    if args.seeds < 1:
-        raise CliError(f"--seeds must be a positive integer, got {args.seeds}")
-    if args.first_seed < 0:
-        raise CliError(f"--first-seed must be non-negative, got {args.first_seed}")
-    if not args.timeout > 0:
-        raise CliError(f"--timeout must be positive, got {args.timeout}")
     dask = dask_options(args) or {"workers": _cores()}
 
     from sim.regress import DEFAULT_TESTS, SIMS, collect, run_regression

@@ -6,7 +6,8 @@ any simulator starts, so a corrupt or mismatched file exits 2 at once.  Each
 GEMM then runs on ``sim.backends.make_backend(--sim)`` and its int64 result is
 compared with the recorded one.  One line per GEMM on stdout, a progress bar
 on stderr, a summary last.  Exit 0 iff every GEMM is bit-exact, 1 if any is
-not (they are named), 2 on bad input.
+not (they are named, with the count and the (i, j) of the first wrong outputs,
+row-major), 2 on bad input.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ HELP = "Replay a recorded GEMM trace (.npz) on the RTL; exit 0 iff every GEMM is
 
 
 def add_arguments(p):
+    from scripts.argtypes import positive_int
     p.add_argument("trace", metavar="TRACE.npz", help="trace written by model.trace")
     p.add_argument("--sim", default="verilator", choices=("verilator", "icarus"),
                    help="simulator running the accelerator tile (default: verilator)")
-    p.add_argument("--rows", type=int, default=8, help="array rows R (default 8)")
-    p.add_argument("--cols", type=int, default=8, help="array columns C (default 8)")
+    p.add_argument("--rows", type=positive_int("--rows"), default=8,
+                   help="array rows R, 1..64 (default 8)")
+    p.add_argument("--cols", type=positive_int("--cols"), default=8,
+                   help="array columns C, 1..64 (default 8)")
     p.add_argument("--depth", type=int, default=512,
                    help="operand beats per tile bank (default 512)")
     p.add_argument("--acc-width", type=int, default=None,
@@ -55,15 +59,14 @@ def runnable(a_format: str, b_format: str) -> bool:
     return True
 
 
-def _check_positive(label, value):
-    if value < 1:
-        raise CliError(f"{label} must be a positive integer, got {value}")
-
-
 def run(args) -> int:
+    from model.gemm import ACC_WIDTH_MAX, ACC_WIDTH_MIN
     from model.trace import TraceError, load_trace
-    _check_positive("--rows", args.rows)
-    _check_positive("--cols", args.cols)
+    from scripts.argtypes import check_rtl_dims
+    check_rtl_dims(args)
+    if args.acc_width is not None and not ACC_WIDTH_MIN <= args.acc_width <= ACC_WIDTH_MAX:
+        raise CliError(f"--acc-width must be in {ACC_WIDTH_MIN}..{ACC_WIDTH_MAX}, "
+                       f"got {args.acc_width}")
     try:
         trace = load_trace(args.trace)
     except TraceError as exc:
@@ -82,7 +85,7 @@ def run(args) -> int:
     from model.backend import GemmOverflowError
     from sim.backends import make_backend
 
-    mismatches = []
+    mismatches, first_wrong = [], None
     total_cycles = total_mac_pe = 0
     total_macs = 0
     t0 = time.perf_counter()
@@ -98,9 +101,8 @@ def run(args) -> int:
                 m, k, n = r.shape
                 try:
                     got = backend.gemm(r.a, r.b, r.a_format, r.b_format, name=r.name)
-                    ok = np.array_equal(np.asarray(got, dtype=np.int64), r.expected)
-                    note = "" if ok else (f" ({int(np.count_nonzero(np.asarray(got) != r.expected))}"
-                                          f" of {r.expected.size} outputs differ)")
+                    wrong = r.mismatch(np.asarray(got, dtype=np.int64))
+                    ok, note = wrong is None, "" if wrong is None else f" ({wrong})"
                 except GemmOverflowError as exc:
                     ok, note = False, f" (raised: {exc})"
                 stats = getattr(backend, "last_stats", None) or {}
@@ -112,6 +114,7 @@ def run(args) -> int:
                 util_text = f"{util:.3f}" if isinstance(util, (int, float)) else "n/a"
                 if not ok:
                     mismatches.append(f"{r.index}:{r.name}")
+                    first_wrong = first_wrong or f"GEMM {r.index} {r.name}:{note}"
                 tqdm.write(f"[{r.index:4d}] {r.name:<{width}}  {m}x{k}x{n}  "
                            f"{r.a_format} x {r.b_format}  bit-exact={'yes' if ok else 'NO'}  "
                            f"cycles={cycles}  util={util_text}{note}", file=sys.stdout)
@@ -125,6 +128,7 @@ def run(args) -> int:
           f"{args.rows}x{args.cols}; {total_macs} MACs, {total_cycles} cycles, "
           f"utilisation {overall:.3f}, {wall:.1f} s")
     if mismatches:
-        print(f"MISMATCH in {len(mismatches)} GEMM(s): {', '.join(mismatches)}")
+        print(f"MISMATCH in {len(mismatches)} GEMM(s): {', '.join(mismatches)}; "
+              f"first: {first_wrong}")
         return 1
     return 0

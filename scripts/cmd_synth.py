@@ -25,6 +25,7 @@ HELP = ("Synthesis/place-and-route cost report: radix-4 PE and arrays vs INT8 an
         "FP16 baseline PEs (writes docs/hardware-cost.md).")
 
 def add_arguments(p):
+    from scripts.argtypes import positive_float
     p.add_argument("--out", default="docs/hardware-cost.md", metavar="FILE.md",
                    help="report to write (default: docs/hardware-cost.md)")
     p.add_argument("--json", default=None, metavar="FILE.json",
@@ -41,7 +42,8 @@ def add_arguments(p):
     p.add_argument("--no-pnr", action="store_true", help="synthesis only, no place and route")
     p.add_argument("--from-json", default=None, metavar="FILE.json",
                    help="only re-render the report from an earlier run's results.json")
-    p.add_argument("--pnr-timeout", type=float, default=1800.0, metavar="SECONDS",
+    p.add_argument("--pnr-timeout", type=positive_float("--pnr-timeout"), default=1800.0,
+                   metavar="SECONDS",
                    help="give up on one nextpnr run after this long (default: 1800)")
 
 
@@ -90,20 +92,41 @@ def _pnr_device(synth, flow, candidates, fits):
     return None, "does not fit: " + "; ".join(reasons)
 
 
+def _load_results(path) -> dict:
+    """An earlier run's results.json, checked for the shape ``render`` reads."""
+    try:
+        results = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise CliError(f"--from-json: no such file: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CliError(f"--from-json: not JSON: {path} ({exc})") from None
+    if not isinstance(results, dict) or not isinstance(results.get("designs"), dict):
+        raise CliError(f"--from-json {path}: not the results of `radix4 synth` "
+                       "(expected an object with a \"designs\" object)")
+    bad = [k for k, v in results["designs"].items() if not isinstance(v, dict)]
+    if bad:
+        raise CliError(f"--from-json {path}: design {bad[0]!r} is not an object")
+    return results
+
+
 def run(args) -> int:
     from tqdm import tqdm
 
     from hw import synth as hs
 
+    from model.fileio import atomic_write_text
+    from scripts.argtypes import output_path, write_output
+
     if args.from_json:
+        out = output_path("--out", args.out, {"--from-json": args.from_json})
+        results = _load_results(args.from_json)
         try:
-            results = json.loads(Path(args.from_json).read_text())
-        except FileNotFoundError:
-            raise CliError(f"--from-json: no such file: {args.from_json}") from None
-        except json.JSONDecodeError as exc:
-            raise CliError(f"--from-json: not JSON: {args.from_json} ({exc})") from None
-        Path(args.out).write_text(render(results, hs))
-        print(f"wrote {args.out} from {args.from_json}")
+            text = render(results, hs)
+        except (KeyError, TypeError, AttributeError, IndexError) as exc:
+            raise CliError(f"--from-json {args.from_json}: not the results of "
+                           f"`radix4 synth` ({type(exc).__name__}: {exc})") from None
+        write_output("--out", out, atomic_write_text, text)
+        print(f"wrote {out} from {args.from_json}")
         return 0
 
     started = time.monotonic()
@@ -116,13 +139,13 @@ def run(args) -> int:
             raise CliError(f"--only: unknown design(s) {', '.join(unknown) or '(none)'}; "
                            f"expected some of {', '.join(known)}")
         designs = [known[k] for k in keys]
-    if args.pnr_timeout <= 0:
-        raise CliError("--pnr-timeout must be positive")
-    out = Path(args.out)
-    if out.parent and not out.parent.exists():
-        raise CliError(f"--out: directory {out.parent} does not exist")
+    out = output_path("--out", args.out)
     workdir = Path(args.workdir)
+    if workdir.exists() and not workdir.is_dir():
+        raise CliError(f"--workdir {workdir}: not a directory")
     json_path = Path(args.json) if args.json else workdir / "results.json"
+    if args.json or workdir.is_dir():   # else results.json's directory is made below
+        json_path = output_path("--json", json_path, {"--out": out})
 
     if args.quick and args.exact:
         raise CliError("--quick and --exact exclude each other")
@@ -216,7 +239,7 @@ def run(args) -> int:
     results["host"] = {"cpus": os.cpu_count(), "machine": platform.machine(),
                        "date": datetime.date.today().isoformat()}
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(results, indent=1))
-    out.write_text(render(results, hs))
+    write_output("--json", json_path, atomic_write_text, json.dumps(results, indent=1))
+    write_output("--out", out, atomic_write_text, render(results, hs))
     print(f"wrote {out} and {json_path} in {results['seconds']:.0f} s")
     return 0

@@ -15,20 +15,28 @@ BACKENDS = ("golden", "verilator", "icarus")
 def add_arguments(p):
     from model.recipes import RECIPE_NAMES
     from model.tasks import TASKS
+    from scripts.argtypes import non_negative_int, positive_float, positive_int
     p.add_argument("--dataset", default="digits-mlp", choices=tuple(TASKS),
                    help="task: dataset and network (default: digits-mlp)")
     p.add_argument("--recipe", default="4bit", choices=RECIPE_NAMES,
                    help="precision recipe (default: 4bit)")
     p.add_argument("--backend", default="golden", choices=BACKENDS,
                    help="where the integer GEMMs run (default: golden)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default: the task's)")
-    p.add_argument("--steps", type=int, default=None,
+    p.add_argument("--epochs", type=positive_int("--epochs"), default=None,
+                   help="epochs (default: the task's)")
+    p.add_argument("--steps", type=positive_int("--steps"), default=None,
                    help="stop after this many minibatch steps in all")
-    p.add_argument("--seed", type=int, default=0, help="seed of init, batch order, rounding")
-    p.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: the task's)")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the task's)")
-    p.add_argument("--rows", type=int, default=8, help="array rows (RTL backends; default 8)")
-    p.add_argument("--cols", type=int, default=8, help="array columns (RTL backends; default 8)")
+    p.add_argument("--seed", type=non_negative_int("--seed"), default=0,
+                   help="seed of init, batch order, rounding")
+    p.add_argument("--batch-size", type=positive_int("--batch-size"), default=None,
+                   help="minibatch size (default: the task's)")
+    p.add_argument("--lr", type=positive_float("--lr"), default=None,
+                   help="peak learning rate, finite and > 0 (default: the task's); one that "
+                        "makes the weights overflow stops training with a one-line error")
+    p.add_argument("--rows", type=int, default=8,
+                   help="array rows (RTL backends and on-chip recipes; 1..64, default 8)")
+    p.add_argument("--cols", type=int, default=8,
+                   help="array columns (RTL backends and on-chip recipes; 1..64, default 8)")
     p.add_argument("--depth", type=int, default=512,
                    help="operand beats per tile bank (RTL backends; default 512)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -36,20 +44,7 @@ def add_arguments(p):
     add_dask_arguments(p)
 
 
-def _positive(name, value):
-    if value is not None and value < 1:
-        raise CliError(f"{name} must be a positive integer, got {value}")
-
-
 def run(args) -> int:
-    _positive("--epochs", args.epochs)
-    _positive("--steps", args.steps)
-    _positive("--batch-size", args.batch_size)
-    if args.seed < 0:
-        raise CliError(f"--seed must be non-negative, got {args.seed}")
-    if args.lr is not None and not args.lr > 0:
-        raise CliError(f"--lr must be positive, got {args.lr}")
-
     from model.recipes import get_recipe
     from model.tasks import make_task
     from model.train import Trainer
@@ -62,6 +57,9 @@ def run(args) -> int:
         raise CliError(str(exc)) from None
     from scripts.dask_options import dask_options
     dask = dask_options(args, args.backend)
+    if recipe.quantized and (args.backend != "golden" or recipe.onchip):
+        from scripts.argtypes import check_rtl_dims   # before anything is built
+        check_rtl_dims(args, depth=args.backend != "golden")
     backend = None
     if recipe.quantized:
         if args.backend == "golden" and recipe.onchip:
@@ -91,13 +89,16 @@ def run(args) -> int:
                     batch_size=args.batch_size or task.batch_size, steps=args.steps,
                     progress=not args.no_progress)
         elapsed = time.perf_counter() - t0
-        metric = trainer.evaluate(task.X_test, task.y_test)
+        t1 = time.perf_counter()
+        metric = trainer.evaluate(task.X_test, task.y_test, progress=not args.no_progress)
+        eval_time = time.perf_counter() - t1
     finally:
         close = getattr(backend, "close", None)
         if close:
             close()
     name = "test_accuracy" if task.metric == "accuracy" else task.metric
     print(f"# task={task.name} recipe={recipe.name} backend={args.backend} seed={args.seed} "
-          f"steps={trainer.steps_done} train_time={elapsed:.1f}s", file=sys.stderr)
+          f"steps={trainer.steps_done} train_time={elapsed:.1f}s eval_time={eval_time:.1f}s",
+          file=sys.stderr)
     print(f"{name}={metric:.6f}")
     return 0

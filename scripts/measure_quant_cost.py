@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -158,9 +157,8 @@ def write_section(text: str) -> None:
         doc = head + text.rstrip("\n") + rest.split(END, 1)[1]
     else:
         doc = doc.rstrip("\n") + "\n\n" + text
-    tmp = DOC.with_suffix(".md.tmp")
-    tmp.write_text(doc)
-    os.replace(tmp, DOC)
+    from model.fileio import atomic_write_text
+    atomic_write_text(DOC, doc)
 
 
 def main(argv=None) -> int:
@@ -190,7 +188,8 @@ def main(argv=None) -> int:
             new = measure(args.cols, lanes, args.acc_width, flow, args.timeout)
             print(new, flush=True)
             rows = sorted([r for r in rows if key(r) != key(new)] + [new], key=key)
-            store.write_text(json.dumps(rows, indent=1))
+            from model.fileio import atomic_write_text
+            atomic_write_text(store, json.dumps(rows, indent=1))
             write_section(section(rows))
     return 0
 

@@ -380,15 +380,16 @@ def main(argv=None) -> int:
     p.add_argument("--render-only", action="store_true",
                    help="rewrite docs from build/results_raw.json without training")
     args = p.parse_args(argv)
+    from model.fileio import atomic_write_text
     recipes = list(RECIPE_NAMES)
     if args.render_only:
         raw = json.loads(RAW.read_text())
     else:
         raw = compute(args.tasks, recipes, SEEDS, args.jobs)
         RAW.parent.mkdir(parents=True, exist_ok=True)
-        RAW.write_text(json.dumps(raw, indent=1))
+        atomic_write_text(RAW, json.dumps(raw, indent=1))
     tasks = [t for t in TASK_ORDER if any(x["task"] == t for x in raw["runs"])]
-    (DOCS / "results.md").write_text(render(raw, tasks, recipes))
+    atomic_write_text(DOCS / "results.md", render(raw, tasks, recipes))
     print(f"wrote {DOCS / 'results.md'} ({raw['wall_s'] / 60:.1f} min)")
     return 0
 

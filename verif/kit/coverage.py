@@ -12,6 +12,8 @@ import json
 import os
 from pathlib import Path
 
+from model.fileio import atomic_write_text
+
 
 class Coverage:
     def __init__(self, name: str):
@@ -52,7 +54,7 @@ class Coverage:
     def save(self, path: str | os.PathLike | None = None):
         path = path or os.environ.get("RADIX4_COVERAGE_FILE")
         if path:
-            Path(path).write_text(json.dumps(self.to_json(), indent=1))
+            atomic_write_text(path, json.dumps(self.to_json(), indent=1))
 
     @classmethod
     def load(cls, path) -> "Coverage":

@@ -11,7 +11,9 @@ serialises concurrent builders (pytest-xdist workers, parallel drivers).
 
 Callers compute the key -- and so generate and validate the design -- before
 calling ``cached_build``; no directory or lock exists until the key does,
-so a bad parameter leaves nothing behind.
+so a bad parameter leaves nothing behind.  A build that fails leaves only its
+``*.log`` files (which the error names; no directory at all if it wrote
+none) and no lock.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable
+
+from model.fileio import atomic_write_text
 
 __all__ = ["REPO_ROOT", "cache_root", "sha256_text", "key_digest", "locked", "write_atomic",
            "cached_build", "MARKER"]
@@ -49,28 +52,38 @@ def key_digest(key: dict) -> str:
 
 @contextlib.contextmanager
 def locked(path: Path):
-    """Hold an exclusive ``flock`` on ``path`` (created if needed)."""
+    """Hold an exclusive ``flock`` on ``path`` (created if needed).
+
+    The holder may delete the lock file (``cached_build`` does after a failed
+    build); a waiter that then gets the lock of the deleted file sees that
+    ``path`` no longer names it and locks the current file instead.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
+    while True:
+        f = open(path, "a+")
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            st = os.stat(path)
+            held = os.fstat(f.fileno())
+            if (st.st_dev, st.st_ino) == (held.st_dev, held.st_ino):
+                break
+        except FileNotFoundError:
+            pass
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
+    try:
+        yield
+    finally:
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
 
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temp file in the same directory and a
-    rename, so a reader sees the old file or the whole new one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    rename, so a reader sees the old file or the whole new one
+    (``model.fileio.atomic_write_text``)."""
+    atomic_write_text(path, text)
 
 
 def cached_build(root: Path, label: str, key: dict, populate: Callable[[Path], None],
@@ -89,11 +102,29 @@ def cached_build(root: Path, label: str, key: dict, populate: Callable[[Path], N
 
     if complete():
         return build_dir, False
-    with locked(build_dir.with_name(build_dir.name + ".lock")):
+    lock = build_dir.with_name(build_dir.name + ".lock")
+    with locked(lock):
         if complete():                  # another process built it while we waited
             return build_dir, False
         shutil.rmtree(build_dir, ignore_errors=True)
         build_dir.mkdir(parents=True)
-        populate(build_dir)
-        write_atomic(marker, json.dumps(key, indent=1, sort_keys=True))
+        try:
+            populate(build_dir)
+            write_atomic(marker, json.dumps(key, indent=1, sort_keys=True))
+        except BaseException:
+            _discard_failed(build_dir, lock)
+            raise
     return build_dir, True
+
+
+def _discard_failed(build_dir: Path, lock: Path) -> None:
+    """After a failed build (lock held): keep only its logs, which the error
+    names; remove the directory if nothing else was written, and the lock."""
+    for entry in list(build_dir.iterdir()) if build_dir.is_dir() else []:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.suffix != ".log":
+            entry.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        build_dir.rmdir()               # only if empty
+    lock.unlink(missing_ok=True)
