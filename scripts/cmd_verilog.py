@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from scripts.errors import CliError
 
 HELP = ("Generate Verilog for the PE, the systolic array, the accelerator tile (SPEC 4), "
@@ -11,6 +9,8 @@ HELP = ("Generate Verilog for the PE, the systolic array, the accelerator tile (
 
 # Tops with a quantization unit have their own generators (hw.quant_unit, hw.tile_quant).
 QUANT_TOPS = {"quant": "the quantization unit alone", "qtile": "the tile with the unit"}
+# Tops with rows; every top but pe has columns (quant: one lane group per column).
+DIM_TOPS = ("array", "accel", "qtile")
 
 
 def _tops():
@@ -39,34 +39,28 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from hw.array import MAX_DIM
     from hw.verilog import generate
+    from model.fileio import atomic_write_text
     from model.gemm import ACC_WIDTH_MAX, ACC_WIDTH_MIN
+    from scripts.argtypes import check_depth, check_dim, output_path, write_output
 
-    for flag, value in (("--rows", args.rows), ("--cols", args.cols)):
-        if not 1 <= value <= MAX_DIM:
-            raise CliError(f"{flag} must be in 1..{MAX_DIM}, got {value}")
+    # Only the dimensions the top has: a PE has no rows, the unit no rows either.
+    if args.top in DIM_TOPS:
+        check_dim("--rows", args.rows)
+    if args.top != "pe":
+        check_dim("--cols", args.cols)
     if not ACC_WIDTH_MIN <= args.acc_width <= ACC_WIDTH_MAX:
         raise CliError(f"--acc-width must be in {ACC_WIDTH_MIN}..{ACC_WIDTH_MAX}, "
                        f"got {args.acc_width}")
-    out = Path(args.output)
-    if out.is_dir():
-        raise CliError(f"-o {out}: is a directory")
-    if not out.parent.exists():
-        raise CliError(f"-o {out}: directory {out.parent} does not exist")
-    if args.top == "accel" and (args.depth < 2 or args.depth > 65536
-                                or args.depth & (args.depth - 1)):
-        raise CliError(f"--depth must be a power of two in 2..65536, got {args.depth}")
+    out = output_path("-o", args.output)
+    if args.top in ("accel", "qtile"):
+        check_depth(args.depth)
     if args.top in QUANT_TOPS:
         text = _quant_verilog(args)
     else:
         text = generate(args.top, rows=args.rows, cols=args.cols, acc_width=args.acc_width,
                         depth=args.depth, pe_latency=args.pe_latency)
-    from verif.toolchain import write_atomic
-    try:
-        write_atomic(out, text)
-    except OSError as exc:
-        raise CliError(f"-o {out}: {exc.strerror or exc}") from None
+    write_output("-o", out, atomic_write_text, text)
     return 0
 
 
