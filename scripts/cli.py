@@ -82,6 +82,10 @@ def main(argv=None) -> int:
             ArithmeticError) as exc:
         sys.stderr.write(f"radix4 {args.command}: error: {exc}\n")
         return 2
+    except (ConnectionError, TimeoutError) as exc:
+        # The simulator's socket went away: a failure, not bad input.
+        sys.stderr.write(f"radix4 {args.command}: failed: {exc.strerror or exc}\n")
+        return 1
     except OSError as exc:
         # A file that could not be read or written (full disk, ...): one line.
         where = f": {exc.filename}" if exc.filename else ""
