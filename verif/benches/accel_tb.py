@@ -20,10 +20,10 @@ from verif.kit.bench import asymmetric_lanes
 from verif.kit.golden import fill_pair, product_nibbles
 
 from .tile_bench import (COLS, COUNTERS, COV, DEPTH, K_MAX_FIELD, NARROW, PAIRS, RESERVED, ROWS,
-                         TileBench, budget, cmd_word)
+                         TEST_TIMEOUT_US, TileBench, budget, cmd_word)
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=TEST_TIMEOUT_US, timeout_unit="us")
 async def random_jobs(dut):
     """Random job chains of every format pair under gaps and stalls; counters exact."""
     rp = test_rng("random_jobs/pauses")[0]
@@ -41,8 +41,8 @@ async def random_jobs(dut):
     for i in range(budget(10)):
         tb.random_chain()
     beats, jobs = tb.sent_beats, tb.sent_jobs
-    while tb.load.busy and len(tb.load.queue) > DEPTH:
-        await FallingEdge(dut.clk)
+    await tb.wait_until(lambda: not tb.load.busy or len(tb.load.queue) <= DEPTH,
+                        f"the load stream to get down to {DEPTH} queued beats")
     first = await tb.clear_counters()
     await tb.drain()
     second = tb.counters()
@@ -57,7 +57,7 @@ async def random_jobs(dut):
     tb.finish()
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=TEST_TIMEOUT_US, timeout_unit="us")
 async def extremes_and_overflow(dut):
     """Extreme codes in every format; sums at and beyond the ACC_WIDTH range across chains."""
     tb = await TileBench(dut, "extremes_and_overflow", random_pause(test_rng("eo")[0], 0.1)).start()
@@ -94,7 +94,7 @@ async def extremes_and_overflow(dut):
     tb.finish()
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=TEST_TIMEOUT_US, timeout_unit="us")
 async def bad_commands(dut):
     """k = 0 and k > depth are dropped and set the sticky cmd_error; reset clears it."""
     rp = test_rng("bad/pauses")[0]
@@ -125,7 +125,7 @@ async def bad_commands(dut):
     tb.finish()
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=TEST_TIMEOUT_US, timeout_unit="us")
 async def reset_mid_job(dut):
     """Reset while loading, while computing and with results pending: nothing stale after."""
     rp = test_rng("rmj/pauses")[0]
@@ -136,8 +136,8 @@ async def reset_mid_job(dut):
         tb.random_chain()
         af, bf = tb.rng.choice(PAIRS)
         tb.send_job(*tb.random_operands(DEPTH, af, bf), af, bf)
-        while tb.load.busy and len(tb.load.queue) > DEPTH // 2:
-            await FallingEdge(dut.clk)
+        await tb.wait_until(lambda: not tb.load.busy or len(tb.load.queue) <= DEPTH // 2,
+                            f"the load stream to get down to {DEPTH // 2} queued beats")
         if tb.load.busy and dut.load__ready.value == 1:
             COV.hit("reset", "while loading a job")
         if dut.idle.value == 0:
@@ -145,12 +145,20 @@ async def reset_mid_job(dut):
         await tb.reset(cycles=1 + round_)
         await tb.expect_quiet()
         # 2. results of a finished job held back by a stalled result stream.
-        tb.out_pause.force = True
+        # A chain goes in first with results flowing: with the result stream
+        # stalled the tile takes only the jobs up to the second emitting one
+        # plus two banks, and a chain of up to 4 jobs can need more.
         tb.random_chain()
+        await tb.wait_until(lambda: not tb.inputs_busy, "a chain's commands and beats to go in")
+        tb.out_pause.force = True
         af, bf = tb.rng.choice(PAIRS)
         tb.send_job(*tb.random_operands(tb.random_k(), af, bf), af, bf)   # emits
-        while tb.cmd.busy or tb.load.busy:
-            await FallingEdge(dut.clk)
+        await tb.wait_until(lambda: not tb.inputs_busy,
+                            "an emitting job's command and beats to go in (results stalled)")
+        # Its beats are in a bank now: up to DEPTH beats still to enter the array.
+        await tb.wait_until(lambda: dut.result__valid.value == 1,
+                            "the emitting job's first result row (result stream stalled)",
+                            DEPTH + 3 * (ROWS + COLS) + 20)
         for _ in range(ROWS + COLS + 8):
             await FallingEdge(dut.clk)
         assert dut.result__valid.value == 1, "no result pending before the reset"
@@ -167,7 +175,7 @@ async def reset_mid_job(dut):
     tb.finish()
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=TEST_TIMEOUT_US, timeout_unit="us")
 async def streaming_without_bubbles(dut):
     """Full-depth jobs with no gaps or stalls: after the first bank fills, no stall cycles."""
     tb = await TileBench(dut, "streaming_without_bubbles").start()
@@ -186,7 +194,7 @@ async def streaming_without_bubbles(dut):
     tb.finish()
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=TEST_TIMEOUT_US, timeout_unit="us")
 async def backpressure_long(dut):
     """A long run under heavy bursty gaps and stalls on all three streams."""
     rp = test_rng("bpl/pauses")[0]
@@ -201,7 +209,7 @@ async def backpressure_long(dut):
 
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=TEST_TIMEOUT_US, timeout_unit="us")
 async def idle_with_beat_in_hand(dut):
     """``idle`` stays low while the sequencer holds a beat the array has not taken.
 
@@ -216,8 +224,8 @@ async def idle_with_beat_in_hand(dut):
     for _ in range(3):
         af, bf = tb.rng.choice(PAIRS)
         tb.send_job(*tb.random_operands(1, af, bf), af, bf)
-    while tb.inputs_busy:
-        await FallingEdge(dut.clk)
+    await tb.wait_until(lambda: not tb.inputs_busy,
+                        "three 1-beat jobs' commands and beats to go in (results stalled)")
     for _ in range(2 * (ROWS + COLS) + 10):
         await FallingEdge(dut.clk)
         entered = tb.counters()["mac_pe_cycles"] // (ROWS * COLS)

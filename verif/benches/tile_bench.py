@@ -95,6 +95,32 @@ class TileBench(GemmBench):
     def quiet_cycles(self) -> int:
         return 3 * (ROWS + COLS) + 20
 
+    # -- bounded waits ----------------------------------------------------
+    def cycle_budget(self) -> int:
+        """Cycles within which the tile must take everything queued now and
+        emit every expected row, even under the benches' heaviest pauses
+        (bursts of up to 12 cycles on each stream): a generous multiple of
+        the work in flight, so a design that stops is a failure, not a hang."""
+        beats = len(self.cmd.queue) + len(self.load.queue)
+        return 500 + 20 * (ROWS + COLS) + 30 * beats + 40 * len(self.sb.expected)
+
+    async def wait_until(self, done, what: str, cycles: int | None = None):
+        """Falling edges until ``done()``; after ``cycles`` (default
+        ``cycle_budget()``) fail with a message naming ``what``."""
+        limit = self.cycle_budget() if cycles is None else cycles
+        for _ in range(limit):
+            if done():
+                return
+            await FallingEdge(self.dut.clk)
+        if done():
+            return
+        raise AssertionError(
+            f"{self.name}: timed out after {limit} cycles waiting for {what} (queued: "
+            f"{len(self.cmd.queue)} commands, {len(self.load.queue)} load beats, plus one on "
+            f"offer each; {len(self.sb.expected)} rows expected; "
+            f"cmd_ready={self.dut.cmd__ready.value} load_ready={self.dut.load__ready.value} "
+            f"result_valid={self.dut.result__valid.value} idle={self.dut.idle.value})")
+
     # -- stimulus ---------------------------------------------------------
     def send_job(self, a_nib, b_nib, af, bf, *, accumulate=False, emit=True):
         """Queue one job (A: ROWS x k nibbles, B: k x COLS) and its expected rows."""
@@ -236,3 +262,12 @@ class TileBench(GemmBench):
 def budget(base):
     """Scale job counts down for big tiles and deep banks."""
     return max(4, base * 16 // max(16, ROWS * COLS + DEPTH))
+
+
+# Backstop for each cocotb test (``@cocotb.test(timeout_time=TEST_TIMEOUT_US,
+# timeout_unit="us")``): the most any test sends is budget(50) chains of up
+# to 4 jobs of DEPTH beats; allow 10 cycles a beat and 20 (R + C) a job (the
+# tests take 1-2 cycles a beat under their heaviest pauses).  Every wait in
+# the tests is bounded by ``wait_until`` or ``drain`` first; this only turns a
+# wait nobody bounded into a failure.
+TEST_TIMEOUT_US = PERIOD_NS * (budget(50) * 4 * (10 * DEPTH + 20 * (ROWS + COLS)) + 5000) / 1000
