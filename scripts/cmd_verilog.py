@@ -27,9 +27,11 @@ def add_arguments(p):
     # argparse error (exit 2).
     p.add_argument("--depth", type=int, default=512,
                    help="accel only: operand beats per bank, a power of two (default 512)")
-    p.add_argument("--pe-latency", type=int, default=1, choices=(1, 2),
-                   help="PE pipeline depth: 1 (product added in the same cycle) or 2 "
-                        "(registered product); default 1")
+    from hw.pe import DEFAULT_PE_LATENCY, PE_LATENCIES
+    p.add_argument("--pe-latency", type=int, default=None, choices=PE_LATENCIES,
+                   help="PE pipeline depth: 1 (product added in the same cycle), 2 "
+                        "(registered product) or 3 (product in two stages); "
+                        f"default {DEFAULT_PE_LATENCY}")
     p.add_argument("--quant-lanes", type=int, default=None,
                    help="quant/qtile only: datapath lanes of the unit, dividing --cols "
                         "(default: one per column for quant, the tile's default for qtile)")
@@ -59,15 +61,15 @@ def run(args) -> int:
         text = _quant_verilog(args)
     else:
         text = generate(args.top, rows=args.rows, cols=args.cols, acc_width=args.acc_width,
-                        depth=args.depth, pe_latency=args.pe_latency)
+                        depth=args.depth, pe_latency=_pe_latency(args))
     write_output("-o", out, atomic_write_text, text)
     return 0
 
 
 def _quant_verilog(args) -> str:
     from hw.quant_unit import check_lanes
-    if args.pe_latency != 1:
-        raise CliError(f"--pe-latency {args.pe_latency}: the {args.top} top builds its PE at latency 1")
+    if args.top == "quant" and args.pe_latency is not None:
+        raise CliError("--pe-latency: the quant top has no PE")
     try:
         check_lanes(args.cols, args.quant_lanes)
     except ValueError as exc:
@@ -77,4 +79,9 @@ def _quant_verilog(args) -> str:
         return generate_verilog(args.cols, args.acc_width, args.quant_lanes)
     from hw.tile_quant import generate_verilog
     return generate_verilog(args.rows, args.cols, args.acc_width, args.depth,
-                            quant_lanes=args.quant_lanes)
+                            quant_lanes=args.quant_lanes, pe_latency=_pe_latency(args))
+
+
+def _pe_latency(args) -> int:
+    from hw.pe import DEFAULT_PE_LATENCY
+    return DEFAULT_PE_LATENCY if args.pe_latency is None else args.pe_latency
