@@ -17,20 +17,30 @@ from model import requant as rq
 from verif.benches import quant_unit_stim as stim
 
 
-def run_unit(cols, width, jobs, rng, p_valid=1.0, p_ready=1.0, bad_cfgs=(), max_cycles=30000,
+def run_unit(cols, width, jobs, rng, p_valid=1.0, p_ready=1.0, bad_cfgs=(), max_cycles=None,
              lanes=None, dut=None):
     """Stream jobs through the unit; ``bad_cfgs``: {job index: mode code} sends a
-    rejected config (mode 3 or mantissa 0) before that job."""
+    rejected config (mode 3 or mantissa 0) before that job.
+
+    Every wait is bounded, so a unit that stops taking or giving beats fails
+    with what was waited for instead of hanging the simulation: one handshake
+    may wait ``stall_limit`` cycles, the whole run ``max_cycles`` (default: a
+    budget from the number of beats and the cycles a row takes)."""
     dut = dut or QuantUnit(cols, width, lanes)
     cfg_words = [stim.config_word(j.cfg, cols) for j in jobs]
+    in_words = [list(stim.input_words(j, width)) for j in jobs]
     expected = [b for j in jobs for b in stim.expected_beats(j)]
     received, log = [], {"accepted": [], "emitted": [], "cfg_error": []}
-    olay = output_layout(cols, width)
+    slices = cols // dut.lanes                     # cycles a row takes in the datapath
+    stall_limit = 100 * (slices + 2)
+    if max_cycles is None:
+        beats = sum(map(len, in_words)) + len(expected) + 2 * len(jobs) + len(bad_cfgs)
+        max_cycles = 1000 + 20 * (slices + 1) * beats
 
     async def producer(ctx):
         cycle = 0
 
-        async def offer(valid_sig, ready_sig, payload_sig, word, gaps=True):
+        async def offer(valid_sig, ready_sig, payload_sig, word, what, gaps=True):
             nonlocal cycle
             while gaps and rng.random() >= p_valid:
                 ctx.set(valid_sig, 0)
@@ -38,7 +48,11 @@ def run_unit(cols, width, jobs, rng, p_valid=1.0, p_ready=1.0, bad_cfgs=(), max_
                 cycle += 1
             ctx.set(valid_sig, 1)
             ctx.set(payload_sig, word)
-            while True:
+            for waited in range(stall_limit + 1):
+                assert waited < stall_limit and cycle < max_cycles, (
+                    f"cycle {cycle}: {what} not taken after {waited} cycles of valid "
+                    f"(limits: {stall_limit} a handshake, {max_cycles} a run); "
+                    f"{len(received)} of {len(expected)} output beats so far")
                 ready = ctx.get(ready_sig)
                 await ctx.tick()
                 cycle += 1
@@ -49,24 +63,32 @@ def run_unit(cols, width, jobs, rng, p_valid=1.0, p_ready=1.0, bad_cfgs=(), max_
 
         for n, job in enumerate(jobs):
             if n in bad_cfgs:
+                why = "mode 3" if bad_cfgs[n] == 3 else f"mantissa 0, mode code {bad_cfgs[n]}"
                 bad = stim.config_word(job.cfg, cols, mode_code=bad_cfgs[n])
                 if bad_cfgs[n] != 3:     # mantissa 0 in a legal mode
                     bad &= ~(((1 << rq.MANT_BITS) - 1) << config_layout(cols)["mantissa"].offset)
-                await offer(dut.cfg.valid, dut.cfg.ready, dut.cfg.payload.as_value(), bad)
+                await offer(dut.cfg.valid, dut.cfg.ready, dut.cfg.payload.as_value(), bad,
+                            f"rejected config ({why}) before job {n}")
                 log["cfg_error"].append(ctx.get(dut.cfg_error))
-            await offer(dut.cfg.valid, dut.cfg.ready, dut.cfg.payload.as_value(), cfg_words[n])
-            for word in stim.input_words(job, width):
+                assert log["cfg_error"][-1] == 1, \
+                    f"cfg_error not set by the rejected config ({why}) before job {n}"
+            await offer(dut.cfg.valid, dut.cfg.ready, dut.cfg.payload.as_value(), cfg_words[n],
+                        f"config of job {n}")
+            for b, word in enumerate(in_words[n]):
                 # i.ready is a function of state: it may not follow i.valid
                 ctx.set(dut.i.valid, 0)
                 r0 = ctx.get(dut.i.ready)
                 ctx.set(dut.i.valid, 1)
                 assert ctx.get(dut.i.ready) == r0
                 log["accepted"].append(await offer(dut.i.valid, dut.i.ready,
-                                                   dut.i.payload.as_value(), word))
+                                                   dut.i.payload.as_value(), word,
+                                                   f"input beat {b} of job {n}"))
 
     async def consumer(ctx):
         cycle = 0
-        while len(received) < len(expected) and cycle < max_cycles:
+        while len(received) < len(expected):
+            assert cycle < max_cycles, (f"{len(received)} of {len(expected)} output beats "
+                                        f"after {max_cycles} cycles (the run's cycle budget)")
             ready = rng.random() < p_ready
             ctx.set(dut.o.ready, ready)
             valid = ctx.get(dut.o.valid)
@@ -130,8 +152,9 @@ def test_rejected_configs_set_the_error_and_lose_nothing():
     cols, width = 2, 24
     rng = np.random.default_rng(9)
     jobs = [stim.make_job(rng, k, cols, width) for k in ("fwd-uint4", "bwd-nearest", "fwd-int4")]
-    log = run_unit(cols, width, jobs, rng, p_valid=0.8, p_ready=0.8, bad_cfgs={1: 3, 2: 0})
-    assert log["cfg_error_end"] == 1
+    # Mantissa 0 first: cfg_error is sticky, so it must be the one that sets it.
+    log = run_unit(cols, width, jobs, rng, p_valid=0.8, p_ready=0.8, bad_cfgs={1: 0, 2: 3})
+    assert log["cfg_error"] == [1, 1] and log["cfg_error_end"] == 1
 
 
 @pytest.mark.parametrize("cols,lanes", [(3, None), (4, 2), (3, 1)])
