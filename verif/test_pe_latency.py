@@ -32,3 +32,9 @@ def test_accel_other_pe_latency():
     run_bench("verif.benches.accel_tb", "accel",
               {"rows": 2, "cols": 3, "acc_width": 18, "depth": 8, "pe_latency": OTHER[0]},
               "icarus")
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("latency", OTHER, ids=[f"icarus-w18-L{lat}" for lat in OTHER])
+def test_pe_other_latency(latency):
+    run_bench("verif.benches.pe_tb", "pe", {"acc_width": 18, "pe_latency": latency}, "icarus")

@@ -5,18 +5,29 @@ every B format, all read from the format table; clear/valid/hold control sequenc
 extremes and the exact ACC_WIDTH overflow boundary (both signs, sticky
 after the sum comes back, cleared by ``clear``); reset mid-sum.
 The PE is driven cycle by cycle: inputs change on the falling edge, ``acc``
-and ``overflow`` are checked on the next falling edge (registered outputs).
+and ``overflow`` are checked ``latency`` falling edges later (the PE's
+declared latency, ``pe_latency`` in ``RADIX4_PARAMS``, default
+``hw.pe.DEFAULT_PE_LATENCY``).  A reset flushes the PE's pipeline, so the
+operations of the ``latency - 1`` cycles before it are never observable and
+go unchecked.
 """
 
 from __future__ import annotations
 
+import json
+import os
+
 import cocotb
 from cocotb.triggers import FallingEdge
 
+from hw.pe import DEFAULT_PE_LATENCY
 from verif.kit import Coverage, assert_resolvable, get_seed, start_clock, test_rng
+from verif.kit.seed import depth
 from model.formats import lane_width, max_abs_product, select_width
 from verif.kit.golden import (code_count, extreme_nibbles, fill_pair, fill_to, format_names, format_pairs,
                               product_nibbles, product_table, reserved_codes, running_expect)
+
+LATENCY = json.loads(os.environ.get("RADIX4_PARAMS", "{}")).get("pe_latency", DEFAULT_PE_LATENCY)
 
 # Every A select value (reserved ones multiply by 0) and every B format, from the table.
 A_CODES = sorted(format_names("a")) + reserved_codes("a")
@@ -70,11 +81,20 @@ async def setup(dut):
 
 
 async def run_ops(dut, ops, name):
-    """Drive ``ops`` one per cycle; check each op's expectation one cycle later."""
+    """Drive ``ops`` one per cycle; check each op's expectation ``LATENCY`` cycles later."""
+    # Ops a reset flushes from the pipeline before they reach acc: unchecked.
+    ops = list(ops)
+    for r, op in enumerate(ops):
+        if op.rst:
+            for i in range(max(0, r - LATENCY + 1), r):
+                if not ops[i].rst:
+                    ops[i] = Op(ops[i].valid, ops[i].clear, ops[i].a, ops[i].a_fmt, ops[i].b,
+                                ops[i].b_fmt, 0, None, None)
+    in_flight = [None] * (LATENCY - 1)   # ops driven, not yet visible on acc
     prev = None
     checked = 0
     last_fmt = (None, None)
-    for op in ops + [None]:
+    for op in ops + [None] * LATENCY:
         await FallingEdge(dut.clk)
         assert_resolvable({"acc": dut.acc, "overflow": dut.overflow}, f"in {name}")
         if prev is not None and prev.expect is not None:
@@ -89,7 +109,10 @@ async def run_ops(dut, ops, name):
             if prev.cov:
                 COV.hit("overflow", prev.cov)
         if op is None:
-            break
+            dut.valid.value = dut.clear.value = dut.rst.value = 0
+            in_flight.append(None)
+            prev = in_flight.pop(0)
+            continue
         dut.a.value, dut.a_fmt.value, dut.b.value, dut.b_fmt.value = op.a, op.a_fmt, op.b, op.b_fmt
         dut.valid.value, dut.clear.value, dut.rst.value = op.valid, op.clear, op.rst
         if not op.rst:
@@ -102,7 +125,8 @@ async def run_ops(dut, ops, name):
                 if last_fmt[1] is not None and last_fmt[1] != op.b_fmt:
                     COV.hit("fmt switch", "b_fmt changes between cycles")
                 last_fmt = (op.a_fmt, op.b_fmt)
-        prev = op
+        in_flight.append(op)
+        prev = in_flight.pop(0)
     dut.valid.value = dut.clear.value = dut.rst.value = 0
     dut._log.info("%s: %d ops, %d checks against the model", name, len(ops), checked)
     COV.save()
@@ -166,7 +190,7 @@ async def random_accumulations(dut):
     width = await setup(dut)
     rng, _ = test_rng("random_accumulations")
     ops = []
-    for _ in range(60):
+    for _ in range(depth(60, 20)):
         af, bf = rng.choice(A_CODES), rng.choice(B_CODES)
 
         def pick():
@@ -229,7 +253,7 @@ async def reset_mid_sum(dut):
     width = await setup(dut)
     rng, _ = test_rng("reset_mid_sum")
     ops = []
-    for _ in range(10):
+    for _ in range(depth(10, 4)):
         ops += sequence_ops(rng, width, *rng.choice(format_pairs()), rng.randint(2, 10))
         ja, jb = junk_fmts(rng)
         ops.append(Op(1, 0, junk(rng), ja, junk(rng), jb, rst=1,
