@@ -18,6 +18,7 @@ from model.formats import max_abs_product
 from verif.kit import burst_pause, random_pause, test_rng
 from verif.kit.bench import asymmetric_lanes
 from verif.kit.golden import fill_pair, product_nibbles
+from verif.kit.seed import depth
 
 from .tile_bench import (COLS, COUNTERS, COV, DEPTH, K_MAX_FIELD, NARROW, PAIRS, RESERVED, ROWS,
                          TEST_TIMEOUT_US, TileBench, budget, cmd_word)
@@ -131,7 +132,7 @@ async def reset_mid_job(dut):
     rp = test_rng("rmj/pauses")[0]
     tb = await TileBench(dut, "reset_mid_job", random_pause(rp, 0.3), random_pause(rp, 0.3),
                          random_pause(rp, 0.3)).start()
-    for round_ in range(3):
+    for round_ in range(depth(3, 2)):
         # 1. mid-load: a long job's command taken, part of its beats in.
         tb.random_chain()
         af, bf = tb.rng.choice(PAIRS)

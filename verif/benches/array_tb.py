@@ -24,6 +24,7 @@ from hw.codec import LayoutCodec, stream_lanes
 from model.formats import max_abs_product
 from verif.kit import Coverage, GemmBench, burst_pause, random_pause, test_rng
 from verif.kit.bench import asymmetric_lanes
+from verif.kit.seed import depth, sample
 from verif.kit.golden import (code_count, extreme_nibbles, fill_pair, format_names, format_pairs,
                               pair_label, product_nibbles, product_table, random_operands,
                               reserved_codes)
@@ -149,8 +150,9 @@ class ArrayBench(GemmBench):
 
 
 def _budget(base):
-    """Scale GEMM counts down for big arrays (cycles per GEMM grow with rows)."""
-    return max(4, base * 4 // max(4, ROWS))
+    """Scale GEMM counts down for big arrays (cycles per GEMM grow with rows) and
+    in the regress profile (``verif.kit.seed.depth``)."""
+    return max(4, depth(base) * 4 // max(4, ROWS))
 
 
 @cocotb.test()
@@ -174,10 +176,11 @@ async def extremes(dut):
     """Matrices of each format's extreme codes (from the table) in every pair."""
     tb = await ArrayBench(dut, "extremes").start()
     for af, bf in PAIRS + RESERVED:
-        for x in extreme_nibbles("a", af)[:6]:
-            for y in extreme_nibbles("b", bf):
-                k = tb.rng.randint(1, 3)
-                tb.send_gemm(np.full((ROWS, k), x), np.full((k, COLS), y), af, bf)
+        # regress profile: a random quarter of the (x, y) pairs per seed
+        for x, y in sample(tb.rng, [(x, y) for x in extreme_nibbles("a", af)[:6]
+                                    for y in extreme_nibbles("b", bf)]):
+            k = tb.rng.randint(1, 3)
+            tb.send_gemm(np.full((ROWS, k), x), np.full((k, COLS), y), af, bf)
         a, b = tb.random_operands(4, af, bf, p_extreme=1.0)
         tb.send_gemm(a, b, af, bf)
     await tb.drain()
@@ -234,7 +237,7 @@ async def reset_mid_gemm(dut):
     rp = test_rng("rmg")[0]
     tb = await ArrayBench(dut, "reset_mid_gemm", random_pause(rp, 0.3),
                           random_pause(rp, 0.3)).start()
-    for round_ in range(4):
+    for round_ in range(depth(4, 2)):
         # 1. in the middle of a long GEMM's input beats
         tb.random_gemm()
         af, bf = tb.rng.choice(PAIRS)

@@ -24,6 +24,7 @@ from model import requant as rq
 from verif.benches import quant_unit_stim as stim
 from verif.kit import (Coverage, Scoreboard, StreamDriver, StreamMonitor, random_pause, reset,
                        start_clock, test_rng)
+from verif.kit.seed import depth
 
 PARAMS = json.loads(os.environ.get("RADIX4_PARAMS", "{}"))
 COLS = PARAMS.get("cols", 4)
@@ -160,7 +161,7 @@ class QuantBench:
 async def random_jobs(dut):
     """Every job kind, constrained-random rows, random gaps and ready stalls."""
     tb = await QuantBench(dut, "random_jobs").start()
-    jobs = stim.random_jobs(tb.np_rng, 40, COLS, W)
+    jobs = stim.random_jobs(tb.np_rng, depth(40, 12), COLS, W)
     for job in jobs:
         if job.kind == "sr-boundary" and not SR_EDGE:
             continue

@@ -22,6 +22,7 @@ from hw.array import output_layout
 from hw.codec import LayoutCodec, stream_lanes
 from verif.kit import Coverage, GemmBench
 from verif.kit.clocking import PERIOD_NS
+from verif.kit.seed import depth
 from verif.kit.golden import (format_names, format_pairs, pair_label, random_operands,
                               reserved_codes)
 
@@ -260,8 +261,9 @@ class TileBench(GemmBench):
 
 
 def budget(base):
-    """Scale job counts down for big tiles and deep banks."""
-    return max(4, base * 16 // max(16, ROWS * COLS + DEPTH))
+    """Scale job counts down for big tiles and deep banks, and in the regress
+    profile (``verif.kit.seed.depth``)."""
+    return max(4, depth(base) * 16 // max(16, ROWS * COLS + DEPTH))
 
 
 # Backstop for each cocotb test (``@cocotb.test(timeout_time=TEST_TIMEOUT_US,
