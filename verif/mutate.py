@@ -13,7 +13,10 @@ copy's root (so ``hw`` imports the mutated copy: the copy's root is
 * STALE if its text no longer occurs exactly once in the source.
 
 First the selections run once on an unmutated copy (the baseline): a
-selection that fails without a mutant would "kill" everything.  Runs go
+selection that fails without a mutant would "kill" everything.  Every run
+gets the same ``RADIX4_SEED`` (``--seed``, default the environment's or 1),
+so the cocotb benches' random stimulus is the same for the baseline and every
+mutant, and a result can be replayed.  Runs go
 ``--jobs`` at a time (default 2, the machine's cores).  Exit status 0 iff
 every mutant is killed or argued equivalent (``verif.mutants.EQUIVALENT``).
 """
@@ -36,6 +39,13 @@ from .mutants import CATALOGUE, EQUIVALENT, SELECTIONS, Mutant
 ROOT = Path(__file__).resolve().parents[1]
 COPIED = ("hw", "model", "sim", "verif", "tests", "scripts", "pyproject.toml")
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
 
 
 def _copy_tree(dest: Path) -> None:
@@ -132,6 +142,9 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=300.0,
                     help="seconds per pytest run (a selection takes 5-60 s unmutated; a run "
                          "that hangs on a mutant is reported, not counted as a kill)")
+    ap.add_argument("--seed", type=int,
+                    default=int(os.environ.get("RADIX4_SEED", "").strip() or 1),
+                    help="RADIX4_SEED of every run (default: the environment's, else 1)")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--list", action="store_true", help="list the catalogue and exit")
     args = ap.parse_args(argv)
@@ -147,6 +160,9 @@ def main(argv=None) -> int:
         return 0
     workroot = ROOT / "build" / "mutate"
     workroot.mkdir(parents=True, exist_ok=True)
+    os.environ["RADIX4_SEED"] = str(args.seed)     # inherited by every pytest run
+    print(f"verif.mutate: {len(mutants)} mutants, --jobs {args.jobs}, RADIX4_SEED={args.seed}, "
+          f"load {_load()}", flush=True)
     start = time.monotonic()
     selections = sorted({s for m in mutants for s in m.kill_layers})
     if not args.no_baseline:
@@ -169,7 +185,7 @@ def main(argv=None) -> int:
           f"({100.0 * killed / max(1, len(results)):.1f} %), {len(survivors)} not killed"
           f"{' (' + ', '.join(survivors) + ')' if survivors else ''}, "
           f"{len(survivors) - len(unargued)} argued equivalent; {elapsed:.0f} s, "
-          f"{args.jobs} jobs")
+          f"{args.jobs} jobs, load {_load()}")
     return 1 if unargued else 0
 
 
