@@ -46,21 +46,26 @@ class Design:
     rows: int = 1
     cols: int = 1
     acc_width: int = 32
+    latency: int | None = None   # PE pipeline latency; None: the class's default
 
     @property
     def macs_per_cycle(self) -> int:
         return self.rows * self.cols
 
     def component(self) -> wiring.Component:
+        kwargs = {} if self.latency is None else {"latency": self.latency}
         if self.key == "radix4_pe":
             from .pe import ProcessingElement
-            return ProcessingElement(self.acc_width)
-        if self.key == "int8_pe":
+            return ProcessingElement(self.acc_width, **kwargs)
+        if self.key in ("int8_pe", "int8_pe_pipelined"):
             from .baselines.int8_pe import Int8MacPE
-            return Int8MacPE()
+            return Int8MacPE(**kwargs)
         if self.key == "fp16_pe":
             from .baselines.fp16_pe import Fp16MacPE
             return Fp16MacPE()
+        if self.key == "fp16_pe_pipelined":
+            from .baselines.fp16_pipelined import Fp16PipelinedMacPE
+            return Fp16PipelinedMacPE()
         if self.kind == "array":
             from .array import SystolicArray
             return SystolicArray(self.rows, self.cols, self.acc_width)
@@ -77,8 +82,12 @@ class Design:
 
 DESIGNS = [
     Design("radix4_pe", "radix-4 PE (ours)", "pe"),
-    Design("int8_pe", "INT8 PE (baseline)", "pe"),
+    Design("int8_pe", "INT8 PE (baseline)", "pe", latency=1),
     Design("fp16_pe", "FP16 PE, FP32 acc (baseline)", "pe"),
+    # The baselines pipelined like the radix-4 PE (docs/hardware.md,
+    # "Pipelined baselines"): one MAC per cycle at a comparable clock.
+    Design("int8_pe_pipelined", "INT8 PE, pipelined (baseline)", "pe"),
+    Design("fp16_pe_pipelined", "FP16 PE, FP32 acc, pipelined (baseline)", "pe"),
     Design("radix4_array_4x4", "radix-4 array 4x4", "array", 4, 4),
     Design("radix4_array_8x8", "radix-4 array 8x8", "array", 8, 8),
     Design("radix4_array_16x16", "radix-4 array 16x16", "array", 16, 16),

@@ -14,7 +14,7 @@ from scripts.cli import main as cli_main
 
 
 def test_input_registered_delays_inputs_by_one_cycle():
-    dut = InputRegistered(Int8MacPE())
+    dut = InputRegistered(Int8MacPE(latency=1))
     seen = []
 
     async def bench(ctx):
