@@ -11,22 +11,31 @@ One cocotb test, ``serve``, connects to the driver's Unix socket (path in
 The operand and command files are already in the simulator's working
 directory when ``run`` arrives; the results are in ``res.hex`` when ``ok`` is
 sent.  Blocking on the socket is fine: simulated time stands still meanwhile.
+
+Timing discipline (as ``verif.kit.stream``): the server drives only on the
+falling clock edge and samples only in the ``ReadOnly`` phase, never inside
+a value-change callback.  ``done`` rises in the same non-blocking update as
+the tile's counters; a read in ``RisingEdge(done)``'s callback saw the
+counters before or after that edge's increment depending on the simulator's
+event order (Icarus: before, Verilator: after), so ``cycles`` differed by one.
+The counters reported describe the clock edges after the clearing edge up to
+and including the one that raised ``done`` (docs/driver.md, "Counters").
 """
 
 import os
 import socket
 
 import cocotb
-from cocotb.triggers import ClockCycles, First, RisingEdge, Timer
+from cocotb.triggers import ClockCycles, FallingEdge, First, ReadOnly, RisingEdge, Timer
 
 from hw.accel import COUNTERS
 
 
 async def _reset(dut, cycles):
+    await FallingEdge(dut.clk)
     dut.rst.value = 1
-    await ClockCycles(dut.clk, cycles)
+    await ClockCycles(dut.clk, cycles, FallingEdge)
     dut.rst.value = 0
-    await RisingEdge(dut.clk)
 
 
 async def serve_requests(dut, requests: dict[str, tuple[str, ...]],
@@ -63,6 +72,9 @@ async def serve_requests(dut, requests: dict[str, tuple[str, ...]],
             values = list(map(int, words[1:]))
             counts = dict(zip(names, values))
             gap, stall, seed, max_cycles = values[len(names):len(names) + 4]
+            # Drive between rising edges: the next rising edge is the
+            # clearing edge (``start``), on every simulator.
+            await FallingEdge(dut.clk)
             for port in all_ports:
                 getattr(dut, port).value = counts.get(port, 0)
             dut.gap_permille.value = gap
@@ -71,8 +83,10 @@ async def serve_requests(dut, requests: dict[str, tuple[str, ...]],
             go ^= 1
             dut.go.value = go
             await RisingEdge(dut.clk)
-            if int(dut.done.value):     # done from the last batch drops on start
-                await RisingEdge(dut.clk)
+            await ReadOnly()            # done of the last batch dropped on this edge
+            if int(dut.done.value):
+                stream.write("error done did not drop on the clearing edge\n")
+                continue
             finished = RisingEdge(dut.done)
             # A Timer, not ClockCycles: counting cycles would call Python on
             # every clock edge; the testbench clock has a 10 ns period.
@@ -80,6 +94,8 @@ async def serve_requests(dut, requests: dict[str, tuple[str, ...]],
             if waited is not finished:
                 stream.write(f"timeout {max_cycles}\n")
                 continue
+            # Sample once every update of the done edge has settled (see above).
+            await ReadOnly()
             reply = [int(getattr(dut, name).value) for name in (*COUNTERS, *status)]
             stream.write("ok " + " ".join(map(str, reply)) + "\n")
     finally:
