@@ -44,7 +44,8 @@ from .synth_designs import DESIGNS, Design, InputRegistered
 from .synth_pnr import (ECP5_25K, ECP5_85K, ECP5_TARGET_MHZ, ICE40_HX8K, ICE40_TARGET_MHZ,
                         SEED, Device, PnrResult, fits, place_and_route)
 from .synth_tools import SynthError, tool_path, tool_versions, warm_up
-from .synth_yosys import SYNTH_FLOWS, SynthResult, lut_equivalent, synthesize
+from .synth_yosys import (ARRAY_FLOWS, SYNTH_FLOWS, TRANSISTORS_PER_FF, SynthResult,
+                          lut_equivalent, synthesize)
 
 __all__ = [
     "Design", "DESIGNS", "InputRegistered", "SynthResult", "PnrResult", "Device",
@@ -52,4 +53,5 @@ __all__ = [
     "synthesize", "place_and_route", "lut_equivalent", "SynthError",
     "BlackBoxPE", "synthesize_glue", "compose", "glue_verilog",
     "fits", "ECP5_TARGET_MHZ", "ICE40_TARGET_MHZ", "SYNTH_FLOWS", "BLACKBOX_PE",
+    "ARRAY_FLOWS", "TRANSISTORS_PER_FF",
 ]

