@@ -129,8 +129,9 @@ CATALOGUE = [
       "with m.Elif(read_now):", "reading one row forgets the others"),
     M("drain_pending_rows_survive_reset", "drain", "row_ready = Signal(R)       # row r",
       "row_ready = Signal(R, reset_less=True)       # row r",
-      "rows pending at reset come out after it (issue 17: reset of pending results; "
-      "the cocotb array bench misses it, see docs/verification.md)", ("tests:array",)),
+      "rows pending at reset come out after it (issue 17: reset of pending results; only "
+      "seen with the next GEMM's row 0 readable behind a held last row)",
+      ("tests:array", "verif:array")),
     M("array_pending_survives_reset", "array", "results_pending = Signal()\n",
       "results_pending = Signal(reset_less=True)\n",
       "after a reset with results pending the next last beat waits forever "

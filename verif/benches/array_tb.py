@@ -24,6 +24,7 @@ from hw.codec import LayoutCodec, stream_lanes
 from model.formats import max_abs_product
 from verif.kit import Coverage, GemmBench, burst_pause, random_pause, test_rng
 from verif.kit.bench import asymmetric_lanes
+from verif.kit.clocking import PERIOD_NS
 from verif.kit.seed import depth, sample
 from verif.kit.golden import (code_count, extreme_nibbles, fill_pair, format_names, format_pairs,
                               pair_label, product_nibbles, product_table, random_operands,
@@ -54,7 +55,8 @@ COV.declare("overflow", ["flagged output", "exactly max, unflagged", "exactly mi
                          "flag carried into a continued sum"]
             + (["unflagged output of a flagged GEMM"] if ROWS * COLS > 1 else [])
             if NARROW else ["wide: none reachable, none flagged"])
-COV.declare("reset", ["during input beats", "with results pending"])
+COV.declare("reset", ["during input beats", "with results pending",
+                     "next GEMM's row 0 readable behind a held last row"])
 COV.declare("array size", [f"{ROWS}x{COLS}"])
 
 
@@ -155,7 +157,15 @@ def _budget(base):
     return max(4, depth(base) * 4 // max(4, ROWS))
 
 
-@cocotb.test()
+# Backstop for each cocotb test: the most any test sends is about 2 * _budget(60)
+# GEMMs of up to 50 beats; allow 10 cycles a beat and 20 (R + C) + 10 R a GEMM.
+# Every wait in the tests is bounded by ``wait_until`` or ``drain`` first; this
+# only turns a wait nobody bounded into a failure instead of a hang.
+TEST_TIMEOUT_US = (PERIOD_NS * (2 * _budget(60) * (10 * 50 + 20 * (ROWS + COLS) + 10 * ROWS)
+                                + 5000) / 1000)
+
+
+@cocotb.test(timeout_time=TEST_TIMEOUT_US, timeout_unit="us")
 async def random_gemms(dut):
     """Constrained-random GEMMs of every format pair, light random gaps and stalls."""
     rng_probe = test_rng("random_gemms")[0]
@@ -171,7 +181,7 @@ async def random_gemms(dut):
     tb.finish()
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=TEST_TIMEOUT_US, timeout_unit="us")
 async def extremes(dut):
     """Matrices of each format's extreme codes (from the table) in every pair."""
     tb = await ArrayBench(dut, "extremes").start()
@@ -187,7 +197,7 @@ async def extremes(dut):
     tb.finish()
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=TEST_TIMEOUT_US, timeout_unit="us")
 async def overflow(dut):
     """Sums at and beyond the ACC_WIDTH range; the flags must equal overflow_mask."""
     tb = await ArrayBench(dut, "overflow", random_pause(test_rng("ovp")[0], 0.1)).start()
@@ -231,7 +241,7 @@ async def overflow(dut):
     tb.finish()
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=TEST_TIMEOUT_US, timeout_unit="us")
 async def reset_mid_gemm(dut):
     """Reset during input beats and with results pending: nothing stale comes out."""
     rp = test_rng("rmg")[0]
@@ -242,17 +252,16 @@ async def reset_mid_gemm(dut):
         tb.random_gemm()
         af, bf = tb.rng.choice(PAIRS)
         tb.send_gemm(*tb.random_operands(30, af, bf), af, bf)
-        while tb.drv.busy and (len(tb.drv.queue) > 10 or tb.sb.expected and
-                               len(tb.sb.expected) > ROWS):
-            await FallingEdge(dut.clk)
+        await tb.wait_until(lambda: not tb.drv.busy or (len(tb.drv.queue) <= 10 and
+                                                        len(tb.sb.expected) <= ROWS),
+                            "the long GEMM's input to get down to 10 queued beats")
         if tb.drv.busy:
             COV.hit("reset", "during input beats")
         await tb.reset(cycles=1 + round_)
         # 2. with a finished GEMM's rows held back by a stalled output
         tb.out_pause.force = True
         tb.random_gemm(k_max=4)
-        while tb.drv.busy:
-            await FallingEdge(dut.clk)
+        await tb.wait_until(lambda: not tb.drv.busy, "a GEMM's beats to go in (output stalled)")
         for _ in range(ROWS + 4):
             await FallingEdge(dut.clk)
         COV.hit("reset", "with results pending")
@@ -269,7 +278,7 @@ async def reset_mid_gemm(dut):
     tb.finish()
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=TEST_TIMEOUT_US, timeout_unit="us")
 async def backpressure_long(dut):
     """A long run under heavy bursty stalls on both sides: nothing lost or duplicated."""
     rp = test_rng("bpl")[0]
@@ -281,4 +290,44 @@ async def backpressure_long(dut):
             af, bf = tb.open_sum[2], tb.open_sum[3]
             tb.random_gemm(k_max=4, first=False, fmts=(af, bf))
     await tb.drain()
+    tb.finish()
+
+
+@cocotb.test(timeout_time=TEST_TIMEOUT_US, timeout_unit="us")
+async def reset_with_next_gemm_readable(dut):
+    """Reset while a GEMM's last row is held in the output register and the
+    next GEMM's rows, row 0 included, are finished and readable behind it
+    (tests/test_array.py::test_reset_with_results_pending_then_next_gemm_is_exact):
+    nothing may come out after the reset, and the next GEMMs are exact.  Only
+    here is a row-ready bit that survived reset ever read."""
+    tb = await ArrayBench(dut, "reset_with_next_gemm_readable").start()
+    for round_ in range(3):
+        # Take all rows of the first GEMM but its last: that one moves into the
+        # output register and stays (ready held low from then on), so the
+        # second GEMM issues and its rows wait behind it.  The pause generator
+        # decides each cycle's ready from the rows taken before that cycle.
+        taken0 = tb.sb.matched
+        tb.out_pause.gen = (tb.sb.matched - taken0 >= ROWS - 1 for _ in iter(int, 1))
+        for _ in range(2):
+            tb.random_gemm(k_max=4)
+        await tb.wait_until(lambda: not tb.drv.busy, "two GEMMs' beats to go in")
+        await tb.wait_until(lambda: tb.sb.matched - taken0 == ROWS - 1 and dut.o__valid.value,
+                            f"{ROWS - 1} rows of the first GEMM to be taken and its last "
+                            "row to be offered")
+        for _ in range(2 * (ROWS + COLS) + 20):   # the second GEMM finishes behind it
+            await FallingEdge(dut.clk)
+        held = tb.result_codec.unpack(int(dut.o__payload.value))
+        assert dut.o__valid.value == 1 and held["row"] == ROWS - 1 and held["last"] == 1, \
+            f"precondition: the first GEMM's last row should be held, got {held}"
+        assert len(tb.sb.expected) == 1 + ROWS, "precondition: only the held row was not taken"
+        COV.hit("reset", "next GEMM's row 0 readable behind a held last row")
+        await tb.reset(cycles=1 + round_ % 2)
+        tb.out_pause.gen = iter(lambda: False, None)             # ready every cycle
+        for _ in range(3 * (ROWS + COLS) + 20):
+            await FallingEdge(dut.clk)
+            assert dut.o__valid.value == 0, "a row from before the reset came out"
+        tb.sb.check_done()
+        for _ in range(3):
+            tb.random_gemm(k_max=8)
+        await tb.drain()
     tb.finish()

@@ -96,31 +96,17 @@ class TileBench(GemmBench):
     def quiet_cycles(self) -> int:
         return 3 * (ROWS + COLS) + 20
 
-    # -- bounded waits ----------------------------------------------------
+    # -- bounded waits (GemmBench.wait_until) ------------------------------
     def cycle_budget(self) -> int:
-        """Cycles within which the tile must take everything queued now and
-        emit every expected row, even under the benches' heaviest pauses
-        (bursts of up to 12 cycles on each stream): a generous multiple of
-        the work in flight, so a design that stops is a failure, not a hang."""
+        """A job's rows come after its beats and the array's R + C fill."""
         beats = len(self.cmd.queue) + len(self.load.queue)
         return 500 + 20 * (ROWS + COLS) + 30 * beats + 40 * len(self.sb.expected)
 
-    async def wait_until(self, done, what: str, cycles: int | None = None):
-        """Falling edges until ``done()``; after ``cycles`` (default
-        ``cycle_budget()``) fail with a message naming ``what``."""
-        limit = self.cycle_budget() if cycles is None else cycles
-        for _ in range(limit):
-            if done():
-                return
-            await FallingEdge(self.dut.clk)
-        if done():
-            return
-        raise AssertionError(
-            f"{self.name}: timed out after {limit} cycles waiting for {what} (queued: "
-            f"{len(self.cmd.queue)} commands, {len(self.load.queue)} load beats, plus one on "
-            f"offer each; {len(self.sb.expected)} rows expected; "
-            f"cmd_ready={self.dut.cmd__ready.value} load_ready={self.dut.load__ready.value} "
-            f"result_valid={self.dut.result__valid.value} idle={self.dut.idle.value})")
+    def state(self) -> str:
+        d = self.dut
+        return (f"{super().state()}; cmd_ready={d.cmd__ready.value} "
+                f"load_ready={d.load__ready.value} result_valid={d.result__valid.value} "
+                f"idle={d.idle.value}")
 
     # -- stimulus ---------------------------------------------------------
     def send_job(self, a_nib, b_nib, af, bf, *, accumulate=False, emit=True):

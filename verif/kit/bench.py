@@ -135,6 +135,34 @@ class GemmBench:
     def quiet_cycles(self) -> int:
         return 3 * self.rows + 20
 
+    # ---- bounded waits ------------------------------------------------------------
+    def cycle_budget(self) -> int:
+        """Cycles within which the design must take everything queued now and
+        emit every expected row (a generous multiple of the work in flight,
+        under the benches' heaviest pauses), so a design that stops is a
+        failure, not a hang.  Subclasses may scale it."""
+        beats = sum(len(d.queue) for d in self.drivers.values())
+        return 500 + 30 * beats + 40 * len(self.sb.expected) * max(1, self.rows)
+
+    def state(self) -> str:
+        """What is in flight, for timeout messages (subclasses add signals)."""
+        queued = ", ".join(f"{p}: {len(d.queue)} queued"
+                           + (" + 1 on offer" if d._offered is not None else "")
+                           for p, d in self.drivers.items())
+        return f"{queued}; {len(self.sb.expected)} rows expected"
+
+    async def wait_until(self, done, what: str, cycles: int | None = None):
+        """Falling edges until ``done()``; after ``cycles`` (default
+        ``cycle_budget()``) fail with a message naming ``what``."""
+        limit = self.cycle_budget() if cycles is None else cycles
+        for _ in range(limit):
+            if done():
+                return
+            await FallingEdge(self.dut.clk)
+        if not done():
+            raise AssertionError(f"{self.name}: timed out after {limit} cycles waiting for "
+                                 f"{what} ({self.state()})")
+
     # ---- results ----------------------------------------------------------------
     def on_result(self, word: int):
         f = self.result_codec.unpack(word)
