@@ -194,9 +194,18 @@ def add_align(m, d):
     kept = Signal(_W, name="add_kept")
     m.d.comb += kept.eq(Const((1 << _W) - 1, _W) << shift)
     sticky = (small_sig & ~kept[_E:]).any()
+    big_exp = Mux(big[23:31] == 0, 1, big[23:31])
+    # A one at bit W - big_exp (when big_exp <= W): OR-ed under the sum
+    # before counting its leading zeros, it caps the count at big_exp - 1,
+    # the normalization shift that reaches exponent 1 (no comparator).
+    # A decoder of the exponent field (0 and 1 both mean exponent 1).
+    field = big[23:31]
+    floor = Signal(_W, name="add_floor")
+    m.d.comb += floor.eq(Cat(*[(field == _W - k) | ((k == _W - 1) & (field == 0))
+                               for k in range(_W)]))
     return dict(
         big_aligned=Cat(Const(0, _E), big_sig), small_aligned=aligned | sticky,
-        big_exp=Mux(big[23:31] == 0, 1, big[23:31]),
+        big_exp=big_exp, floor=floor,
         subtract=big[31] ^ small[31], big_sign=big[31], small_sign=small[31],
         nan=d["nan"], inf=d["inf"], inf_sign=d["inf_sign"],
     )
@@ -217,14 +226,13 @@ def add_sum(m, d):
 
 
 def add_count(m, d):
-    total, big_exp = d["total"], d["big_exp"]
-    lz = Signal(range(_W + 1), name="add_lz")
-    m.d.comb += lz.eq(leading_zeros_tree(total[:_W]))
-    limit = Signal(8, name="add_limit")
-    m.d.comb += limit.eq(big_exp - 1)
-    out = dict(d)
-    # Never shift below exponent 1: that leaves a subnormal.
-    out["left"] = Mux(lz > limit, limit, lz)
+    total = d["total"]
+    # Never shift below exponent 1 (that leaves a subnormal): the floor bit
+    # makes the count min(leading zeros, big_exp - 1).
+    left = Signal(range(_W + 1), name="add_left")
+    m.d.comb += left.eq(leading_zeros_tree(total[:_W] | d["floor"]))
+    out = {k: v for k, v in d.items() if k != "floor"}
+    out["left"] = left
     out["zero"] = total == 0
     return out
 
