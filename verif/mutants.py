@@ -24,10 +24,13 @@ SELECTIONS = {
     # The real driver and host testbench (sim.backends, Icarus): a sticky
     # overflow across a job chain and batches, counters, backpressure.
     "driver": ["tests/test_driver_overflow.py"],
+    # The tile with the quantization unit through its host (Icarus only: the
+    # Verilator build of it takes minutes).
+    "tests:quant_tile": ["tests/test_quant_tile.py", "-k", "not verilator"],
 }
-DEFAULT_LAYER = {"pe": "tests:pe", "product_pipeline": "tests:pe", "skew": "tests:array", "grid": "tests:array",
-                 "drain": "tests:array", "array": "tests:array", "accel": "tests:tile",
-                 "quant_unit": "tests:quant"}
+DEFAULT_LAYER = {"pe": "tests:pe", "product_pipeline": "tests:pe", "skew": "tests:array",
+                 "grid": "tests:array", "drain": "tests:array", "array": "tests:array",
+                 "accel": "tests:tile", "tile_quant": "tests:quant_tile", "quant_unit": "tests:quant"}
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,15 @@ CATALOGUE = [
     M("tile_no_same_cycle_claim", "accel",
       "& ~(free_bank & (seq_bank == next_bank))),", "),",
       "a bank freed this cycle is not claimable (a bubble per job)"),
+    # ---- tile + quantization unit (hw/tile_quant.py) -----------------------------
+    M("qtile_both_not_raw", "tile_quant", "to_raw = route != ROUTE_UNIT",
+      "to_raw = route == ROUTE_RAW",
+      "route 'both' rows not sent to the host (the measuring pass loses its INT32 rows)"),
+    M("qtile_qlast_ignored", "tile_quant", "unit.i.payload.last.eq(row.last & qlast)",
+      "unit.i.payload.last.eq(row.last)",
+      "every emitting job's last row ends the unit job (a job over several tiles is cut)"),
+    M("qtile_mask_valid_ignored", "tile_quant", "mask_ok = ~mask_en | self.mask.valid",
+      "mask_ok = ~mask_en | 1", "a routed row enters the unit before its mask beat"),
     # ---- quantization unit ------------------------------------------------------
     M("qu_xorshift", "quant_unit", "x = x ^ (x >> 17)", "x = x ^ (x >> 15)", "wrong PRNG step"),
     M("qu_fifo_overfill", "quant_unit", "a_valid + b_valid < FIFO_DEPTH)",
