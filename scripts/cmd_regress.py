@@ -1,7 +1,8 @@
 """``radix4 regress``: the cocotb benches over many seeds on a Dask cluster.
 
-Exit 0 iff every bench passed for every seed, 1 if any failed (each failure
-printed with its replay command), 2 on bad input.  Details: docs/scale-out.md.
+Exit 0 iff every bench passed for every seed and every coverage bin was hit
+over the merged seeds, 1 otherwise (each failure printed with its one-seed
+replay command), 2 on bad input.  Details: docs/scale-out.md.
 """
 
 from __future__ import annotations
@@ -25,8 +26,15 @@ def add_arguments(p):
                    help="benches of which simulator (default both)")
     p.add_argument("--tests", nargs="+", default=None, metavar="PATH",
                    help="pytest files or node ids to run instead of the cocotb benches in verif/")
-    p.add_argument("--timeout", type=positive_float("--timeout"), default=1800, metavar="S",
-                   help="seconds allowed for one bench file and seed (default 1800)")
+    p.add_argument("--timeout", type=positive_float("--timeout"), default=600, metavar="S",
+                   help="seconds allowed per seed of a task (one bench file on one simulator "
+                        "for a chunk of seeds; default 600)")
+    p.add_argument("--chunk", type=positive_int("--chunk"), default=None, metavar="K",
+                   help="seeds per task, simulated in one run per bench (default: 3 or more "
+                        "tasks per worker, at most 25)")
+    p.add_argument("--full-depth", action="store_true",
+                   help="each seed at the default pytest depth with per-seed coverage closure "
+                        "(default: the regress profile, RADIX4_REGRESS=1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_dask_arguments(p)
 
@@ -35,7 +43,7 @@ def run(args) -> int:
     from scripts.dask_options import dask_options
     dask = dask_options(args) or {"workers": _cores()}
 
-    from sim.regress import DEFAULT_TESTS, SIMS, collect, run_regression
+    from sim.regress import DEFAULT_TESTS, SIMS, chunk_size, collect, run_regression
     sims = SIMS if args.sim == "both" else (args.sim,)
     benches = collect(tuple(args.tests or DEFAULT_TESTS), sims)
     if not benches:
@@ -44,12 +52,17 @@ def run(args) -> int:
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
 
     from sim.dask_session import DaskSession
+    regress = not args.full_depth
     with DaskSession(**dask) as session:
+        groups = len({(b.path, b.sim) for b in benches})
+        workers = len(session.client.scheduler_info().get("workers", {}))
+        chunk = args.chunk or chunk_size(len(seeds), groups, workers)
         print(f"regress: {len(benches)} benches x {len(seeds)} seeds "
-              f"({args.sim}) = {len(benches) * len(seeds)} runs on {session.label}",
-              flush=True)
+              f"({args.sim}) = {len(benches) * len(seeds)} runs; "
+              f"{'regress profile' if regress else 'full depth'}, up to {chunk} seeds "
+              f"per simulation; on {session.label}", flush=True)
         reg = run_regression(session.client, benches, seeds, timeout=args.timeout,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, chunk=chunk, regress=regress)
     by_seed: dict = {}
     for r in reg.results:
         by_seed.setdefault(r.seed, []).append(r)
@@ -60,14 +73,20 @@ def run(args) -> int:
             line += "; FAILED " + ", ".join(r.bench.nodeid for r in bad)
         print(line)
     fails = reg.failures
+    gaps = reg.coverage_gaps()
+    for nodeid, n, missing in gaps:
+        print(f"coverage: {nodeid}: {len(missing)} bins never hit over {n} seeds: "
+              f"{', '.join(missing[:20])}")
+    if reg.coverage:
+        print(f"coverage: {len(reg.coverage) - len(gaps)}/{len(reg.coverage)} benches hit "
+              "every bin over the merged seeds")
     print(f"summary: {len(reg.results) - len(fails)}/{len(reg.results)} runs passed, "
-          f"{len(seeds)} seeds, {reg.seconds:.1f} s")
+          f"{len(seeds)} seeds, {reg.tasks} tasks, {reg.seconds:.1f} s")
     if fails:
         print(f"FAILED {len(fails)} run(s); replay each with:")
         for r in fails:
             print(f"  {r.replay}    # {r.message}")
-        return 1
-    return 0
+    return 1 if fails or gaps else 0
 
 
 def _cores() -> int:

@@ -3,14 +3,25 @@
 The benches are the ``cocotb``-marked pytest tests under ``verif/`` (each
 parametrised by simulator and size; ``verif/kit/seed.py`` takes the seed
 from ``RADIX4_SEED``).  They are collected once, in a subprocess, then one
-task per (seed, test file, simulator) runs
+task per (test file, simulator, chunk of seeds) runs
 
-    RADIX4_SEED=<seed> python -m pytest -p no:cacheprovider <node ids...>
+    RADIX4_SEEDS=<s1,s2,...> RADIX4_REGRESS=1 python -m pytest -p verif.kit.batch <node ids...>
 
-in a subprocess on some worker, and reports each node's outcome from
-pytest's JUnit XML.  A failure's replay command is exactly the command that
-ran it, narrowed to the failing node.  Builds come from the shared build
-cache (``verif.toolchain``), so each machine builds each model once.
+in a subprocess on some worker.  The ``verif.kit.batch`` plugin runs each
+node once per seed of the chunk but simulates each bench only once for the
+whole chunk (seed after seed in one simulator run), and writes one outcome
+per (node, seed) plus the chunk's merged coverage per node to a JSON-lines
+file that the task reads back.  Each seed's outcome is reported on its own
+with its replay command -- the one-seed run of that node, which reproduces
+the seed's stimulus exactly:
+
+    RADIX4_REGRESS=1 RADIX4_SEED=<seed> .venv/bin/python -m pytest <node id>
+
+``RADIX4_REGRESS=1`` selects the regress profile (fewer transactions per
+seed; ``full_depth=True`` runs the default pytest depth instead).  Coverage
+closure is judged over the merged coverage of all seeds of each node.
+Builds come from the shared build cache (``verif.toolchain``), so each
+machine builds each model once.
 
 Every running pytest belongs to the worker's ``RegressPlugin``; its
 teardown (cluster closed, Ctrl-C on the client) kills the process tree, and
@@ -20,6 +31,7 @@ teardown (cluster closed, Ctrl-C on the client) kills the process tree, and
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -28,16 +40,16 @@ import tempfile
 import threading
 import time
 import uuid
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Bench", "RunResult", "collect", "plan_runs", "run_regression", "replay_command",
-           "SIMS"]
+__all__ = ["Bench", "RunResult", "collect", "plan_runs", "chunk_size", "run_regression",
+           "replay_command", "SIMS"]
 
 SIMS = ("icarus", "verilator")
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_TESTS = ("verif",)
+MAX_CHUNK = 25          # seeds per task at most (bounds a task's length and a lost task's cost)
 
 
 @dataclass(frozen=True)
@@ -59,10 +71,11 @@ class RunResult:
     message: str = ""
     seconds: float = 0.0
     worker: str = ""
+    regress: bool = True       # ran in the regress profile (RADIX4_REGRESS=1)
 
     @property
     def replay(self) -> str:
-        return replay_command(self.seed, self.bench)
+        return replay_command(self.seed, self.bench, regress=self.regress)
 
 
 def _python_for_display() -> str:
@@ -73,10 +86,11 @@ def _python_for_display() -> str:
         return str(exe)
 
 
-def replay_command(seed: int, bench: Bench) -> str:
-    """The shell command (run from the repo root) that reruns one bench with one seed."""
-    return (f"RADIX4_SEED={seed} {_python_for_display()} -m pytest "
-            f"{shlex.quote(bench.nodeid)}")
+def replay_command(seed: int, bench: Bench, *, regress: bool = True) -> str:
+    """The shell command (run from the repo root) that reruns one bench with one seed
+    (``regress``: in the regress profile, as ``radix4 regress`` ran it)."""
+    return (f"{'RADIX4_REGRESS=1 ' if regress else ''}RADIX4_SEED={seed} "
+            f"{_python_for_display()} -m pytest {shlex.quote(bench.nodeid)}")
 
 
 # ---------------------------------------------------------------- collection
@@ -132,13 +146,22 @@ def collect(tests=DEFAULT_TESTS, sims=SIMS) -> list[Bench]:
     return benches
 
 
-def plan_runs(benches: list[Bench], seeds: list[int]) -> list[tuple[int, list[Bench]]]:
-    """One task per (seed, file, simulator): fewer pytest start-ups, still fine-grained."""
-    groups: dict = {}
-    for seed in seeds:
+def chunk_size(seeds: int, groups: int, workers: int) -> int:
+    """Seeds per task: at least 3 tasks per worker, at most ``MAX_CHUNK`` seeds."""
+    per_task = seeds * groups / max(1, 3 * workers)
+    return max(1, min(MAX_CHUNK, seeds, math.floor(per_task)))
+
+
+def plan_runs(benches: list[Bench], seeds: list[int],
+              chunk: int = 1) -> list[tuple[list[int], list[Bench]]]:
+    """One task per (chunk of ``chunk`` seeds, test file, simulator), chunk-major."""
+    tasks = []
+    for i in range(0, len(seeds), chunk):
+        groups: dict = {}
         for b in benches:
-            groups.setdefault((seed, b.path, b.sim), []).append(b)
-    return [(seed, group) for (seed, _, _), group in groups.items()]
+            groups.setdefault((b.path, b.sim), []).append(b)
+        tasks += [(seeds[i:i + chunk], group) for group in groups.values()]
+    return tasks
 
 
 # ---------------------------------------------------------------- worker side
@@ -186,17 +209,23 @@ def _die_with_parent():
         pass
 
 
-def run_group(plugin_name: str, seed: int, benches: list[Bench], cwd: str,
-              timeout: float) -> list[RunResult]:
-    """Run one group of benches with one seed in a pytest subprocess (on a worker)."""
+def run_group(plugin_name: str, seeds: list[int], benches: list[Bench], cwd: str,
+              timeout: float, regress: bool = True) -> tuple[list[RunResult], list[dict]]:
+    """Run one group of benches (one test file, one simulator) for a chunk of seeds in
+    one pytest subprocess on a worker; ``timeout`` is for the whole chunk.  Returns one
+    ``RunResult`` per (seed, bench) and the coverage records (``verif.kit.batch``)."""
     from distributed import get_worker
     worker = get_worker()
     plugin = worker.plugins[plugin_name]
     with tempfile.TemporaryDirectory(prefix="radix4-regress-") as tmp:
-        junit = Path(tmp) / "junit.xml"
+        report = Path(tmp) / "seeds.jsonl"
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-               f"--junitxml={junit}", *[b.nodeid for b in benches]]
-        env = {**os.environ, "RADIX4_SEED": str(seed)}
+               "-p", "verif.kit.batch", *[b.nodeid for b in benches]]
+        env = {**os.environ, "RADIX4_SEEDS": ",".join(map(str, seeds)),
+               "RADIX4_SEED_REPORT": str(report), "RADIX4_SEED": str(seeds[0])}
+        env.pop("RADIX4_REGRESS", None)
+        if regress:
+            env["RADIX4_REGRESS"] = "1"
         t0 = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
@@ -213,35 +242,28 @@ def run_group(plugin_name: str, seed: int, benches: list[Bench], cwd: str,
             with plugin.lock:
                 plugin.procs.discard(proc)
         seconds = time.monotonic() - t0
-        outcomes = _junit_outcomes(junit) if junit.is_file() else {}
-    text = out.decode(errors="replace")
+        lines = report.read_text().splitlines() if report.is_file() else []
+    entries = [json.loads(line) for line in lines if line.strip()]
+    outcomes = {(e["nodeid"].split("::", 1)[-1], e["seed"]): e for e in entries if "seed" in e}
+    by_test = {b.test: b for b in benches}          # one file: test names are unique
+    coverage = [{**e, "bench": by_test[e["nodeid"].split("::", 1)[-1]].nodeid}
+                for e in entries if "coverage" in e and e.get("nodeid")
+                and e["nodeid"].split("::", 1)[-1] in by_test]
+    tail = (out.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
     results = []
-    for b in benches:
-        if timed_out:
-            ok, msg = False, f"timed out after {timeout:g} s"
-        elif b.test in outcomes:
-            ok, msg = outcomes[b.test]
-        else:
-            tail = text.strip().splitlines()[-1:] or ["no output"]
-            ok, msg = False, f"no result from pytest (exit {proc.returncode}): {tail[0]}"
-        results.append(RunResult(seed, b, ok, msg, seconds / len(benches), str(worker.name)))
-    return results
-
-
-def _junit_outcomes(path: Path) -> dict:
-    """``{test name with params: (passed, first line of the failure)}``."""
-    out = {}
-    for case in ET.parse(path).iter("testcase"):
-        bad = next((e for tag in ("failure", "error") for e in case.iter(tag)), None)
-        skipped = next(case.iter("skipped"), None)
-        if bad is not None:
-            msg = (bad.get("message") or bad.text or "").strip().splitlines()
-            out[case.get("name")] = (False, msg[0][:300] if msg else bad.tag)
-        elif skipped is not None:
-            out[case.get("name")] = (False, "skipped: " + (skipped.get("message") or "")[:200])
-        else:
-            out[case.get("name")] = (True, "")
-    return out
+    share = seconds / max(1, len(seeds) * len(benches))
+    for seed in seeds:
+        for b in benches:
+            e = outcomes.get((b.test, seed))
+            if e is not None:
+                ok, msg = e["passed"], e["message"]
+            elif timed_out:
+                ok, msg = False, (f"timed out after {timeout:g} s (chunk of seeds "
+                                  f"{seeds[0]}..{seeds[-1]})")
+            else:
+                ok, msg = False, f"no result from pytest (exit {proc.returncode}): {tail}"
+            results.append(RunResult(seed, b, ok, msg, share, str(worker.name), regress))
+    return results, coverage
 
 
 # ---------------------------------------------------------------- client side
@@ -249,36 +271,75 @@ def _junit_outcomes(path: Path) -> dict:
 class Regression:
     results: list = field(default_factory=list)
     seconds: float = 0.0
+    chunk: int = 1
+    tasks: int = 0
+    coverage: dict = field(default_factory=dict)   # bench nodeid -> merged coverage
 
     @property
     def failures(self) -> list[RunResult]:
         return [r for r in self.results if not r.passed]
 
+    def coverage_gaps(self) -> list[tuple[str, int, list[str]]]:
+        """``(bench nodeid, seeds merged, bins no seed hit)`` for each bench with a gap."""
+        gaps = []
+        for nodeid, cov in sorted(self.coverage.items()):
+            missing = [f"{g}:{b}" for groups in cov["groups"].values()
+                       for g, bins in groups.items() for b, n in bins.items() if n == 0]
+            if missing:
+                gaps.append((nodeid, len(cov["seeds"]), missing))
+        return gaps
 
-def run_regression(client, benches: list[Bench], seeds: list[int], *, timeout: float = 1800,
-                   progress: bool = True, on_result=None) -> Regression:
-    """Run every bench for every seed on ``client``'s workers; never raises on a failing bench."""
+    def merge_coverage(self, nodeid: str, record: dict):
+        cov = self.coverage.setdefault(nodeid, {"groups": {}, "seeds": set()})
+        cov["seeds"].update(record["seeds"])
+        data = record["coverage"]
+        mine = cov["groups"].setdefault(data["name"], {})
+        for group, bins in data["groups"].items():
+            g = mine.setdefault(group, {})
+            for b, n in bins.items():
+                g[b] = g.get(b, 0) + n
+
+
+def run_regression(client, benches: list[Bench], seeds: list[int], *, timeout: float = 600,
+                   progress: bool = True, on_result=None, chunk: int | None = None,
+                   regress: bool = True) -> Regression:
+    """Run every bench for every seed on ``client``'s workers; never raises on a failing
+    bench.  ``timeout``: seconds per seed of a task (a task gets ``timeout`` times its
+    seeds); ``chunk``: seeds per task (default ``chunk_size``); ``regress``: the
+    regress profile (else the default pytest depth)."""
     from distributed import as_completed
     from tqdm import tqdm
 
     name = f"radix4-regress-{uuid.uuid4().hex[:12]}"
     client.register_plugin(RegressPlugin(), name=name)
-    reg = Regression()
+    groups = len({(b.path, b.sim) for b in benches})
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    chunk = chunk or chunk_size(len(seeds), groups, workers)
+    reg = Regression(chunk=chunk)
     t0 = time.monotonic()
     futures = []
     try:
-        for seed, group in plan_runs(benches, seeds):
-            futures.append(client.submit(run_group, name, seed, group, str(REPO), timeout,
-                                         pure=False, priority=-seed, retries=1))
-        bar = tqdm(total=len(benches) * len(seeds), unit="run", desc="regress",
-                   file=sys.stderr, disable=None if progress else True)
+        plan = plan_runs(benches, seeds, chunk)
+        reg.tasks = len(plan)
+        for n, (chunk_seeds, group) in enumerate(plan):
+            # earlier chunks first; within a chunk the bigger groups first
+            futures.append(client.submit(run_group, name, chunk_seeds, group, str(REPO),
+                                         timeout * len(chunk_seeds) + 120, regress,
+                                         pure=False, retries=1,
+                                         priority=-(n // groups) * 1000 + len(group)))
+        bar = tqdm(total=len(seeds), unit="seed", desc="regress", file=sys.stderr,
+                   disable=None if progress else True,
+                   bar_format="{l_bar}{bar}| {n:.0f}/{total} seeds [{elapsed}<{remaining}]")
         try:
             for fut in as_completed(futures):
-                for r in fut.result():
+                results, coverage = fut.result()
+                for r in results:
                     reg.results.append(r)
-                    bar.update()
                     if on_result:
                         on_result(r)
+                for rec in coverage:
+                    reg.merge_coverage(rec["bench"], rec)
+                bar.update(len(results) / len(benches))
         finally:
             bar.close()
     finally:

@@ -8,6 +8,8 @@ sweep.  The bench itself is timing-agnostic (streams with backpressure), so
 the same stimulus checks the time-shared unit.
 """
 
+import functools
+
 import pytest
 
 from verif.harness import run_bench
@@ -20,7 +22,13 @@ CONFIGS = [("icarus", 3, 18, None), ("icarus", 4, 32, 2), ("verilator", 3, 24, N
 @pytest.mark.parametrize("sim,cols,acc_width,lanes", CONFIGS,
                          ids=[f"{s}-c{c}w{w}" + (f"l{n}" if n else "") for s, c, w, n in CONFIGS])
 def test_quant_unit(sim, cols, acc_width, lanes):
-    from hw.quant_unit import TOPLEVEL, generate_verilog
+    from hw.quant_unit import TOPLEVEL
     run_bench("verif.benches.quant_unit_tb", TOPLEVEL,
               {"cols": cols, "acc_width": acc_width, "lanes": lanes or cols},
-              sim, verilog=generate_verilog(cols, acc_width, lanes))
+              sim, verilog=_verilog(cols, acc_width, lanes))
+
+
+@functools.lru_cache(maxsize=None)      # radix4 regress calls the test once per seed of a batch
+def _verilog(cols, acc_width, lanes):
+    from hw.quant_unit import generate_verilog
+    return generate_verilog(cols, acc_width, lanes)

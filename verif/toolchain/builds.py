@@ -8,6 +8,8 @@ and ``sim.reference`` use the same ``tool_key`` and ``cache.cached_build``.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,9 +53,16 @@ def _short(top: str) -> str:
 
 def generate_verilog(top: str, params: dict) -> str:
     """Verilog text of ``top`` from the project's generator (``hw.verilog``);
-    raises ``ValueError`` for bad parameters, before anything is written."""
+    raises ``ValueError`` for bad parameters, before anything is written.
+    Remembered per process (the 8x8 array takes seconds; ``radix4 regress``
+    asks once per seed of a batch)."""
+    return _generate(_short(top), json.dumps(params, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=32)
+def _generate(short: str, params_json: str) -> str:
     from hw import verilog as hw_verilog   # imported late: Amaranth is slow to import
-    return hw_verilog.generate(_short(top), **params)
+    return hw_verilog.generate(short, **json.loads(params_json))
 
 
 def tool_key(sim: Simulator, *, cocotb: bool = True) -> dict:
