@@ -87,6 +87,10 @@ def run_tile(rows, cols, depth, jobs, rng, gap=0.3, stall=0.3, extra_cmds=()):
     async def load_bench(ctx):
         await drive(ctx, dut.load, beats)
 
+    # Cycle budget from the job sizes: every command and beat under the gaps,
+    # every row under the stalls, with a wide margin (runs take a tenth of it).
+    budget = 1000 + 20 * (len(cmds) + len(beats)) + 20 * (rows + cols) * n_results
+
     async def result_bench(ctx):
         cycles = 0
         while len(got) < n_results:
@@ -95,7 +99,8 @@ def run_tile(rows, cols, depth, jobs, rng, gap=0.3, stall=0.3, extra_cmds=()):
             *_, valid, payload = await ctx.tick().sample(dut.result.valid,
                                                          dut.result.payload.as_value())
             cycles += 1
-            assert cycles < 100_000, "results stopped arriving"
+            assert cycles < budget, (f"results stopped arriving: {len(got)} of {n_results} "
+                                     f"rows after {budget} cycles (the run's cycle budget)")
             if valid and ready:
                 got.append(payload)
         ctx.set(dut.result.ready, 1)
