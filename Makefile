@@ -56,6 +56,16 @@ fuzz: pycheck $(STAMP)
 	$(BIN)/python -m pytest tests -m hypothesis -n $(JOBS) -q -p no:cacheprovider \
 	  --hypothesis-profile=fuzz --hypothesis-seed=$$seed
 
+# Soak: 10^6 random GEMM outputs (every format pair, random shapes and K,
+# overflow-prone extremes) under random valid gaps and ready stalls on each
+# simulator, every output checked against the golden model (sim/soak.py,
+# docs/verification.md "Soak"). The seed is printed; replay with
+# `make soak SEED=<seed>`, size with OUTPUTS=<n>, one simulator with SIM=icarus.
+.PHONY: soak
+soak: pycheck $(STAMP)
+	$(BIN)/python -m sim.soak --outputs $${OUTPUTS:-1000000} --sim $${SIM:-both} \
+	  $${SEED:+--seed $$SEED}
+
 demo: pycheck $(STAMP)
 	$(BIN)/radix4 demo
 

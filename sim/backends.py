@@ -221,13 +221,27 @@ class RtlBackend:
         return out
 
     def _gemm4(self, a, b, fa, fb, name):
+        out, overflow = self._tile_gemm(a, b, fa, fb, name)
+        if overflow.any():
+            raise GemmOverflowError(name, int(overflow.sum()), self.acc_width)
+        return out
+
+    def tile_gemm(self, a, b, a_format: str, b_format: str, *, name: str = "gemm"):
+        """One 4-bit GEMM on the tile: ``(result int64, overflow bool)``, both
+        M x N, without raising on overflow (``sim.soak`` compares the flags
+        with the golden model's).  ``last_stats`` then holds its counters."""
+        self.last_stats = {k: 0 for k in _STATS}
+        return self._tile_gemm(a, b, a_format, b_format, name)
+
+    def _tile_gemm(self, a, b, fa, fb, name):
         # The format table's side rule: run as is, transposed, or not at all.
         try:
             transposed = hardware_orientation(fa, fb)
         except ValueError:
             raise ValueError(f"GEMM {name!r}: {fa} x {fb} is not a datapath format pair") from None
         if transposed:
-            return self._gemm4(np.asarray(b).T, np.asarray(a).T, fb, fa, name).T
+            out, overflow = self._tile_gemm(np.asarray(b).T, np.asarray(a).T, fb, fa, name)
+            return out.T, overflow.T
         check_gemm_operands(a, b, fa, fb)
         cfg = self.cfg
         plan = plan_gemm(a, b, fa, fb, cfg.rows, cfg.cols, cfg.depth)
@@ -244,9 +258,7 @@ class RtlBackend:
             rr, cc = min(cfg.rows, m - r0), min(cfg.cols, n - c0)
             out[r0:r0 + rr, c0:c0 + cc] = data[:rr, :cc]
             overflow[r0:r0 + rr, c0:c0 + cc] = ovf[:rr, :cc]
-        if overflow.any():
-            raise GemmOverflowError(name, int(overflow.sum()), self.acc_width)
-        return out
+        return out, overflow
 
     def _run_batch(self, plan, jobs):
         cfg = self.cfg
