@@ -217,11 +217,13 @@ class SoakResult:
 
 
 def run_soak(sim: str, outputs: int, seed: int, cfg: SoakConfig = SoakConfig(), *,
-             gemm: int | None = None, progress: bool = True, max_failures: int = 20) -> SoakResult:
-    """GEMMs 0, 1, ... (or only ``gemm``) on ``sim`` until ``outputs`` outputs ran."""
+             gemm: int | None = None, progress: bool = True,
+             max_failures: int = 1 << 62) -> SoakResult:
+    """GEMMs 0, 1, ... (or only ``gemm``) on ``sim`` until ``outputs`` outputs
+    ran (or ``max_failures`` GEMMs failed)."""
     from tqdm import tqdm
 
-    from .backends import RtlBackend
+    from .backends import RtlBackend, SimulationError
 
     res = SoakResult(sim, seed)
     digest = hashlib.sha256()
@@ -239,23 +241,32 @@ def run_soak(sim: str, outputs: int, seed: int, cfg: SoakConfig = SoakConfig(), 
                     sim, rows=cfg.rows, cols=cfg.cols, acc_width=g.acc_width, depth=cfg.depth)
             be.gap_permille, be.stall_permille, be.seed = g.gap_permille, g.stall_permille, \
                 g.sim_seed
-            out, overflow = be.tile_gemm(g.a, g.b, g.a_format, g.b_format, name=f"soak{index}")
-            bad = count_mismatches(g, out, overflow)
+            try:
+                out, overflow = be.tile_gemm(g.a, g.b, g.a_format, g.b_format,
+                                             name=f"soak{index}")
+                bad, why = count_mismatches(g, out, overflow), "outputs"
+            except SimulationError as exc:
+                # A hang (timeout), rows out of order or counters that do not
+                # add up: every output of the GEMM counts as wrong, and the
+                # simulation is restarted for the next GEMM.
+                out = overflow = None
+                bad, why = g.outputs, f"outputs: {str(exc).splitlines()[0][:200]}"
+                be.close()
+                del backends[g.acc_width]
             res.gemms += 1
             res.outputs += g.outputs
-            res.overflowed += int(overflow.sum())
-            res.cycles += be.last_stats.get("cycles", 0)
-            digest.update(repr(sorted(be.last_stats.items())).encode())
             res.kinds[g.kind] = res.kinds.get(g.kind, 0) + 1
+            if overflow is not None:
+                res.overflowed += int(overflow.sum())
+                res.cycles += be.last_stats.get("cycles", 0)
+                digest.update(repr(sorted(be.last_stats.items())).encode())
             if bad:
                 res.mismatches += bad
-                line = f"MISMATCH {sim}: {g.describe()}: {bad} of {g.outputs} outputs"
-                print(line, flush=True)
-                if len(res.failures) < max_failures:
-                    res.failures.append(index)
+                print(f"MISMATCH {sim}: {g.describe()}: {bad} of {g.outputs} {why}", flush=True)
+                res.failures.append(index)
             bar.update(g.outputs)
             index += 1
-            if gemm is not None or res.outputs >= outputs:
+            if gemm is not None or res.outputs >= outputs or len(res.failures) >= max_failures:
                 break
     finally:
         bar.close()
@@ -295,6 +306,8 @@ def main(argv=None) -> int:
                    help="accumulator widths, comma-separated (default 32,18)")
     p.add_argument("--stall-max", type=int, default=SoakConfig.stall_max,
                    help="largest gap/stall probability, permille (default 500)")
+    p.add_argument("--max-failures", type=_positive, default=1 << 62,
+                   help="stop after this many failing GEMMs (default: never)")
     p.add_argument("--json", help="also write the summary here")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -309,12 +322,12 @@ def main(argv=None) -> int:
     results = []
     for sim in sims:
         r = run_soak(sim, args.outputs, seed, cfg, gemm=args.gemm,
-                     progress=not args.no_progress)
+                     progress=not args.no_progress, max_failures=args.max_failures)
         results.append(r)
         print(f"soak {sim}: {r.outputs} outputs, {r.gemms} GEMMs {r.kinds}, {r.overflowed} "
               f"flagged overflow, {r.cycles} cycles, {r.seconds:.0f} s, counters "
               f"{r.counter_digest}, mismatches {r.mismatches}", flush=True)
-        for i in r.failures:
+        for i in r.failures[:20]:
             print(f"  replay: python -m sim.soak --sim {sim} --seed {seed} --gemm {i}")
     # Same seed, same GEMMs: the tile's counters must agree too (docs/driver.md).
     counters_differ = len({r.counter_digest for r in results}) > 1

@@ -91,3 +91,33 @@ def test_bad_arguments_exit_2(argv):
     with pytest.raises(SystemExit) as exc:
         soak.main(["--sim", "verilator"] + argv)
     assert exc.value.code == 2
+
+
+class _FakeBackend:
+    """Stands in for RtlBackend: golden answers, but GEMM ``soak1`` hangs."""
+
+    started = 0
+
+    def __init__(self, sim, **kw):
+        type(self).started += 1
+        self.last_stats, self.acc_width = {}, kw["acc_width"]
+
+    def tile_gemm(self, a, b, fa, fb, *, name):
+        from sim.backends import SimulationError
+        if name == "soak1":
+            raise SimulationError("simulator answered 'timeout 999' to 'run ...'")
+        self.last_stats = {"cycles": a.shape[1]}
+        return gemm_exact(a, b, fa, fb), overflow_mask(a, b, fa, fb, self.acc_width)
+
+    def close(self):
+        pass
+
+
+def test_a_simulator_error_fails_its_gemm_and_the_run_goes_on(monkeypatch, capsys):
+    import sim.backends
+    monkeypatch.setattr(sim.backends, "RtlBackend", _FakeBackend)
+    assert soak.main(TINY + ["--outputs", "2000", "--seed", "4"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("MISMATCH") == 1 and "GEMM 1 " in out and "timeout 999" in out
+    assert "--seed 4 --gemm 1" in out
+    assert _FakeBackend.started == 2     # restarted after the error
