@@ -14,12 +14,17 @@ from verif.harness import run_bench
 SHIFT_BY_6 = re.compile(r"(assign \S+\s+= \{ )(b_value\[4\]), (b_value), 6'h00 \};")
 
 
+# The one-step product (PE latency 1): at the default latency 3 the product is
+# split over two stages (hw/product_pipeline.py) and the shift reads differently.
+PE_PARAMS = {"acc_width": 18, "pe_latency": 1}
+
+
 @pytest.mark.cocotb
 def test_pe_bench_catches_wrong_fp4_shift():
-    good = tools.generate_verilog("pe", {"acc_width": 18})
+    good = tools.generate_verilog("pe", PE_PARAMS)
     mutant, n = SHIFT_BY_6.subn(r"\1\2, \2, \3, 5'h00 };", good)
     assert n == 1, "the x64 FP4 shift was not found in the generated PE; update the mutant"
-    result = run_bench("verif.benches.pe_tb", "pe", {"acc_width": 18}, "icarus",
+    result = run_bench("verif.benches.pe_tb", "pe", PE_PARAMS, "icarus",
                        verilog=mutant, check=False)
     failures = dict(result.failures)
     assert "exhaustive_products" in failures, f"mutant survived: {result}"
