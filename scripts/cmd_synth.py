@@ -159,6 +159,7 @@ def run(args) -> int:
                 resumed.append(d.key)
             # The latency the design is built with (its own PE's, for an array).
             comp = d.component()
+            comp._MustUse__silence = True   # built to read its latency, never elaborated
             entry["latency"] = getattr(comp, "latency", getattr(comp, "pe_latency", None))
             if d.key == "radix4_pe":
                 pe_counts = hs.SynthResult(**entry["synth"])
