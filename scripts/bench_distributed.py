@@ -139,8 +139,9 @@ def _regress_section() -> list[str]:
              f"- exit status {r.returncode}; {summary}",
              f"- wall time {wall:.0f} s for {seeds} seeds "
              f"({runs.group(2) if runs else '?'} bench runs); "
-             f"extrapolated to `--seeds 200`: {wall / seeds * 200 / 3600:.1f} h "
-             "(linear in seeds; the one-off builds are cached, so this slightly overstates it)."]
+             f"linear extrapolation to `--seeds 200`: {wall / seeds * 200 / 3600:.1f} h, an "
+             "upper bound (a long run simulates up to 50 seeds per start-up; the 200-seed "
+             "figure is measured in docs/scale-out.md)."]
     if r.returncode != 0:
         lines.append("- failures:\n\n```\n" + "\n".join(
             line for line in r.stdout.splitlines() if "RADIX4_SEED=" in line) + "\n```")

@@ -31,7 +31,7 @@ def add_arguments(p):
                         "for a chunk of seeds; default 600)")
     p.add_argument("--chunk", type=positive_int("--chunk"), default=None, metavar="K",
                    help="seeds per task, simulated in one run per bench (default: 3 or more "
-                        "tasks per worker, at most 25)")
+                        "tasks per worker, at most 50)")
     p.add_argument("--full-depth", action="store_true",
                    help="each seed at the default pytest depth with per-seed coverage closure "
                         "(default: the regress profile, RADIX4_REGRESS=1)")

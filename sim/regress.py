@@ -49,7 +49,7 @@ __all__ = ["Bench", "RunResult", "collect", "plan_runs", "chunk_size", "run_regr
 SIMS = ("icarus", "verilator")
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_TESTS = ("verif",)
-MAX_CHUNK = 25          # seeds per task at most (bounds a task's length and a lost task's cost)
+MAX_CHUNK = 50          # seeds per task at most (bounds a task's length and a lost task's cost)
 
 
 @dataclass(frozen=True)

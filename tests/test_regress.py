@@ -132,7 +132,7 @@ def test_a_seed_in_a_batch_has_the_stimulus_of_its_one_seed_run(tmp_path, monkey
 
     from verif import toolchain as tools
     from verif.kit.batch import _split_log
-    from verif.kit.multiseed import seeds_file
+    from verif.kit.multiseed import seed_file
     params = {"rows": 2, "cols": 3, "acc_width": 18}
     b = tools.build("array", params, "icarus")
     monkeypatch.delenv("RADIX4_SEED", raising=False)     # the simulator inherits os.environ
@@ -150,12 +150,12 @@ def test_a_seed_in_a_batch_has_the_stimulus_of_its_one_seed_run(tmp_path, monkey
         out, _ = proc.communicate(timeout=600)
         assert proc.returncode == 0 and not tools.read_results(results)[1]
         logs.append(out.decode())
-    per_seed = json.loads(Path(seeds_file(str(batch_cov))).read_text())
-    assert per_seed["5"][0]["groups"] == json.loads(one_cov.read_text())["groups"]
-    assert per_seed["4"][0]["groups"] != per_seed["5"][0]["groups"]
+    per_seed = {s: json.loads(Path(seed_file(str(batch_cov), s)).read_text()) for s in (4, 5)}
+    assert per_seed[5][0]["groups"] == json.loads(one_cov.read_text())["groups"]
+    assert per_seed[4][0]["groups"] != per_seed[5][0]["groups"]
     stats = re.compile(r"\w+: \d+ rows matched.*$", re.M)
     in_batch = stats.findall(_split_log(logs[0])[5])
-    assert len(in_batch) == 5 and in_batch == stats.findall(logs[1])
+    assert len(in_batch) >= 5 and in_batch == stats.findall(logs[1])     # one line per test
 
 
 def test_a_real_bench_over_two_seeds_passes():

@@ -24,16 +24,18 @@ from verif.kit.seed import regress_profile
 
 
 def run_bench(module: str, top: str, params: dict, sim: str, *, verilog: str | None = None,
-              check: bool = True, extra_env: dict | None = None) -> tools.RunResult:
+              check: bool = True, extra_env: dict | None = None,
+              testcase: str | None = None) -> tools.RunResult:
+    """``testcase``: run only that cocotb test of the bench (default: all of them)."""
     seed = os.environ.get("RADIX4_SEED") or "1"
     env = {"RADIX4_SEED": seed, "RADIX4_PARAMS": json.dumps(params), **(extra_env or {})}
     name = f"{module.rsplit('.', 1)[-1]}-{top}-" + "-".join(f"{k}{v}" for k, v in params.items())
     if batch.active():
-        key = (module, top, json.dumps(params, sort_keys=True), sim,
+        key = (module, top, json.dumps(params, sort_keys=True), sim, testcase,
                None if verilog is None else tools.sha256_text(verilog),
                json.dumps({k: v for k, v in env.items() if k != "RADIX4_SEED"}, sort_keys=True))
         b = tools.build(top, params, sim, verilog=verilog) if key not in batch._cache else None
-        run = batch.run_seed(module, b, env, name, key)
+        run = batch.run_seed(module, b, env, name, key, testcase=testcase)
         b = b or run.build
         print(run.log, end="")
         if not check:
@@ -52,7 +54,7 @@ def run_bench(module: str, top: str, params: dict, sim: str, *, verilog: str | N
         cov_file = cov_dir / f"{name}-{os.getpid()}.coverage.json"
         cov_file.unlink(missing_ok=True)
         env["RADIX4_COVERAGE_FILE"] = str(cov_file)
-        result = tools.test(module, b, extra_env=env, name=name, check=check)
+        result = tools.test(module, b, extra_env=env, name=name, check=check, testcase=testcase)
         if not check:
             return result
         assert cov_file.is_file(), f"{module} wrote no coverage file"

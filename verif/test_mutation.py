@@ -1,5 +1,7 @@
 """The PE bench must FAIL on deliberately broken Verilog (it can catch a datapath bug).
 
+Each check runs only the cocotb test that must catch its mutant.
+
 Mutant: in the generated PE, the FP4 path's shift for exponent 4 (x64) is
 made x32 -- one wrong shift amount among 2048 operand/format combinations.
 """
@@ -25,7 +27,7 @@ def test_pe_bench_catches_wrong_fp4_shift():
     mutant, n = SHIFT_BY_6.subn(r"\1\2, \2, \3, 5'h00 };", good)
     assert n == 1, "the x64 FP4 shift was not found in the generated PE; update the mutant"
     result = run_bench("verif.benches.pe_tb", "pe", PE_PARAMS, "icarus",
-                       verilog=mutant, check=False)
+                       verilog=mutant, check=False, testcase="exhaustive_products")
     failures = dict(result.failures)
     assert "exhaustive_products" in failures, f"mutant survived: {result}"
     assert "model says" in failures["exhaustive_products"], failures   # caught by the check
@@ -48,7 +50,7 @@ def test_tile_bench_catches_idle_ignoring_the_beat_in_hand():
             mutant, n = line.subn(rf"assign \\{name}  = 1'h1;", good)
     assert n == 1, "no idle term reads beat_valid; update the mutant"
     result = run_bench("verif.benches.accel_tb", "accel", params, "icarus",
-                       verilog=mutant, check=False)
+                       verilog=mutant, check=False, testcase="idle_with_beat_in_hand")
     failures = dict(result.failures)
     assert "idle_with_beat_in_hand" in failures, f"mutant survived: {result}"
     assert "idle high" in failures["idle_with_beat_in_hand"], failures
@@ -74,7 +76,7 @@ def test_array_bench_catches_a_row_pointer_without_wrap():
     drain, n = ROW_WRAP.subn(r"\1  = \2 [\3:0];\n", good[s:e])
     assert n == 1, "the row pointer's wrap was not found in the generated drain; update the mutant"
     result = run_bench("verif.benches.array_tb", "array", params, "icarus",
-                       verilog=good[:s] + drain + good[e:], check=False)
+                       verilog=good[:s] + drain + good[e:], check=False, testcase="random_gemms")
     failures = dict(result.failures)
     assert "random_gemms" in failures, f"mutant survived: {result}"
 
@@ -94,6 +96,6 @@ def test_array_bench_catches_overflow_flags_in_reversed_column_order():
     drain, n = assign.subn(rf"\1 [{hi}:{lo}] = {{ {bits} }};", good[s:e])
     assert n == 1, "the overflow field's assignment was not found; update the mutant"
     result = run_bench("verif.benches.array_tb", "array", params, "icarus",
-                       verilog=good[:s] + drain + good[e:], check=False)
+                       verilog=good[:s] + drain + good[e:], check=False, testcase="overflow")
     failures = dict(result.failures)
     assert "overflow" in failures, f"mutant survived: {result}"

@@ -38,7 +38,7 @@ from pathlib import Path
 import pytest
 
 from .coverage import Coverage
-from .multiseed import BENCH_ENV, SEEDS_ENV, seeds_file
+from .multiseed import BENCH_ENV, SEEDS_ENV, TESTS_ENV, seed_file
 
 CHUNK_ENV = "RADIX4_SEEDS"
 REPORT_ENV = "RADIX4_SEED_REPORT"
@@ -155,9 +155,11 @@ class _Batch:
         sim = [m for n, m in result.failures if n == "<simulator>"]
         self.message = message or ("; ".join(sim) if sim else None)
         self.expected = max((len(t) for t in self.per_seed.values()), default=0)
-        covs = json.loads(Path(seeds_file(str(cov_file))).read_text()) \
-            if Path(seeds_file(str(cov_file))).is_file() else {}
-        self.seed_cov = {int(s): [_cov(c) for c in lst] for s, lst in covs.items()}
+        self.seed_cov = {}
+        for s in seeds:
+            f = Path(seed_file(str(cov_file), s))
+            if f.is_file():
+                self.seed_cov[s] = [_cov(c) for c in json.loads(f.read_text())]
         self.merged = [Coverage.load(cov_file)] if cov_file.is_file() else []
 
     def for_seed(self, seed: int) -> SeedRun:
@@ -230,9 +232,10 @@ def _split_log(text: str) -> dict:
     return {k: "".join(v) for k, v in sections.items()}
 
 
-def run_seed(module: str, build, env: dict, name: str, key: tuple) -> SeedRun:
+def run_seed(module: str, build, env: dict, name: str, key: tuple,
+             testcase: str | None = None) -> SeedRun:
     """This seed's part of the batch simulation of ``module`` on ``build`` (run once
-    per chunk, on the first seed's call)."""
+    per chunk, on the first seed's call); ``testcase``: only that cocotb test."""
     from verif import toolchain as tools
     seeds = chunk_seeds()
     seed = int(os.environ["RADIX4_SEED"])
@@ -240,10 +243,10 @@ def run_seed(module: str, build, env: dict, name: str, key: tuple) -> SeedRun:
         cov_dir = build.build_dir / "runs"
         cov_dir.mkdir(exist_ok=True)
         cov_file = cov_dir / f"{name}-{os.getpid()}-batch.coverage.json"
-        for p in (cov_file, Path(seeds_file(str(cov_file)))):
+        for p in [cov_file] + [Path(seed_file(str(cov_file), s)) for s in seeds]:
             p.unlink(missing_ok=True)
         benv = {**env, BENCH_ENV: module, SEEDS_ENV: ",".join(map(str, seeds)),
-                "RADIX4_COVERAGE_FILE": str(cov_file)}
+                TESTS_ENV: testcase or "", "RADIX4_COVERAGE_FILE": str(cov_file)}
         buf, message = io.StringIO(), None
         with contextlib.redirect_stdout(buf):
             try:

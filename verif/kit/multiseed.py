@@ -5,7 +5,8 @@ module and ``RADIX4_BENCH_MODULE`` (the real bench, e.g.
 ``verif.benches.array_tb``) and ``RADIX4_BATCH_SEEDS`` ("5,6,7") in the
 environment.  This module registers every cocotb test of the bench once per
 seed, seed-major (all tests of seed 5, then all of seed 6, ...), named
-``<test>/seed=<s>``; each sets the kit's seed (``seed.set_seed``) before the
+``<test>/seed=<s>`` (only the tests named in ``RADIX4_BENCH_TESTS``, if
+set); each sets the kit's seed (``seed.set_seed``) before the
 bench's own test function runs.  The bench's tests reset the DUT when they
 start and seed fresh generators from (seed, test name), so a seed's stimulus
 is the one a one-seed run (``RADIX4_SEED=<s>``) produces, whatever ran
@@ -15,8 +16,8 @@ neither stops nor disturbs the next seed.
 Coverage: the bench's ``Coverage`` objects (module globals, found in the
 bench module) keep counting across seeds -- the batch's merged coverage --
 and after each test this module adds the test's own hits to its seed's
-record in ``$RADIX4_COVERAGE_FILE.seeds.json`` (``{seed: {name, groups}}``),
-so each seed's coverage is also known on its own.
+record, ``$RADIX4_COVERAGE_FILE.seed<s>.json`` (``[{name, groups}]``), so each
+seed's coverage is also known on its own.
 
 Uses cocotb's ``Test`` class (``cocotb._decorators``, cocotb 2.x; the
 project pins cocotb>=2,<3 and ``verif.toolchain`` checks the major version).
@@ -36,10 +37,12 @@ from .seed import set_seed
 
 BENCH_ENV = "RADIX4_BENCH_MODULE"
 SEEDS_ENV = "RADIX4_BATCH_SEEDS"
+TESTS_ENV = "RADIX4_BENCH_TESTS"        # optional: "name,name" -- only these tests
 
 
-def seeds_file(coverage_file: str) -> str:
-    return f"{coverage_file}.seeds.json"
+def seed_file(coverage_file: str, seed: int) -> str:
+    """Where one seed's own coverage hits go."""
+    return f"{coverage_file}.seed{seed}.json"
 
 
 def bench_tests(module) -> list:
@@ -67,7 +70,7 @@ class _SeedCoverage:
 
     def __init__(self, covs: list[Coverage], path: str | None):
         self.covs, self.path = covs, path
-        self.by_seed: dict[int, list[dict]] = {}
+        self.by_seed: dict[int, list[dict]] = {}      # seed -> hits per Coverage
 
     def snapshot(self) -> list[dict]:
         return [copy.deepcopy(c.groups) for c in self.covs]
@@ -80,12 +83,10 @@ class _SeedCoverage:
                 for b, n in bins.items():
                     g[b] = g.get(b, 0) + n - old.get(group, {}).get(b, 0)
         if self.path:
-            data = {str(s): [{"name": c.name, "groups": g} for c, g in zip(self.covs, groups)]
-                    for s, groups in self.by_seed.items()}
-            tmp = f"{seeds_file(self.path)}.{os.getpid()}.tmp"
-            with open(tmp, "w") as f:
-                json.dump(data, f)
-            os.replace(tmp, seeds_file(self.path))
+            path = seed_file(self.path, seed)
+            with open(f"{path}.tmp", "w") as f:
+                json.dump([{"name": c.name, "groups": g} for c, g in zip(self.covs, mine)], f)
+            os.replace(f"{path}.tmp", path)
 
 
 def _wrap(test: Test, seed: int, cov: _SeedCoverage):
@@ -106,6 +107,9 @@ def _register():
     bench = importlib.import_module(os.environ[BENCH_ENV])
     seeds = [int(s) for s in os.environ[SEEDS_ENV].split(",") if s.strip()]
     tests = bench_tests(bench)
+    only = {t for t in os.environ.get(TESTS_ENV, "").split(",") if t}
+    if only:
+        tests = [t for t in tests if t.name in only]
     cov = _SeedCoverage(_coverages(bench), os.environ.get("RADIX4_COVERAGE_FILE"))
     n = 0
     for seed in seeds:
