@@ -23,6 +23,11 @@ from hw.baselines.fp16_pipelined import Fp16PipelinedMacPE
 from hw.baselines.fp_stages import StagedAdder, StagedMultiplier
 from hw.baselines.int8_pe import Int8MacPE
 
+# The baselines are measuring sticks for docs/hardware-cost.md, not the
+# product: their Verilator build takes 1.5-2 minutes of a fresh clone, so
+# they run in `make test-slow` (which .ci/run calls too), not in `make test`.
+pytestmark = pytest.mark.slow
+
 INT8_LATENCIES = (2, 3, 4)
 P = Fp16PipelinedMacPE.slots
 L = Fp16PipelinedMacPE.latency
