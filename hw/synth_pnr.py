@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -66,6 +67,22 @@ def fits(device: Device, luts: int, ffs: int, dsps: int, port_bits: int,
     return None
 
 
+def _stage_reached(log: Path) -> str:
+    """How far a stopped nextpnr run got, from its log (placement done, router left)."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return ""
+    if "Info: Routing.." not in text:
+        return " (stopped while placing)"
+    # Router progress lines: "Info: <iterations> | <re-routed> | <delta> | <remaining arcs>| ...".
+    rows = re.findall(r"^Info:\s+(\d+) \|\s+\d+\s+\d+ \|\s+\d+\s+\d+ \|\s+(\d+)\|", text, re.M)
+    total = re.search(r"Info: Routing (\d+) arcs", text)
+    left = (f", {int(rows[-1][1]):,}{' of ' + format(int(total[1]), ',') if total else ''} arcs "
+            f"left after {int(rows[-1][0]):,} router iterations") if rows else ""
+    return f" (placement finished; routing did not{left})"
+
+
 def place_and_route(netlist: Path, device: Device, workdir: Path, *,
                     timeout: float | None = None) -> PnrResult:
     """nextpnr with ``--seed 1``; Fmax of the design's one clock."""
@@ -84,8 +101,9 @@ def place_and_route(netlist: Path, device: Device, workdir: Path, *,
     try:
         run_tool(cmd, workdir, timeout, workdir / f"{stem}.out")
     except subprocess.TimeoutExpired:
-        return PnrResult(device.name, skipped=f"nextpnr did not finish within {timeout:.0f} s",
-                         seconds=time.monotonic() - start)
+        return PnrResult(device.name, seconds=time.monotonic() - start,
+                         skipped=f"nextpnr did not finish within {timeout:.0f} s"
+                                 + _stage_reached(workdir / f"{stem}.log"))
     data = json.loads(report.read_text())
     fmax = [v["achieved"] for v in data.get("fmax", {}).values()]
     util = {k: v["used"] for k, v in data.get("utilization", {}).items() if v["used"]}

@@ -207,3 +207,18 @@ def test_run_design_resumes_from_its_stored_entry(tmp_path):
         assert not resumed and len(calls) == 1
     finally:
         hs.synthesize = real
+
+
+def test_a_stopped_nextpnr_run_says_how_far_it_got(tmp_path):
+    """The timeout message tells placement from routing, with the arcs left."""
+    from hw.synth_pnr import _stage_reached
+
+    log = tmp_path / "run.log"
+    log.write_text("Info: Creating initial analytic placement for 5 cells\n")
+    assert _stage_reached(log) == " (stopped while placing)"
+    log.write_text("Info: Routing..\nInfo: Routing 1200 arcs.\n"
+                   "Info:       1000 |      224        775 |  224   775 |       700|       1.11      1.11|\n"
+                   "Info:       2000 |      391       1608 |  167   833 |       350|       1.69      2.80|\n")
+    assert _stage_reached(log) == (" (placement finished; routing did not, 350 of 1,200 arcs "
+                                   "left after 2,000 router iterations)")
+    assert _stage_reached(tmp_path / "missing.log") == ""
