@@ -152,6 +152,7 @@ def run(args) -> int:
         for d, plan in plans:
             def step(text, _bar=bar):
                 _bar.set_postfix_str(text)
+            step(f"{d.key}: stored results?")
             entry, was_stored = run_design(d, plan, workdir, hs, tools=results["tools"],
                                            pnr_timeout=args.pnr_timeout, step=step,
                                            composed_pe=pe_counts if args.composed else None)
