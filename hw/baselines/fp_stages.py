@@ -283,35 +283,37 @@ ADD_STEPS = (add_order, add_align, add_sum, add_count, add_shift, add_round)
 # --------------------------------------------------------------------------
 # The step pipelines on their own (tests drive them one vector per cycle)
 
-class StagedMultiplier(wiring.Component):
+class _StepPipeline(wiring.Component):
+    """``STEPS`` with a register after each: ``OUTPUT`` ``latency`` cycles after ``INPUTS``."""
+
+    STEPS: tuple = ()
+    INPUTS: tuple = ()
+    OUTPUT: str = ""
+
+    def elaborate(self, platform):
+        m = Module()
+        bundle = {name: getattr(self, name) for name in self.INPUTS}
+        for i, step in enumerate(self.STEPS):
+            bundle = register(m, step(m, bundle), f"{self.OUTPUT[0]}{i}")
+        m.d.comb += getattr(self, self.OUTPUT).eq(bundle[self.OUTPUT])
+        return m
+
+
+class StagedMultiplier(_StepPipeline):
     """``MUL_STEPS`` with a register after each: ``product`` ``latency`` cycles later."""
 
     a: In(16)
     b: In(16)
     product: Out(32)
+    STEPS, INPUTS, OUTPUT = MUL_STEPS, ("a", "b"), "product"
     latency = len(MUL_STEPS)
 
-    def elaborate(self, platform):
-        m = Module()
-        bundle = dict(a=self.a, b=self.b)
-        for i, step in enumerate(MUL_STEPS):
-            bundle = register(m, step(m, bundle), f"m{i}")
-        m.d.comb += self.product.eq(bundle["product"])
-        return m
 
-
-class StagedAdder(wiring.Component):
+class StagedAdder(_StepPipeline):
     """``ADD_STEPS`` with a register after each: ``result`` ``latency`` cycles later."""
 
     x: In(32)
     y: In(32)
     result: Out(32)
+    STEPS, INPUTS, OUTPUT = ADD_STEPS, ("x", "y"), "result"
     latency = len(ADD_STEPS)
-
-    def elaborate(self, platform):
-        m = Module()
-        bundle = dict(x=self.x, y=self.y)
-        for i, step in enumerate(ADD_STEPS):
-            bundle = register(m, step(m, bundle), f"a{i}")
-        m.d.comb += self.result.eq(bundle["result"])
-        return m
