@@ -146,11 +146,14 @@ async def reset_mid_job(dut):
         await tb.reset(cycles=1 + round_)
         await tb.expect_quiet()
         # 2. results of a finished job held back by a stalled result stream.
-        # A chain goes in first with results flowing: with the result stream
-        # stalled the tile takes only the jobs up to the second emitting one
-        # plus two banks, and a chain of up to 4 jobs can need more.
+        # A chain runs first with results flowing, and *all* of it comes out
+        # before the stall: with the result stream stalled the tile takes only
+        # the jobs up to the second emitting one plus two banks, so a chain
+        # whose inputs are in but whose results are not (regress seed 114 at
+        # PE latency 1: two emitting jobs still inside) leaves no bank for the
+        # job below.  Drained, the tile is idle and that job always fits.
         tb.random_chain()
-        await tb.wait_until(lambda: not tb.inputs_busy, "a chain's commands and beats to go in")
+        await tb.drain()
         tb.out_pause.force = True
         af, bf = tb.rng.choice(PAIRS)
         tb.send_job(*tb.random_operands(tb.random_k(), af, bf), af, bf)   # emits
