@@ -29,7 +29,7 @@ from .gemm import gemm_exact
 
 __all__ = ["Quantized", "sawb_alpha", "sawb_quantize", "ste_grad",
            "pact_quantize", "pact_grad", "WIDE_FORMATS", "decompose",
-           "recombine", "nibble_gemm", "format_bits", "int8_grad_quantize", "check_step"]
+           "recombine", "nibble_parts", "nibble_gemm", "format_bits", "int8_grad_quantize", "check_step"]
 
 SAWB_C1, SAWB_C2 = 12.1, 12.2
 _TINY = float(np.finfo(np.float64).tiny)   # smallest normal float64, 2^-1022
@@ -252,6 +252,19 @@ def recombine(codes4_parts) -> np.ndarray:
     return sum(int_value(c, f) << s for c, f, s in codes4_parts)
 
 
+def nibble_parts(a, b, a_format: str, b_format: str) -> list:
+    """The 4-bit part GEMMs of an (up to) 8-bit GEMM, in the order they are summed:
+    ``[(a4, fa4, b4, fb4, shift)]`` with ``A @ B == sum((a4 @ b4) << shift)``.
+
+    One part for 4-bit operands, two for one 8-bit side, four for two.  The
+    parts are independent, so a backend may run them in any order or at
+    once (``sim.distributed`` does); their *order* is the one every backend
+    reports overflow in (the first overflowing part)."""
+    return [(a4, fa4, b4, fb4, sa + sb)
+            for a4, fa4, sa in decompose(a, a_format, "A")
+            for b4, fb4, sb in decompose(b, b_format, "B")]
+
+
 def nibble_gemm(a, b, a_format: str, b_format: str, gemm=gemm_exact) -> np.ndarray:
     """Exact GEMM of operands up to 8 bits via 4-bit GEMMs and shifts.
 
@@ -264,7 +277,6 @@ def nibble_gemm(a, b, a_format: str, b_format: str, gemm=gemm_exact) -> np.ndarr
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"shape mismatch: A {a.shape} x B {b.shape}")
     out = np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)
-    for a4, fa4, sa in decompose(a, a_format, "A"):
-        for b4, fb4, sb in decompose(b, b_format, "B"):
-            out += np.asarray(gemm(a4, b4, fa4, fb4), dtype=np.int64) << (sa + sb)
+    for a4, fa4, b4, fb4, shift in nibble_parts(a, b, a_format, b_format):
+        out += np.asarray(gemm(a4, b4, fa4, fb4), dtype=np.int64) << shift
     return out

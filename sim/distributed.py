@@ -9,8 +9,8 @@ step.  The simulator model comes from the build cache (``sim.host.build_host``,
 cached and locked), so each machine builds it once whatever its worker count.
 
 Sharding.  8-bit operands are split into 4-bit parts here, as the in-process
-backend does (``model.quant.nibble_gemm``); each 4-bit part GEMM's output C
-is cut into a grid of blocks of whole tiles (block edges at multiples of
+backend does (``model.quant.nibble_parts``), and all parts go out at once;
+each 4-bit part GEMM's output C is cut into a grid of blocks of whole tiles (block edges at multiples of
 lcm(R, C), so the cut is tile-aligned whichever orientation the worker runs
 -- FP4 on B is transposed there), and block (i, j) runs as
 ``RtlBackend.gemm(A[rows_i, :], B[:, cols_j])`` on some worker: every output
@@ -18,8 +18,9 @@ tile keeps its whole K chain on one worker.  The blocks are pasted back in
 place; bit-exactness is the worker backend's.
 
 Overflow.  A block whose outputs overflowed returns its count instead of
-data; the part GEMM raises ``GemmOverflowError`` naming the GEMM with the
-sum over all blocks -- the same count as the in-process backend.
+data; the GEMM raises ``GemmOverflowError`` naming the GEMM with the first
+overflowing part's count summed over its blocks -- the same count as the
+in-process backend, which runs the parts in order and stops at that one.
 
 Faults.  A worker process that dies mid-GEMM: the scheduler reruns its
 blocks on the other workers (up to ``distributed.scheduler.allowed-failures``
@@ -43,7 +44,7 @@ import numpy as np
 
 from model.backend import GemmOverflowError
 from model.formats import hardware_orientation, side_formats
-from model.quant import WIDE_FORMATS, decompose, nibble_gemm
+from model.quant import WIDE_FORMATS, decompose, nibble_parts
 
 from .backends import _STATS, RtlBackend, SimulationError
 from .dask_session import DaskSession
@@ -257,55 +258,61 @@ class DistributedRtlBackend:
         a, b = np.asarray(a), np.asarray(b)
         if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
             raise ValueError(f"GEMM {name!r}: shape mismatch A {a.shape} x B {b.shape}")
-        self.last_stats = {k: 0 for k in _STATS}
-        self.last_stats["blocks"] = 0
-        out = nibble_gemm(a, b, a_format, b_format,
-                          gemm=lambda x, y, fx, fy: self._gemm4(x, y, fx, fy, name))
-        st = self.last_stats
+        parts = nibble_parts(a, b, a_format, b_format)
+        for _, fa, _, fb, _ in parts:
+            try:
+                hardware_orientation(fa, fb)
+            except ValueError:
+                raise ValueError(f"GEMM {name!r}: {fa} x {fb} is not a datapath format "
+                                 f"pair") from None
+        (m, k), n = a.shape, b.shape[1]
+        # Every part's blocks go out at once: the 2 or 4 part GEMMs of an
+        # 8-bit GEMM are independent and run side by side on the workers.
+        blocks = [(p, blk) for p in range(len(parts)) for blk in self._blocks(m, k, n)]
+        large = len(parts) * m * n * k >= PROGRESS_MACS
+        results = self._run_blocks(parts, blocks, name, show=self.progress and large)
+        out = np.zeros((m, n), np.int64)
+        overflowed = [0] * len(parts)
+        st = self.last_stats = {key: 0 for key in _STATS}
+        for (p, (r0, r1, c0, c1)), (data, count, stats) in zip(blocks, results):
+            overflowed[p] += count
+            if data is not None:
+                out[r0:r1, c0:c1] += np.asarray(data, np.int64) << parts[p][4]
+            for key in _STATS:
+                st[key] += stats[key]
+                self.total_stats[key] += stats[key]
+        st["blocks"] = len(blocks)
         st["utilisation"] = (st["mac_pe_cycles"] / (self.cfg.rows * self.cfg.cols * st["cycles"])
                              if st["cycles"] else 0.0)
         self.total_stats["gemms"] += 1
+        # Reported as in process, where the parts run in order and the first
+        # overflowing one raises with its own count.
+        first = next((count for count in overflowed if count), 0)
+        if first:
+            raise GemmOverflowError(name, first, self.acc_width)
         return out
 
-    def _gemm4(self, a, b, fa, fb, name):
-        try:
-            hardware_orientation(fa, fb)
-        except ValueError:
-            raise ValueError(f"GEMM {name!r}: {fa} x {fb} is not a datapath format pair") from None
-        a, b = np.asarray(a), np.asarray(b)
-        m, k = a.shape
-        n = b.shape[1]
-        out = np.zeros((m, n), np.int64)
+    def _blocks(self, m: int, k: int, n: int) -> list[tuple[int, int, int, int]]:
+        """One part GEMM's blocks of C: whole tiles, about ``shards_per_worker``
+        per worker, none below ``min_block_macs``."""
         if m == 0 or n == 0 or k == 0:
-            return out
-        unit = math.lcm(self.cfg.rows, self.cfg.cols)
+            return []
         by_size = max(1, (m * n * k) // self.min_block_macs)
         # (The worker count costs a scheduler round trip: asked only when it matters.)
         shards = 1 if by_size == 1 else min(max(1, self.n_workers) * self.shards_per_worker,
                                             by_size)
-        blocks = shard_blocks(m, n, unit, shards)
-        results = self._run_blocks(a, b, fa, fb, name, blocks,
-                                   show=self.progress and m * n * k >= PROGRESS_MACS)
-        overflowed = 0
-        for (r0, r1, c0, c1), (data, count, stats) in zip(blocks, results):
-            overflowed += count
-            if data is not None:
-                out[r0:r1, c0:c1] = data
-            for key in _STATS:
-                self.last_stats[key] += stats[key]
-                self.total_stats[key] += stats[key]
-        self.last_stats["blocks"] += len(blocks)
-        if overflowed:
-            raise GemmOverflowError(name, overflowed, self.acc_width)
-        return out
+        return shard_blocks(m, n, math.lcm(self.cfg.rows, self.cfg.cols), shards)
 
-    def _run_blocks(self, a, b, fa, fb, name, blocks, show=False):
+    def _run_blocks(self, parts, blocks, name, show=False):
+        """Run ``blocks`` (``(part index, (r0, r1, c0, c1))``) on the workers:
+        their ``(C or None, overflow count, stats)`` in the same order."""
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
 
         def submit(i):
-            r0, r1, c0, c1 = blocks[i]
-            return self.client.submit(_run_block, self._plugin_name, a[r0:r1], b[:, c0:c1],
+            p, (r0, r1, c0, c1) = blocks[i]
+            a4, fa, b4, fb, _ = parts[p]
+            return self.client.submit(_run_block, self._plugin_name, a4[r0:r1], b4[:, c0:c1],
                                       fa, fb, name, pure=False)
 
         pending = {submit(i): (i, 0) for i in range(len(blocks))}
@@ -325,7 +332,10 @@ class DistributedRtlBackend:
                         bar.update()
                     continue
                 exc = fut.exception()
-                where = "block rows {}:{} cols {}:{}".format(*blocks[i])
+                p, blk = blocks[i]
+                where = "block rows {}:{} cols {}:{}".format(*blk)
+                if len(parts) > 1:
+                    where += f" of part {p + 1}/{len(parts)} ({parts[p][1]} x {parts[p][3]})"
                 if isinstance(exc, KilledWorker):
                     raise SimulationError(f"GEMM {name!r}: {where} lost its worker on every "
                                           f"attempt ({exc}); giving up") from None

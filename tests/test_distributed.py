@@ -118,6 +118,33 @@ def test_overflow_counts_every_block_and_names_the_gemm(dist):
     assert info.value.count == 9
 
 
+def test_eight_bit_parts_run_at_once_and_overflow_as_in_process(dist):
+    # int8 x int8 is 4 part GEMMs (hi.hi, hi.lo, lo.hi, lo.lo), all submitted
+    # at once.  A = 0x0F everywhere: hi 0, so parts 1-2 are 0.  B = 127 (hi 7,
+    # lo 15) on columns {1, 4}, 15 (hi 0, lo 15) elsewhere.  K = 1300:
+    # part 3 (lo x hi) sums 1300 * 15 * 7 = 136500 > 2^17 - 1 on columns
+    # {1, 4} only; part 4 (lo x lo) overflows everywhere.  In process the
+    # parts run in order and part 3 raises first: 12 rows x 2 columns.  (12
+    # rows: two block rows on the 2 x 3 tile, so each part is sharded too.)
+    k = 1300
+    a = np.full((12, k), 0x0F, np.int8)
+    b = np.full((k, 6), 15, np.int8)
+    b[:, [1, 4]] = 127
+    with pytest.raises(GemmOverflowError, match="'fc1.dW'") as info:
+        dist.gemm(a, b, "int8", "int8", name="fc1.dW")
+    assert info.value.count == 12 * 2
+    assert outcome(GoldenBackend(acc_width=18), a, b, "int8", "int8", "fc1.dW")[2] == 12 * 2
+    blocks = dist.last_stats["blocks"]
+    assert blocks % 4 == 0 and blocks > 4       # every part's blocks, each part sharded
+    # In range (K = 500): exact, and again every part's blocks went out.
+    rng = np.random.default_rng(8)
+    a, b = codes(rng, "int8", (5, 500)), codes(rng, "int8", (500, 7))
+    assert np.array_equal(dist.gemm(a, b, "int8", "int8"),
+                          a.astype(np.int64) @ b.astype(np.int64))
+    assert dist.last_stats["blocks"] % 4 == 0 and dist.last_stats["blocks"] > 4
+    assert dist.last_stats["jobs_done"] > 0
+
+
 def _long_gemm(rng):
     # 96 tiles x 256 beats: seconds per block on Icarus (2 blocks, see `halves`).
     return codes(rng, "int4", (24, 256)), codes(rng, "int4", (256, 24))
