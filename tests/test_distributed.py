@@ -314,6 +314,28 @@ def test_cli_replay_with_workers_is_bit_exact(tmp_path):
     _wait_gone(seen, 60)
 
 
+def test_cli_train_with_workers_equals_golden_and_leaves_nothing():
+    # Two steps and the evaluation with every GEMM on 2 Dask workers'
+    # Verilated tiles (the 3 x 4 tile of tests/test_train_rtl.py: one build),
+    # against the same command on the golden model: the same test metric to
+    # the printed digit (the RTL steps' weights are bit-identical, so are
+    # the test logits), and no process left behind.
+    args = ("train", "--steps", "2", "--rows", "3", "--cols", "4", "--depth", "16",
+            "--no-progress")
+    proc = _radix4(*args, "--backend", "verilator", "--workers", "2")
+    seen = _watch(proc)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-2000:]
+    golden = subprocess.run([sys.executable, "-m", "scripts.cli", *args, "--backend", "golden"],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert golden.returncode == 0, golden.stderr[-2000:]
+    metric = out.strip().splitlines()[-1]
+    assert metric.startswith("test_accuracy=") and metric == golden.stdout.strip().splitlines()[-1]
+    assert "steps=2" in err
+    assert seen
+    _wait_gone(seen, 60)
+
+
 def test_cli_ctrl_c_leaves_nothing_running(tmp_path):
     rng = np.random.default_rng(4)
     a, b = _long_gemm(rng)
