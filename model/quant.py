@@ -29,7 +29,8 @@ from .gemm import gemm_exact
 
 __all__ = ["Quantized", "sawb_alpha", "sawb_quantize", "ste_grad",
            "pact_quantize", "pact_grad", "WIDE_FORMATS", "decompose",
-           "recombine", "nibble_parts", "nibble_gemm", "format_bits", "int8_grad_quantize", "check_step"]
+           "recombine", "nibble_parts", "nibble_gemm", "format_bits", "int8_grad_quantize",
+           "check_step"]
 
 SAWB_C1, SAWB_C2 = 12.1, 12.2
 _TINY = float(np.finfo(np.float64).tiny)   # smallest normal float64, 2^-1022

@@ -10,11 +10,11 @@ cached and locked), so each machine builds it once whatever its worker count.
 
 Sharding.  8-bit operands are split into 4-bit parts here, as the in-process
 backend does (``model.quant.nibble_parts``), and all parts go out at once;
-each 4-bit part GEMM's output C is cut into a grid of blocks of whole tiles (block edges at multiples of
-lcm(R, C), so the cut is tile-aligned whichever orientation the worker runs
--- FP4 on B is transposed there), and block (i, j) runs as
-``RtlBackend.gemm(A[rows_i, :], B[:, cols_j])`` on some worker: every output
-tile keeps its whole K chain on one worker.  The blocks are pasted back in
+each 4-bit part GEMM's output C is cut into a grid of blocks of whole tiles
+(block edges at multiples of lcm(R, C), so the cut is tile-aligned whichever
+orientation the worker runs -- FP4 on B is transposed there), and block
+(i, j) runs as ``RtlBackend.gemm(A[rows_i, :], B[:, cols_j])`` on some
+worker: every output tile keeps its whole K chain on one worker.  The blocks are pasted back in
 place; bit-exactness is the worker backend's.
 
 Overflow.  A block whose outputs overflowed returns its count instead of
@@ -268,7 +268,8 @@ class DistributedRtlBackend:
         (m, k), n = a.shape, b.shape[1]
         # Every part's blocks go out at once: the 2 or 4 part GEMMs of an
         # 8-bit GEMM are independent and run side by side on the workers.
-        blocks = [(p, blk) for p in range(len(parts)) for blk in self._blocks(m, k, n)]
+        part_blocks = self._blocks(m, k, n)      # every part has A's and B's shapes
+        blocks = [(p, blk) for p in range(len(parts)) for blk in part_blocks]
         large = len(parts) * m * n * k >= PROGRESS_MACS
         results = self._run_blocks(parts, blocks, name, show=self.progress and large)
         out = np.zeros((m, n), np.int64)
