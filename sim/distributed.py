@@ -266,6 +266,7 @@ class DistributedRtlBackend:
                 raise ValueError(f"GEMM {name!r}: {fa} x {fb} is not a datapath format "
                                  f"pair") from None
         (m, k), n = a.shape, b.shape[1]
+        st = self.last_stats = {key: 0 for key in _STATS}   # (zero, not stale, if it fails)
         # Every part's blocks go out at once: the 2 or 4 part GEMMs of an
         # 8-bit GEMM are independent and run side by side on the workers.
         part_blocks = self._blocks(m, k, n)      # every part has A's and B's shapes
@@ -274,7 +275,6 @@ class DistributedRtlBackend:
         results = self._run_blocks(parts, blocks, name, show=self.progress and large)
         out = np.zeros((m, n), np.int64)
         overflowed = [0] * len(parts)
-        st = self.last_stats = {key: 0 for key in _STATS}
         for (p, (r0, r1, c0, c1)), (data, count, stats) in zip(blocks, results):
             overflowed[p] += count
             if data is not None:
