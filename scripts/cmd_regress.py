@@ -40,6 +40,8 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    from model.paths import require_checkout
+    require_checkout("radix4 regress (it runs the cocotb benches of verif/ with pytest)")
     from scripts.dask_options import dask_options
     dask = dask_options(args) or {"workers": _cores()}
 

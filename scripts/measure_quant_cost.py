@@ -28,16 +28,17 @@ import datetime
 import json
 import subprocess
 import time
-from pathlib import Path
 
 from hw.quant_unit import TOPLEVEL, generate_verilog
 from hw.synth_tools import run_tool, tool_path
 from hw.synth_yosys import lut_equivalent, read_stats, yosys_script
+from model.paths import SOURCE_ROOT
+from scripts.errors import require_checkout
 
 FLOWS = {"generic": "synth -flatten -top {top}", "ecp5": "synth_ecp5 -top {top}",
          "ecp5_nodsp": "synth_ecp5 -nodsp -top {top}"}
 BEGIN, END = "<!-- quant-unit: begin (scripts/measure_quant_cost.py) -->", "<!-- quant-unit: end -->"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = SOURCE_ROOT     # the checkout: main() requires one
 DOC = ROOT / "docs" / "hardware-cost.md"
 WORK = ROOT / "build" / "qcost"
 ARRAY_LUT, ARRAY_FF = 20961, 5333        # the 8x8 array, ECP5 -nodsp (table above)
@@ -175,6 +176,8 @@ def main(argv=None) -> int:
     if args.cycle_model:
         print(cycle_table())
         return 0
+    require_checkout("scripts.measure_quant_cost",
+                     "scripts.measure_quant_cost (it rewrites docs/hardware-cost.md)")
     WORK.mkdir(parents=True, exist_ok=True)
     store = WORK / "results.json"
     # earlier runs' rows stay in the table unless measured again (one run at a time)

@@ -21,11 +21,13 @@ import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from multiprocessing import Pool  # noqa: E402
-from pathlib import Path  # noqa: E402
+
+from model.paths import SOURCE_ROOT  # noqa: E402
+from scripts.errors import require_checkout  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = SOURCE_ROOT     # the checkout: main() requires one
 DOCS = ROOT / "docs"
 RAW = ROOT / "build" / "results_raw.json"
 
@@ -380,6 +382,7 @@ def main(argv=None) -> int:
     p.add_argument("--render-only", action="store_true",
                    help="rewrite docs from build/results_raw.json without training")
     args = p.parse_args(argv)
+    require_checkout("scripts.results", "make results (it rewrites docs/results.md)")
     from model.fileio import atomic_write_text
     recipes = list(RECIPE_NAMES)
     if args.render_only:

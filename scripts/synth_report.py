@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
 from string import Template
 
 __all__ = ["render", "TEMPLATE", "PAPER_CLAIM"]
 
-TEMPLATE = Path(__file__).parent / "templates" / "hardware_cost.md"
+TEMPLATE = files("scripts") / "templates" / "hardware_cost.md"   # package data (pyproject.toml)
 PAPER_CLAIM = 7.0   # the paper's "> 7X over FP16 systems"; the prose says "7x" too
 _MARKER = re.compile(r"^<!-- fragment: (\w+) -->\n", re.MULTILINE)
 

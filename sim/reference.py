@@ -9,9 +9,10 @@ Whatever the driver achieves is measured against it in the same run.
     ref = run_reference(rows=8, cols=8, k=512, cycles=2_000_000)
     ref["macs_per_s"], ref["cycles_per_s"], ref["beats"]
 
-Build cache: ``build/cxx/<label>-<hash>/`` (``RADIX4_CXX_BUILD`` moves the
-root), the hash covering the Verilog text, the harness source, the Verilator
-and C++ compiler versions and the flags; ``verif.toolchain.cached_build``
+Build cache: ``build/cxx/<label>-<hash>/`` of a checkout, ``<user cache>/cxx``
+when installed (``model.paths``; ``RADIX4_CXX_BUILD`` moves the root), the
+hash covering the Verilog text, the harness source, the Verilator and C++
+compiler versions and the flags; ``verif.toolchain.cached_build``
 provides the lock and the completion marker.
 """
 
@@ -20,15 +21,18 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from importlib.resources import as_file, files
 from pathlib import Path
 
+from model import paths
 from verif import toolchain as tc
 
 from .cxx_layout import HEADER_NAME, array_header
 
 __all__ = ["HARNESS_SOURCE", "build_reference", "run_reference", "ReferenceError"]
 
-HARNESS_SOURCE = Path(__file__).resolve().parent / "cxx" / "array_harness.cpp"
+# Package data (pyproject.toml); a Traversable, made a real path (``as_file``) for the compiler.
+HARNESS_SOURCE = files("sim") / "cxx" / "array_harness.cpp"
 VERILATOR_FLAGS = ("--cc", "--exe", "--build", "-O3", "--x-assign", "fast",
                    "--x-initial", "fast", "--build-jobs", "2", "-Wno-fatal", "-Wno-lint",
                    "-Wno-style")
@@ -45,7 +49,7 @@ class ReferenceError(RuntimeError):
 
 
 def _cache_root() -> Path:
-    return Path(os.environ.get("RADIX4_CXX_BUILD", tc.REPO_ROOT / "build" / "cxx"))
+    return Path(os.environ.get("RADIX4_CXX_BUILD") or paths.build_dir("cxx"))
 
 
 def build_reference(rows: int = 8, cols: int = 8, acc_width: int = 32) -> Path:
@@ -65,12 +69,12 @@ def build_reference(rows: int = 8, cols: int = 8, acc_width: int = 32) -> Path:
         vfile = build_dir / "radix4_array.v"
         tc.write_atomic(vfile, verilog)
         tc.write_atomic(build_dir / HEADER_NAME, header)
-        cmd = [str(sim.executable), *VERILATOR_FLAGS,
-               "-CFLAGS", f"{CXX_OPT} {defines} -I{build_dir}",
-               "--top-module", "radix4_array", "-Mdir", str(build_dir / "obj"),
-               "-o", "array_harness", str(vfile), str(HARNESS_SOURCE)]
         log = build_dir / "build.log"
-        with open(log, "w") as f:
+        with as_file(HARNESS_SOURCE) as harness, open(log, "w") as f:
+            cmd = [str(sim.executable), *VERILATOR_FLAGS,
+                   "-CFLAGS", f"{CXX_OPT} {defines} -I{build_dir}",
+                   "--top-module", "radix4_array", "-Mdir", str(build_dir / "obj"),
+                   "-o", "array_harness", str(vfile), str(harness)]
             proc = subprocess.run(cmd, cwd=build_dir, env=tc.tool_env(sim), stdout=f,
                                   stderr=subprocess.STDOUT)
         if proc.returncode != 0 or not (build_dir / EXE).is_file():

@@ -43,11 +43,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from model.paths import SOURCE_ROOT
+
 __all__ = ["Bench", "RunResult", "collect", "plan_runs", "chunk_size", "run_regression",
            "replay_command", "SIMS"]
 
 SIMS = ("icarus", "verilator")
-REPO = Path(__file__).resolve().parents[1]
+REPO = SOURCE_ROOT     # a checkout: radix4 regress requires one (model.paths)
 DEFAULT_TESTS = ("verif",)
 MAX_CHUNK = 50          # seeds per task at most (bounds a task's length and a lost task's cost)
 

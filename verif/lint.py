@@ -21,19 +21,19 @@ import sys
 import tempfile
 from pathlib import Path
 
+from hw.verilog import lint_waiver_paths
 from verif import toolchain as tc
 
-__all__ = ["WAIVER_DIR", "lint_verilog", "main"]
+__all__ = ["lint_verilog", "main"]
 
-WAIVER_DIR = tc.REPO_ROOT / "hw" / "lint"
 TOPS = ("pe", "array", "accel")
 
 
 def lint_verilog(verilog: str, top_module: str) -> subprocess.CompletedProcess:
     """Run ``verilator --lint-only -Wall`` with the waivers on ``verilog``."""
     sim = tc.find_simulator("verilator")
-    waivers = sorted(str(p) for p in WAIVER_DIR.glob("*.vlt"))
-    with tempfile.TemporaryDirectory(prefix="radix4-lint-") as tmp:
+    with lint_waiver_paths() as waivers, \
+            tempfile.TemporaryDirectory(prefix="radix4-lint-") as tmp:
         path = Path(tmp) / f"{top_module}.v"
         path.write_text(verilog)
         return subprocess.run(

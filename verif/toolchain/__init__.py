@@ -13,7 +13,8 @@ Usage::
     proc, results_xml = tc.launch("sim.host_server", b, extra_env={...})
 
 Environment: ``WAVES=1`` builds with tracing and dumps waves of every run;
-``RADIX4_SIM_BUILD`` moves the cache root (default ``<repo>/build/sim``).
+``RADIX4_SIM_BUILD`` moves the cache root (default ``build/sim`` of a checkout,
+``<user cache>/sim`` when installed: ``model.paths``).
 """
 
 from .builds import (TOPS, VERILATOR_BUILD_ARGS, Build, build, generate_verilog, tool_key,

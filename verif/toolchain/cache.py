@@ -28,17 +28,22 @@ from pathlib import Path
 from typing import Callable
 
 from model.fileio import atomic_write_text
+from model.paths import SOURCE_ROOT, build_dir
 
 __all__ = ["REPO_ROOT", "cache_root", "sha256_text", "key_digest", "locked", "write_atomic",
            "cached_build", "MARKER"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# The directory holding the packages: the checkout (tests run there), or
+# site-packages when installed -- never a place to write (``model.paths``).
+REPO_ROOT = SOURCE_ROOT
 MARKER = ".built"
 
 
 def cache_root() -> Path:
-    """Root of the simulator build cache (``RADIX4_SIM_BUILD``, default ``build/sim``)."""
-    return Path(os.environ.get("RADIX4_SIM_BUILD", REPO_ROOT / "build" / "sim"))
+    """Root of the simulator build cache: ``RADIX4_SIM_BUILD``, else
+    ``model.paths.build_dir("sim")`` (``build/sim`` of a checkout, the user
+    cache of an installed wheel)."""
+    return Path(os.environ.get("RADIX4_SIM_BUILD") or build_dir("sim"))
 
 
 def sha256_text(text: str | bytes) -> str:
