@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JOBS ?= 2
 
-.PHONY: test test-slow demo bench results synth verilog clean venv lint pycheck
+.PHONY: test test-slow demo bench results synth verilog clean venv lint pycheck wheel-check
 
 venv: pycheck $(STAMP)
 
@@ -77,6 +77,13 @@ results: pycheck $(STAMP)
 
 synth: pycheck $(STAMP)
 	$(BIN)/radix4 synth
+
+# Build the wheel, install it into a fresh venv outside the checkout and use it
+# from another directory (.ci/wheel-check: --help, verilog, a Verilator GEMM
+# against the golden model, nothing written into site-packages). KEEP=1 keeps
+# its temp dir. Needs PyPI (or pip's cache) for the wheel's dependencies.
+wheel-check:
+	PYTHON=$(PYTHON) .ci/wheel-check
 
 # Verilator --lint-only -Wall with the project's Verilator (not the one on PATH).
 lint: pycheck $(STAMP)
