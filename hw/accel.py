@@ -30,7 +30,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from model.formats import lane_width, select_width
+from model.hw_vocab import lane_width, select_width
 
 from .array import SystolicArray, _check_dim, output_layout
 from .pe import DEFAULT_PE_LATENCY, check_acc_width, check_latency

@@ -31,7 +31,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from model.formats import lane_width, select_width
+from model.hw_vocab import lane_width, select_width
 
 from .drain import Drain, output_layout, row_bits
 from .grid import PEGrid

@@ -24,7 +24,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from model.formats import lane_width
+from model.hw_vocab import lane_width
 
 from .skew import control_layout
 

@@ -1,6 +1,6 @@
 """The product split over two register stages (the PE at latency 3).
 
-``hw.pe.ProductUnit`` computes a product in one combinational step: decode,
+``hw.product.ProductUnit`` computes a product in one combinational step: decode,
 a 5x5 multiplier or a shifter, a select.  On ECP5 without DSPs that path is
 about 7.5 ns (registered inputs to registered product, nextpnr), which caps
 a PE at ~130 MHz however the accumulator is built.  Here the same exact
@@ -25,7 +25,9 @@ from amaranth.hdl import Module, Mux, Signal, signed  # no __future__ annotation
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from model.formats import lane_width, product_width, select_width
+from model.hw_vocab import lane_width, product_width, select_width
+
+from .product import hardware_specs, int_decode
 
 __all__ = ["PipelinedProduct", "STAGES"]
 
@@ -40,8 +42,7 @@ class PipelinedProduct(wiring.Component):
     """
 
     def __init__(self):
-        from .pe import _hardware_specs
-        self.a_specs, self.b_specs = _hardware_specs("a"), _hardware_specs("b")
+        self.a_specs, self.b_specs = hardware_specs("a"), hardware_specs("b")
         self.product_width = product_width()
         lane = lane_width()
         super().__init__({
@@ -53,16 +54,15 @@ class PipelinedProduct(wiring.Component):
         })
 
     def elaborate(self, platform):
-        from .pe import _int_decode
         m = Module()
         pw = self.product_width
         int_a = [s for s in self.a_specs if not s.is_log]
         log_a = [s for s in self.a_specs if s.is_log]
-        b_value = _int_decode(m, self.b, self.b_fmt, self.b_specs, "b_value", zero_others=True)
+        b_value = int_decode(m, self.b, self.b_fmt, self.b_specs, "b_value", zero_others=True)
         stage2 = []   # signed terms OR-ed into the product in stage 2
 
         if int_a:
-            a_value = _int_decode(m, self.a, self.a_fmt, int_a, "a_value", zero_others=False)
+            a_value = int_decode(m, self.a, self.a_fmt, int_a, "a_value", zero_others=False)
             is_int = Signal(name="a_is_int")
             m.d.comb += is_int.eq(self.a_fmt.matches(*[s.hw_code for s in int_a]))
             # B split at k: the low k bits unsigned, the rest signed, so

@@ -12,7 +12,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from model.formats import lane_width, select_width
+from model.hw_vocab import lane_width, select_width
 
 __all__ = ["Skew", "control_layout"]
 

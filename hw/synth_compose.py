@@ -11,7 +11,7 @@ from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from model.formats import lane_width, select_width
+from model.hw_vocab import lane_width, select_width
 
 from .pe import DEFAULT_PE_LATENCY
 from .synth_designs import Design

@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .formats import hardware_orientation
+from .hw_vocab import hardware_orientation
 from .formats import int_value
 from .gemm import (DEFAULT_ACC_WIDTH, _exact_matmul, acc_range, check_acc_width, gemm_exact,
                    overflow_mask)

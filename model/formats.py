@@ -26,8 +26,6 @@ __all__ = [
     "check_codes", "to_nibbles", "from_nibbles", "int_encode",
     "fp4_encode", "fp4_decode", "log_encode", "log_decode", "fp4_levels",
     "grad_scale_sigma", "tpr_encode", "ROUNDING_MODES", "sigma_range",
-    "SIDES", "side_formats", "select_width", "product_range", "product_width",
-    "max_abs_product", "extreme_codes", "hardware_orientation", "lane_width",
 ]
 
 ROUNDING_MODES = ("nearest", "stochastic")
@@ -336,10 +334,3 @@ def tpr_encode(g, sigma=None, *, tpr: bool = True, rounding: str = "nearest",
     codes_dw = log_encode(g, sigma, 1 if tpr else 0, rounding, rng, fmt=fmt, name=name)
     return codes_dx, codes_dw, sigma
 
-
-# The hardware vocabulary derived from the table lives in its own module; it is
-# re-exported here so ``model.formats`` stays the one place users import from.
-# (Imported last: it reads this module's table and codecs.)
-from .hw_vocab import (SIDES, extreme_codes, hardware_orientation, lane_width,  # noqa: E402
-                       max_abs_product, product_range, product_width, select_width,
-                       side_formats)

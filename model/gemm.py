@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .formats import get_format, int_value, product_width
+from .formats import get_format, int_value
+from .hw_vocab import product_width
 
 __all__ = ["gemm_exact", "gemm_real", "acc_range", "exceeds_acc", "overflow_mask",
            "DEFAULT_ACC_WIDTH", "ACC_WIDTH_MIN", "ACC_WIDTH_MAX", "check_acc_width",

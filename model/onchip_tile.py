@@ -31,7 +31,7 @@ import numpy as np
 
 from . import requant as rq
 from .backend import GemmOverflowError, GoldenBackend
-from .formats import hardware_orientation
+from .hw_vocab import hardware_orientation
 
 __all__ = ["to_beats", "from_beats", "BackwardOut", "GoldenQuantTile", "check_quant_gemm",
            "acc_range"]

@@ -51,7 +51,7 @@ def run(args) -> int:
     from model.tasks import make_task
     from model.trace import TraceRecorder
     from model.train import Trainer
-    from sim.backends import make_backend
+    from sim.factory import make_backend
 
     t0 = time.perf_counter()
     task = make_task("digits-mlp", args.seed)

@@ -10,7 +10,7 @@ HELP = "Exact GEMM C = A . B of 4-bit code matrices (SPEC 2) on the golden model
 
 
 def add_arguments(p):
-    from model.formats import side_formats
+    from model.hw_vocab import side_formats
     from model.gemm import ACC_WIDTH_MAX, ACC_WIDTH_MIN
     p.add_argument("--a", required=True, metavar="A.npy", help="M x K code matrix")
     p.add_argument("--b", required=True, metavar="B.npy", help="K x N code matrix")
@@ -61,7 +61,7 @@ def run(args) -> int:
     if args.sim == "golden":
         backend = GoldenBackend(acc_width=args.acc_width)
     else:
-        from sim.backends import make_backend
+        from sim.factory import make_backend
         backend = make_backend(args.sim, rows=args.rows, cols=args.cols,
                                acc_width=args.acc_width, depth=args.depth, **dask)
     try:

@@ -3,7 +3,7 @@
 The trace (``model.trace``, schema in docs/traces.md) is loaded and checked
 in full -- including every stored result against the golden model -- before
 any simulator starts, so a corrupt or mismatched file exits 2 at once.  Each
-GEMM then runs on ``sim.backends.make_backend(--sim)`` and its int64 result is
+GEMM then runs on ``sim.factory.make_backend(--sim)`` and its int64 result is
 compared with the recorded one.  One line per GEMM on stdout, a progress bar
 on stderr, a summary last.  Exit 0 iff every GEMM is bit-exact, 1 if any is
 not (they are named, with the count and the (i, j) of the first wrong outputs,
@@ -49,7 +49,7 @@ def _parts(fmt: str) -> tuple[str, ...]:
 
 def runnable(a_format: str, b_format: str) -> bool:
     """Can the datapath run this pair in some orientation (the format table's side rule)?"""
-    from model.formats import hardware_orientation
+    from model.hw_vocab import hardware_orientation
     for fa in _parts(a_format):
         for fb in _parts(b_format):
             try:
@@ -83,7 +83,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from model.backend import GemmOverflowError
-    from sim.backends import make_backend
+    from sim.factory import make_backend
 
     mismatches, first_wrong = [], None
     total_cycles = total_mac_pe = 0

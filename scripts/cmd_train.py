@@ -70,7 +70,7 @@ def run(args) -> int:
             backend = GoldenBackend()
         else:
             try:
-                from sim.backends import make_backend
+                from sim.factory import make_backend
             except ImportError as exc:
                 raise CliError(f"--backend {args.backend} is not available ({exc})") from None
             backend = make_backend(args.backend, rows=args.rows, cols=args.cols,

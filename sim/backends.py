@@ -25,51 +25,21 @@ from pathlib import Path
 
 import numpy as np
 
-from model.backend import GemmOverflowError, GoldenBackend
-from model.formats import hardware_orientation, side_formats
+from model.backend import GemmOverflowError
+from model.hw_vocab import hardware_orientation, side_formats
 from model.gemm import check_gemm_operands
 from model.quant import WIDE_FORMATS, decompose, nibble_gemm
 
 from .driver import batch_files, batches, parse_results, plan_gemm
 from .host import HostConfig, build_host
 
-__all__ = ["RtlBackend", "make_backend", "SimulationError", "BACKENDS"]
+__all__ = ["RtlBackend", "SimulationError"]
 
-BACKENDS = ("golden", "verilator", "icarus")
 _STATS = ("cycles", "busy_cycles", "mac_pe_cycles", "stall_cycles", "jobs_done")
 
 
 class SimulationError(RuntimeError):
     """The simulator died, timed out or answered nonsense."""
-
-
-def make_backend(name: str, rows: int = 8, cols: int = 8, acc_width: int = 32, **kwargs):
-    """A backend by name: ``golden``, ``verilator`` or ``icarus``.
-
-    ``workers=N`` or ``scheduler=URL`` (RTL only) gives the Dask-sharded
-    backend (``sim.distributed``); neither, the in-process simulator.
-    ``quant=True``: the tile with the quantization unit (``sim.quant_backend``;
-    golden: ``model.onchip_tile``), which the on-chip recipes need."""
-    workers, scheduler = kwargs.pop("workers", None), kwargs.pop("scheduler", None)
-    quant = kwargs.pop("quant", False)
-    if name == "golden":
-        if quant:
-            from model.onchip_tile import GoldenQuantTile
-            return GoldenQuantTile(rows, cols, acc_width)
-        return GoldenBackend(acc_width=acc_width)
-    if quant and name in ("verilator", "icarus"):
-        if workers is not None or scheduler is not None:
-            raise ValueError("the quantization unit's jobs run in one simulator "
-                             "(no --workers/--scheduler)")
-        from .quant_backend import QuantRtlBackend
-        return QuantRtlBackend(name, rows=rows, cols=cols, acc_width=acc_width, **kwargs)
-    if name in ("verilator", "icarus") and (workers is not None or scheduler is not None):
-        from .distributed import DistributedRtlBackend
-        return DistributedRtlBackend(name, rows=rows, cols=cols, acc_width=acc_width,
-                                     workers=workers, scheduler=scheduler, **kwargs)
-    if name in ("verilator", "icarus"):
-        return RtlBackend(name, rows=rows, cols=cols, acc_width=acc_width, **kwargs)
-    raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
 
 
 class RtlBackend:

@@ -43,7 +43,7 @@ import uuid
 import numpy as np
 
 from model.backend import GemmOverflowError
-from model.formats import hardware_orientation, side_formats
+from model.hw_vocab import hardware_orientation, side_formats
 from model.quant import WIDE_FORMATS, decompose, nibble_parts
 
 from .backends import _STATS, RtlBackend, SimulationError

@@ -12,7 +12,8 @@ from amaranth.sim import Simulator
 from hw.accel import AcceleratorTile, COUNTERS, job_layout, load_layout
 from hw.array import output_layout
 from hw.codec import LayoutCodec, stream_lanes
-from model.formats import FORMATS, side_formats, to_nibbles
+from model.formats import FORMATS, to_nibbles
+from model.hw_vocab import side_formats
 from model.gemm import gemm_exact, overflow_mask
 
 PAIRS = [(fa, fb) for fa in side_formats("a") for fb in side_formats("b")]

@@ -19,7 +19,7 @@ from amaranth.sim import Simulator
 from hw.array import SystolicArray, input_layout, output_layout, row_bits
 from hw.pe import PE_LATENCIES, ProcessingElement
 from model.formats import FORMATS, to_nibbles
-from model.formats import side_formats
+from model.hw_vocab import side_formats
 from model.gemm import gemm_exact, overflow_mask
 
 FORMAT_PAIRS = list(itertools.product(side_formats("a"), side_formats("b")))

@@ -102,7 +102,7 @@ class _WrongAt:
 
 
 def test_replay_names_the_wrong_outputs(tmp_path, monkeypatch, capsys):
-    import sim.backends
+    import sim.factory
     from model.backend import GoldenBackend
     from model.trace import TraceRecorder
     from scripts import cmd_replay
@@ -112,7 +112,7 @@ def test_replay_names_the_wrong_outputs(tmp_path, monkeypatch, capsys):
              rng.integers(-8, 8, (5, 3)).astype(np.int8), "uint4", "int4", name="fc1.fwd")
     rec.save(tmp_path / "t.npz")
     before = (tmp_path / "t.npz").read_bytes()
-    monkeypatch.setattr(sim.backends, "make_backend", lambda *a, **k: _WrongAt())
+    monkeypatch.setattr(sim.factory, "make_backend", lambda *a, **k: _WrongAt())
     args = argparse.Namespace(trace=str(tmp_path / "t.npz"), sim="verilator", rows=8, cols=8,
                               depth=512, acc_width=None, workers=None, scheduler=None)
     assert cmd_replay.run(args) == 1

@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.pe import DEFAULT_PE_LATENCY, PE_LATENCIES, ProcessingElement, ProductUnit
-from model.formats import FORMATS, from_nibbles, int_value_table, select_width, side_formats
+from hw.pe import DEFAULT_PE_LATENCY, PE_LATENCIES, ProcessingElement
+from hw.product import ProductUnit
+from model.formats import FORMATS, from_nibbles, int_value_table
+from model.hw_vocab import select_width, side_formats
 from model.gemm import gemm_exact, overflow_mask
 
 FORMAT_PAIRS = list(itertools.product(side_formats("a"), side_formats("b")))

@@ -20,10 +20,11 @@ import pytest
 from amaranth.sim import Simulator
 
 from hw.array import input_layout
-from hw.pe import PE_LATENCIES, ProcessingElement, ProductUnit
+from hw.pe import PE_LATENCIES, ProcessingElement
+from hw.product import ProductUnit
 from model.backend import GoldenBackend
-from model.formats import (FORMATS, FormatSpec, hardware_orientation, product_width,
-                           select_width, side_formats, to_nibbles)
+from model.formats import FORMATS, FormatSpec, to_nibbles
+from model.hw_vocab import hardware_orientation, product_width, select_width, side_formats
 from model.gemm import gemm_exact
 from test_array import Job, run_array
 

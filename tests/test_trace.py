@@ -337,9 +337,9 @@ def test_replay_exits_1_and_names_the_gemm_a_backend_gets_wrong(good_trace, monk
                                                                    capsys):
     import argparse
 
-    import sim.backends
+    import sim.factory
     from scripts import cmd_replay
-    monkeypatch.setattr(sim.backends, "make_backend", lambda *a, **k: _ClosingBackend())
+    monkeypatch.setattr(sim.factory, "make_backend", lambda *a, **k: _ClosingBackend())
     args = argparse.Namespace(trace=str(good_trace), sim="verilator", rows=8, cols=8,
                               acc_width=None)
     assert cmd_replay.run(args) == 1

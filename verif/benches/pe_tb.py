@@ -23,7 +23,7 @@ from cocotb.triggers import FallingEdge
 from hw.pe import DEFAULT_PE_LATENCY
 from verif.kit import Coverage, assert_resolvable, get_seed, start_clock, test_rng
 from verif.kit.seed import depth
-from model.formats import lane_width, max_abs_product, select_width
+from model.hw_vocab import lane_width, max_abs_product, select_width
 from verif.kit.golden import (code_count, extreme_nibbles, fill_pair, fill_to, format_names, format_pairs,
                               product_nibbles, product_table, reserved_codes, running_expect)
 

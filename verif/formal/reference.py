@@ -8,7 +8,8 @@ for FP4, so a proof of equality compares two different constructions.
 Select codes no format uses give 0 (the RTL's documented behaviour).
 """
 
-from model.formats import FORMATS, int_value_table, select_width, side_formats
+from model.formats import FORMATS, int_value_table
+from model.hw_vocab import select_width, side_formats
 
 # Wide enough for any value of the table and any sum the wrappers form.
 REF_WIDTH = 40

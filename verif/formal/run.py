@@ -30,7 +30,8 @@ SOLVER = os.environ.get("RADIX4_FORMAL_SOLVER", "yices")
 
 
 def _pe_designs(acc_width, latency):
-    from hw.pe import ProcessingElement, ProductUnit
+    from hw.pe import ProcessingElement
+    from hw.product import ProductUnit
     return {"product.il": (ProductUnit(), "radix4_product"),
             "pe.il": (ProcessingElement(acc_width, latency=latency), "radix4_pe")}
 
