@@ -24,67 +24,47 @@ chain's input (faster on ECP5), with the same result.
 
 from amaranth.hdl import Module, Signal, signed  # no __future__ annotations: Amaranth reads them
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
-from model.hw_vocab import lane_width, product_width, select_width
-from model.gemm import ACC_WIDTH_MAX, ACC_WIDTH_MIN, check_acc_width as _check_model_width
+from model.config import DatapathConfig
 
+from .pe_signature import CONTROLS, OPERANDS, PESignature
 from .product import ProductUnit
 from .product_pipeline import PipelinedProduct
 
-__all__ = ["ProcessingElement", "PE_LATENCIES", "DEFAULT_PE_LATENCY",
-           "ACC_WIDTH_MIN", "ACC_WIDTH_MAX", "check_acc_width", "check_latency"]
-
-PE_LATENCIES = (1, 2, 3)
-# The pipelined PE is the default everywhere (array, tile, Verilog, driver):
-# latency 3 places at ~190 MHz on ECP5 against ~87 MHz for latency 1, and
-# is smaller (docs/hardware-cost.md).  Every user reads this one constant.
-DEFAULT_PE_LATENCY = 3
-
-
-def check_acc_width(acc_width) -> int:
-    """Validate an accumulator width: the golden model's range (SPEC 2), and
-    wide enough for one product of the formats in the table."""
-    acc_width = _check_model_width(acc_width)
-    if acc_width < product_width():
-        raise ValueError(f"acc_width {acc_width} is narrower than a product "
-                         f"({product_width()} bits) of the formats in the table")
-    return acc_width
-
-
-def check_latency(latency) -> int:
-    if isinstance(latency, bool) or latency not in PE_LATENCIES:
-        raise ValueError(f"PE latency must be one of {PE_LATENCIES}, got {latency!r}")
-    return latency
+__all__ = ["ProcessingElement"]
 
 
 class ProcessingElement(wiring.Component):
     """Multiply-accumulate cell with a sticky overflow flag.
 
-    Ports (Verilog names equal the member names, plus ``clk``/``rst``):
-    ``a``, ``a_fmt``, ``b``, ``b_fmt``, ``valid``, ``clear`` in;
-    ``acc`` (signed ``acc_width``, registered) and ``overflow`` out.
-    ``acc`` shows a product ``latency`` cycles after its operands.
+    Ports: ``hw.pe_signature.PESignature.from_formats(acc_width)`` (Verilog
+    names equal the member names, plus ``clk``/``rst``): ``a``, ``a_fmt``,
+    ``b``, ``b_fmt``, ``valid``, ``clear`` in; ``acc`` (signed
+    ``acc_width``, registered) and ``overflow`` out.  ``acc`` shows a
+    product ``latency`` cycles after its operands.  One lane.
+
+    Built from a ``model.config.DatapathConfig`` (``config=``, or its
+    fields ``acc_width``, ``latency``, ``lanes`` one by one); the array
+    builds its cells with ``ProcessingElement.from_config(config)``.
     """
 
-    def __init__(self, acc_width: int = 32, latency: int = DEFAULT_PE_LATENCY):
+    def __init__(self, acc_width: int | None = None, latency: int | None = None, *,
+                 lanes: int | None = None, config: DatapathConfig | None = None):
         try:
-            self.acc_width = check_acc_width(acc_width)
-            self.latency = check_latency(latency)
+            self.config = DatapathConfig.of(config, acc_width=acc_width, pe_latency=latency,
+                                            lanes=lanes)
         except ValueError:
             self._MustUse__silence = True  # never built: no "unused elaboratable" warning
             raise
-        lane = lane_width()
-        super().__init__({
-            "a": In(lane),
-            "a_fmt": In(select_width("a")),
-            "b": In(lane),
-            "b_fmt": In(select_width("b")),
-            "valid": In(1),
-            "clear": In(1),
-            "acc": Out(signed(acc_width)),
-            "overflow": Out(1),
-        })
+        self.acc_width = self.config.acc_width
+        self.latency = self.config.pe_latency
+        self.lanes = self.config.lanes
+        super().__init__(PESignature.from_formats(self.acc_width, self.lanes))
+
+    @classmethod
+    def from_config(cls, config: DatapathConfig):
+        """The cell the array builds for ``config``."""
+        return cls(config=config)
 
     def elaborate(self, platform):
         m = Module()
@@ -92,16 +72,14 @@ class ProcessingElement(wiring.Component):
 
         if self.latency == 3:
             m.submodules.product_pipeline = pp = PipelinedProduct()
-            m.d.comb += [pp.a.eq(self.a), pp.a_fmt.eq(self.a_fmt), pp.b.eq(self.b),
-                         pp.b_fmt.eq(self.b_fmt), pp.valid.eq(self.valid), pp.clear.eq(self.clear)]
+            inputs = OPERANDS + CONTROLS          # control travels with the product
             product, valid, clear = pp.product, pp.valid_out, pp.clear_out
         else:
-            m.submodules.product_unit = pu = ProductUnit()
-            m.d.comb += [
-                pu.a.eq(self.a), pu.a_fmt.eq(self.a_fmt),
-                pu.b.eq(self.b), pu.b_fmt.eq(self.b_fmt),
-            ]
+            m.submodules.product_unit = pp = pu = ProductUnit()
+            inputs = OPERANDS
             product, valid, clear = pu.product, self.valid, self.clear
+        # The product unit's inputs are members of the PE's own signature.
+        m.d.comb += [getattr(pp, name).eq(getattr(self, name)) for name in inputs]
         if self.latency == 2:
             # The product stage: valid/clear travel with their product.
             product = Signal.like(pu.product, name="product_q")

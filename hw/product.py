@@ -21,10 +21,12 @@ two register stages (latency 3).  Both use the decode helpers here.
 
 from amaranth.hdl import Module, Mux, Signal, signed  # no __future__ annotations: Amaranth reads them
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import Out
 
 from model.formats import FORMATS
-from model.hw_vocab import lane_width, product_width, select_width, side_formats
+from model.hw_vocab import product_width, side_formats
+
+from .pe_signature import format_operand_members
 
 __all__ = ["ProductUnit", "hardware_specs", "int_decode", "log_product", "signed_width"]
 
@@ -87,7 +89,6 @@ class ProductUnit(wiring.Component):
 
     def __init__(self):
         a_specs, b_specs = hardware_specs("a"), hardware_specs("b")
-        lane = lane_width()
         for spec in b_specs:
             if spec.is_log:
                 raise ValueError(f"{spec.name}: the PE takes logarithmic formats on A only")
@@ -98,13 +99,9 @@ class ProductUnit(wiring.Component):
                                  "with a power-of-two radix")
         self.a_specs, self.b_specs = a_specs, b_specs
         self.product_width = product_width()
-        super().__init__({
-            "a": In(lane),
-            "a_fmt": In(select_width("a")),
-            "b": In(lane),
-            "b_fmt": In(select_width("b")),
-            "product": Out(signed(self.product_width)),
-        })
+        # One lane of the PE's operands (hw.pe_signature), and the product.
+        super().__init__({**format_operand_members(lanes=1),
+                          "product": Out(signed(self.product_width))})
 
     def elaborate(self, platform):
         m = Module()
@@ -113,12 +110,13 @@ class ProductUnit(wiring.Component):
 
         # Unused B codes must give a zero product; for A the select switch
         # below already zeroes every code that is not an integer row.
-        b_value = int_decode(m, self.b, self.b_fmt, self.b_specs, "b_value", zero_others=True)
-        a_value = int_decode(m, self.a, self.a_fmt, int_a, "a_value", zero_others=False)
+        a_lane, b_lane = self.a[0], self.b[0]
+        b_value = int_decode(m, b_lane, self.b_fmt, self.b_specs, "b_value", zero_others=True)
+        a_value = int_decode(m, a_lane, self.a_fmt, int_a, "a_value", zero_others=False)
         # One multiplier serves every integer A row.
         int_product = a_value * b_value
         # Built outside the select switch, so each is its own complete case statement.
-        log_products = {spec.hw_code: log_product(m, self.a, b_value, spec, self.product_width)
+        log_products = {spec.hw_code: log_product(m, a_lane, b_value, spec, self.product_width)
                         for spec in log_a}
 
         with m.Switch(self.a_fmt):

@@ -52,7 +52,7 @@ def quant_backend(backend):
     from .backend import GoldenBackend
     from .onchip_tile import GoldenQuantTile
     if isinstance(backend, GoldenBackend):
-        return GoldenQuantTile(acc_width=backend.acc_width)
+        return GoldenQuantTile(config=backend.config)
     raise ValueError(f"backend {getattr(backend, 'name', backend)!r} has no quantization "
                      f"unit; on-chip recipes need the golden model or sim.quant_backend")
 

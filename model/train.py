@@ -29,7 +29,7 @@ import sys
 
 import numpy as np
 
-from .backend import GoldenBackend
+from .backend import BackendWrapper, GoldenBackend
 from .nn import SGD, Context, Linear, Sequential, softmax_cross_entropy
 from .onchip import onchip_backward, onchip_forward, quant_backend
 from .recipes import check_hardware, get_recipe
@@ -230,19 +230,17 @@ class Trainer:
         return out
 
 
-class _CountingBackend:
-    """Forwards every call to ``backend``; names each GEMM on ``bar`` as it starts."""
+class _CountingBackend(BackendWrapper):
+    """Names each GEMM on ``bar`` as it starts; everything else is the wrapped backend."""
 
     def __init__(self, backend, bar):
-        self._backend, self._bar, self._count = backend, bar, 0
-
-    def __getattr__(self, attr):
-        return getattr(self._backend, attr)
+        super().__init__(backend)
+        self._bar, self._count = bar, 0
 
     def gemm(self, a, b, a_format, b_format, *, name="gemm", **kwargs):
         self._count += 1
         self._bar.set_postfix_str(f"GEMM {self._count}: {name}", refresh=True)
-        return self._backend.gemm(a, b, a_format, b_format, name=name, **kwargs)
+        return self.inner.gemm(a, b, a_format, b_format, name=name, **kwargs)
 
 
 def _logits_layer(model: Sequential):

@@ -24,7 +24,8 @@ import numpy as np
 import pytest
 
 from model.backend import GemmOverflowError
-from model.gemm import acc_range, check_gemm_operands, gemm_exact, overflow_mask
+from model.config import acc_range
+from model.gemm import check_gemm_operands, gemm_exact, overflow_mask
 from sim.factory import make_backend
 
 ROWS, COLS, W, DEPTH = 2, 3, 18, 8

@@ -42,7 +42,7 @@ def _array_designs(rows, cols, acc_width):
 
 
 def _default_latency():
-    from hw.pe import DEFAULT_PE_LATENCY
+    from model.config import DEFAULT_PE_LATENCY
     return DEFAULT_PE_LATENCY
 
 
