@@ -67,6 +67,15 @@ class Int8MacPE(wiring.Component):
         self.latency = latency
         super().__init__(SIGNATURE)
 
+    @classmethod
+    def from_config(cls, config):
+        """The cell an array of ``config`` builds (``hw.grid``): its PE latency;
+        the accumulator is always 32 bits and there is one lane."""
+        if config.acc_width != INT8_ACC_WIDTH or config.lanes != 1:
+            raise ValueError(f"the INT8 PE has one lane and a {INT8_ACC_WIDTH}-bit accumulator, "
+                             f"got lanes {config.lanes}, acc_width {config.acc_width}")
+        return cls(latency=config.pe_latency)
+
     def elaborate(self, platform):
         m = Module()
         a, b = self.a[0], self.b[0]
