@@ -223,12 +223,11 @@ class AcceleratorTile(wiring.Component):
             arr.i.payload.b_fmt.eq(beat_b_fmt),
             arr.i.payload.first.eq(beat_first),
             arr.i.payload.last.eq(beat_last),
-            # Results stream straight out of the array's registered output.
-            self.result.payload.eq(arr.o.payload),
-            self.result.valid.eq(arr.o.valid),
-            arr.o.ready.eq(self.result.ready),
             self.idle.eq(~loading & ~bank_full[0] & ~bank_full[1] & ~beat_valid),
         ]
+
+        # Results stream straight out of the array's registered output.
+        wiring.connect(m, arr.o, wiring.flipped(self.result))
 
         # ---- performance counters -------------------------------------------
         entered = Signal()

@@ -180,10 +180,8 @@ class QuantTile(wiring.Component):
         wiring.connect(m, wiring.flipped(self.qout), unit.o)
 
         # ---- status, counters ------------------------------------------------
+        wiring.connect(m, wiring.flipped(self.load), tile.load)
         m.d.comb += [
-            tile.load.payload.eq(self.load.payload),
-            tile.load.valid.eq(self.load.valid),
-            self.load.ready.eq(tile.load.ready),
             tile.counters_clear.eq(self.counters_clear),
             self.idle.eq(tile.idle & ~tags.r_rdy),
         ]

@@ -1,10 +1,11 @@
 """The RTL backend on a Dask cluster: a GEMM's output tiles sharded over workers.
 
 ``DistributedRtlBackend`` is a ``model.backend.Backend`` like
-``sim.backends.RtlBackend`` and returns the same exact int64 result.  Each Dask worker holds ONE long-lived ``RtlBackend`` (one simulator
-process), started the first time the worker needs it -- at construction, by
-a warm-up task on every worker -- and reused by every later GEMM and training
-step.  The simulator model comes from the build cache (``sim.host.build_host``,
+``sim.backends.RtlBackend`` and returns the same exact int64 result.  Each
+Dask worker holds ONE long-lived ``RtlBackend`` (one simulator process),
+started the first time the worker needs it -- at construction, by a warm-up
+task on every worker -- and reused by every later GEMM and training step.
+The simulator model comes from the build cache (``sim.host.build_host``,
 cached and locked), so each machine builds it once whatever its worker count.
 
 Sharding.  The operands are checked and split into 4-bit parts here, once
@@ -13,13 +14,13 @@ transposed), and all parts go out at once; each part's output is cut into a
 grid of blocks of whole tiles (block edges at multiples of lcm(R, C)), and
 block (i, j) runs as ``RtlBackend.run_part`` of the part's rows i and
 columns j on some worker: every output tile keeps its whole K chain on one
-worker.  The blocks are pasted back in
-place; bit-exactness is the worker backend's.
+worker.  The blocks are pasted back in place; bit-exactness is the worker
+backend's.
 
-Overflow.  A block whose outputs overflowed returns its count instead of
-data; the GEMM raises ``GemmOverflowError`` naming the GEMM with the first
-overflowing part's count summed over its blocks -- the same count as the
-in-process backend, which runs the parts in order and stops at that one.
+Overflow.  A block returns its sums and sticky flags; the base class raises
+``GemmOverflowError`` naming the GEMM for the first part (in order) with
+flagged outputs, with their count over all its blocks -- the same count as
+the in-process backend, which runs the parts in order and stops at that one.
 
 Faults.  A worker process that dies mid-GEMM: the scheduler reruns its
 blocks on the other workers (up to ``distributed.scheduler.allowed-failures``
