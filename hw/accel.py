@@ -30,16 +30,14 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from model.formats import lane_width, select_width
+from model.config import DatapathConfig
 
-from .array import SystolicArray, _check_dim, output_layout
-from .pe import DEFAULT_PE_LATENCY, check_acc_width, check_latency
+from .array import SystolicArray, output_layout
+from .pe_signature import PESignature, default_pe_signature
 
-__all__ = ["AcceleratorTile", "job_layout", "load_layout", "COUNTER_WIDTH", "COUNTERS",
-           "MAX_DEPTH"]
+__all__ = ["AcceleratorTile", "job_layout", "load_layout", "COUNTER_WIDTH", "COUNTERS"]
 
 COUNTER_WIDTH = 48
-MAX_DEPTH = 1 << 16
 # Performance counters, all counting since reset or ``counters_clear``:
 COUNTERS = (
     "cycles",         # clock cycles
@@ -54,41 +52,49 @@ def _k_bits(depth: int) -> int:
     return depth.bit_length()   # holds 0..depth
 
 
-def job_layout(depth: int) -> data.StructLayout:
+def job_layout(depth: int, pe: PESignature | None = None) -> data.StructLayout:
+    """A command: ``k`` beats, the selects (widths: the PE's signature ``pe``),
+    ``accumulate``, ``emit``."""
+    pe = pe or default_pe_signature()
     return data.StructLayout({
-        "k": _k_bits(depth), "a_fmt": select_width("a"), "b_fmt": select_width("b"),
+        "k": _k_bits(depth), "a_fmt": pe.a_select_width, "b_fmt": pe.b_select_width,
         "accumulate": 1, "emit": 1,
     })
 
 
-def load_layout(rows: int, cols: int) -> data.StructLayout:
-    return data.StructLayout({"a": rows * lane_width(), "b": cols * lane_width()})
-
-
-def _check_depth(depth) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2 \
-            or depth > MAX_DEPTH or depth & (depth - 1):
-        raise ValueError(f"depth must be a power of two in [2, {MAX_DEPTH}], got {depth!r}")
-    return depth
+def load_layout(rows: int, cols: int, pe: PESignature | None = None) -> data.StructLayout:
+    """An operand beat: R A operands and C B operands of the PE (``pe``)."""
+    pe = pe or default_pe_signature()
+    return data.StructLayout({"a": rows * pe.operand_width, "b": cols * pe.operand_width})
 
 
 class AcceleratorTile(wiring.Component):
-    """R x C array with double-buffered operand banks and a job sequencer."""
+    """R x C array with double-buffered operand banks and a job sequencer.
 
-    def __init__(self, rows: int, cols: int, acc_width: int = 32, depth: int = 512,
-                 pe_latency: int = DEFAULT_PE_LATENCY):
+    Built from a ``model.config.DatapathConfig`` (``config=``, or the fields
+    one by one); the layouts follow the array's PE signature.
+    """
+
+    def __init__(self, rows: int | None = None, cols: int | None = None,
+                 acc_width: int | None = None, depth: int | None = None,
+                 pe_latency: int | None = None, *, lanes: int | None = None,
+                 config: DatapathConfig | None = None):
         try:
-            self.rows, self.cols = _check_dim("rows", rows), _check_dim("cols", cols)
-            self.acc_width = check_acc_width(acc_width)
-            self.depth = _check_depth(depth)
-            self.pe_latency = check_latency(pe_latency)
+            self.config = DatapathConfig.of(config, rows=rows, cols=cols, acc_width=acc_width,
+                                            depth=depth, pe_latency=pe_latency, lanes=lanes)
         except ValueError:
             self._MustUse__silence = True  # never built: no "unused elaboratable" warning
             raise
+        cfg = self.config
+        self.rows, self.cols, self.acc_width, self.depth = cfg.rows, cfg.cols, cfg.acc_width, \
+            cfg.depth
+        self.pe_latency = cfg.pe_latency
+        self.array = SystolicArray(config=cfg.datapath())
+        pe = self.pe_signature = self.array.pe_signature
         members = {
-            "cmd": In(stream.Signature(job_layout(depth))),
-            "load": In(stream.Signature(load_layout(rows, cols))),
-            "result": Out(stream.Signature(output_layout(rows, cols, acc_width))),
+            "cmd": In(stream.Signature(job_layout(cfg.depth, pe))),
+            "load": In(stream.Signature(load_layout(cfg.rows, cfg.cols, pe))),
+            "result": Out(stream.Signature(output_layout(cfg.rows, cfg.cols, pe.acc_width))),
             "counters_clear": In(1),
             "idle": Out(1),
             "cmd_error": Out(1),
@@ -98,10 +104,10 @@ class AcceleratorTile(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        R, C = self.rows, self.cols
-        m.submodules.array = arr = SystolicArray(R, C, self.acc_width, self.pe_latency)
+        R, C, pe = self.rows, self.cols, self.pe_signature
+        m.submodules.array = arr = self.array
         m.submodules.mem = mem = memory.Memory(
-            shape=load_layout(R, C), depth=2 * self.depth, init=[])
+            shape=load_layout(R, C, pe), depth=2 * self.depth, init=[])
         wr = mem.write_port()
         rd = mem.read_port(domain="sync")
         kb = _k_bits(self.depth)
@@ -109,7 +115,7 @@ class AcceleratorTile(wiring.Component):
 
         # ---- bank state: written by the loader, freed by the sequencer -------
         bank_full = [Signal(name=f"bank{b}_full") for b in range(2)]
-        bank_job = [Signal(job_layout(self.depth), name=f"bank{b}_job") for b in range(2)]
+        bank_job = [Signal(job_layout(self.depth, pe), name=f"bank{b}_job") for b in range(2)]
 
         free_bank = Signal()      # the sequencer reads a bank's final beat
         seq_bank = Signal()       # bank the sequencer replays
@@ -117,7 +123,7 @@ class AcceleratorTile(wiring.Component):
         # ---- loader ------------------------------------------------------------
         load_bank = Signal()
         loading = Signal()
-        load_job = Signal(job_layout(self.depth))
+        load_job = Signal(job_layout(self.depth, pe))
         load_count = Signal(kb)
         load_last = Signal(kb)    # index of the job's final beat (k >= 1 for accepted jobs)
         load_bank_full = Signal()
@@ -163,7 +169,7 @@ class AcceleratorTile(wiring.Component):
         # ---- sequencer ---------------------------------------------------------
         seq_ptr = Signal(kb)
         cur_full = Signal()
-        cur_job = Signal(job_layout(self.depth))
+        cur_job = Signal(job_layout(self.depth, pe))
         cur_last = Signal(kb)     # index of the current job's final beat
         m.d.comb += [
             cur_full.eq(Mux(seq_bank, bank_full[1], bank_full[0])),
@@ -176,8 +182,8 @@ class AcceleratorTile(wiring.Component):
         beat_first = Signal()
         beat_last = Signal()
         beat_job_end = Signal()   # the beat in hand is its job's final beat
-        beat_a_fmt = Signal(select_width("a"))
-        beat_b_fmt = Signal(select_width("b"))
+        beat_a_fmt = Signal(pe.a_select_width)
+        beat_b_fmt = Signal(pe.b_select_width)
         advance = Signal()
         take = Signal()
         m.d.comb += [
@@ -217,12 +223,11 @@ class AcceleratorTile(wiring.Component):
             arr.i.payload.b_fmt.eq(beat_b_fmt),
             arr.i.payload.first.eq(beat_first),
             arr.i.payload.last.eq(beat_last),
-            # Results stream straight out of the array's registered output.
-            self.result.payload.eq(arr.o.payload),
-            self.result.valid.eq(arr.o.valid),
-            arr.o.ready.eq(self.result.ready),
             self.idle.eq(~loading & ~bank_full[0] & ~bank_full[1] & ~beat_valid),
         ]
+
+        # Results stream straight out of the array's registered output.
+        wiring.connect(m, arr.o, wiring.flipped(self.result))
 
         # ---- performance counters -------------------------------------------
         entered = Signal()

@@ -13,10 +13,11 @@ Data flow (R rows, C columns, one input beat = one k step)::
 * ``Drain``: complete rows, in order, one per cycle, into the registered
   output stream.
 
-The PE is a parameter: ``pe_class(acc_width, latency=pe_latency)`` builds
-each cell (default ``hw.pe.ProcessingElement``) and must declare that
-latency.  The array's external timing is the same for PE latency 1 and 2
-(see ``hw.grid``).
+The PE is a parameter: ``pe_class.from_config(config)`` builds each cell
+(default ``hw.pe.ProcessingElement``) and must declare the configuration's
+latency and lanes; the operand and select widths of the input beat are
+the PE's signature's.  The array's external timing is the same for PE
+latency 1 and 2 (see ``hw.grid``).
 
 Only one GEMM's results can wait in the result registers.  A ``last`` beat is
 therefore held in the input register (and ``i.ready`` drops, the array keeps
@@ -31,31 +32,25 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from model.formats import lane_width, select_width
+from model.config import DatapathConfig
 
 from .drain import Drain, output_layout, row_bits
 from .grid import PEGrid
-from .pe import DEFAULT_PE_LATENCY, ProcessingElement, check_acc_width, check_latency
+from .pe import ProcessingElement
+from .pe_signature import PESignature, default_pe_signature
 from .skew import Skew, control_layout
 
-__all__ = ["SystolicArray", "input_layout", "output_layout", "row_bits", "control_layout",
-           "MAX_DIM"]
-
-MAX_DIM = 64  # rows/cols accepted by the constructor (16x16 is the tested size)
+__all__ = ["SystolicArray", "input_layout", "output_layout", "row_bits", "control_layout"]
 
 
-def input_layout(rows: int, cols: int) -> data.StructLayout:
-    lane = lane_width()
+def input_layout(rows: int, cols: int, pe: PESignature | None = None) -> data.StructLayout:
+    """One input beat: R A operands, C B operands, the selects, first and last
+    (operand and select widths: the PE's signature ``pe``; default the radix-4 PE's)."""
+    pe = pe or default_pe_signature()
     return data.StructLayout({
-        "a": rows * lane, "b": cols * lane, "a_fmt": select_width("a"),
-        "b_fmt": select_width("b"), "first": 1, "last": 1,
+        "a": rows * pe.operand_width, "b": cols * pe.operand_width,
+        "a_fmt": pe.a_select_width, "b_fmt": pe.b_select_width, "first": 1, "last": 1,
     })
-
-
-def _check_dim(name, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DIM:
-        raise ValueError(f"{name} must be an integer in [1, {MAX_DIM}], got {value!r}")
-    return value
 
 
 class SystolicArray(wiring.Component):
@@ -63,36 +58,44 @@ class SystolicArray(wiring.Component):
 
     ``i``: one beat per k step (A column k, B row k, formats, first, last).
     ``o``: R beats per GEMM, row 0 first, ``last`` on row R-1.
+
+    Built from a ``model.config.DatapathConfig`` (``config=``, or the fields
+    one by one).  ``pe_class`` builds the cells (``pe_class.from_config``;
+    default ``hw.pe.ProcessingElement``); the input layout follows the PE's
+    signature (``pe_signature``).
     """
 
-    def __init__(self, rows: int, cols: int, acc_width: int = 32,
-                 pe_latency: int = DEFAULT_PE_LATENCY,
-                 pe_class=None):
+    def __init__(self, rows: int | None = None, cols: int | None = None,
+                 acc_width: int | None = None, pe_latency: int | None = None, pe_class=None, *,
+                 lanes: int | None = None, config: DatapathConfig | None = None):
         try:
-            self.rows = _check_dim("rows", rows)
-            self.cols = _check_dim("cols", cols)
-            self.acc_width = check_acc_width(acc_width)
-            self.pe_latency = check_latency(pe_latency)
+            self.config = DatapathConfig.of(config, rows=rows, cols=cols, acc_width=acc_width,
+                                            pe_latency=pe_latency, lanes=lanes)
         except ValueError:
             self._MustUse__silence = True  # never built: no "unused elaboratable" warning
             raise
-        # Looked up when the array is built, so a caller may substitute the PE
-        # module-wide (hw.synth_compose swaps in a black box this way).
+        cfg = self.config
+        self.rows, self.cols, self.acc_width = cfg.rows, cfg.cols, cfg.acc_width
+        self.pe_latency = cfg.pe_latency
+        # hw.synth_compose passes a black box here.
         self.pe_class = pe_class if pe_class is not None else ProcessingElement
+        self.grid = PEGrid(cfg, self.pe_class)
+        self.pe_signature = self.grid.pe_signature
         super().__init__({
-            "i": In(stream.Signature(input_layout(rows, cols))),
-            "o": Out(stream.Signature(output_layout(rows, cols, acc_width))),
+            "i": In(stream.Signature(input_layout(cfg.rows, cfg.cols, self.pe_signature))),
+            "o": Out(stream.Signature(output_layout(cfg.rows, cfg.cols,
+                                                    self.pe_signature.acc_width))),
         })
 
     def elaborate(self, platform):
         m = Module()
-        R, C, W = self.rows, self.cols, self.acc_width
-        m.submodules.skew = skew = Skew(R, C)
-        m.submodules.grid = grid = PEGrid(R, C, W, self.pe_latency, self.pe_class)
-        m.submodules.drain = drain = Drain(R, C, W)
+        R, C, sig = self.rows, self.cols, self.pe_signature
+        m.submodules.skew = skew = Skew(R, C, sig)
+        m.submodules.grid = grid = self.grid
+        m.submodules.drain = drain = Drain(R, C, sig.acc_width)
 
         # ---- input register: i.ready depends on state only -----------------
-        held = Signal(input_layout(R, C))
+        held = Signal(input_layout(R, C, sig))
         held_full = Signal()
         # results_pending: a last beat was issued and not all of its rows have
         # moved to the output register yet (so the result registers are taken).

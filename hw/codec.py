@@ -33,7 +33,7 @@ import numpy as np
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
-from model.formats import lane_width
+from model.hw_vocab import lane_width
 
 __all__ = ["Lanes", "LayoutCodec", "stream_lanes", "c_header", "WORD_BITS"]
 
@@ -74,7 +74,7 @@ class FieldInfo:
 def stream_lanes(layout: data.StructLayout) -> dict[str, Lanes]:
     """Lanes of the project's stream fields present in ``layout``.
 
-    ``a`` / ``b``: one operand lane (``model.formats.lane_width``) per array
+    ``a`` / ``b``: one operand lane (``model.hw_vocab.lane_width``) per array
     row / column; ``overflow``: one
     flag per column; ``data``: one signed sum per column, so its lane width is
     ``data`` width / ``overflow`` width (the accumulator width).

@@ -20,11 +20,11 @@ back-to-back streaming keeps its K >= R + C + 1 bound.  ``done`` moves by
 L - 2 cycles for deeper PEs.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from model.formats import lane_width
+from model.config import DatapathConfig
 
 from .skew import control_layout
 
@@ -37,44 +37,56 @@ def done_stage(cols: int, latency: int) -> int:
 
 
 class PEGrid(wiring.Component):
-    """R x C cells of ``pe_class(acc_width, latency=pe_latency)``.
+    """R x C cells of ``pe_class.from_config(config)``.
 
-    In: per-row A lane and control, per-column B lane (skewed).
+    The cells are built here, and everything the grid needs to know about a
+    PE it reads from them: its signature (``hw.pe_signature.PESignature``:
+    operand lanes, select widths, accumulator), its ``latency`` and
+    ``lanes``.  ``pe_signature`` is that signature, for the array's layouts.
+
+    In: per-row A operand and control, per-column B operand (skewed).
     Out: ``data[r]`` (row r, column c at bits ``[W*c, W*c+W)``),
     ``overflow[r]`` (bit c), ``done`` (bit r: row r readable next cycle).
     """
 
-    def __init__(self, rows, cols, acc_width, pe_latency, pe_class):
-        self.rows, self.cols, self.acc_width = rows, cols, acc_width
-        self.pe_latency, self.pe_class = pe_latency, pe_class
-        lane = lane_width()
+    def __init__(self, config: DatapathConfig, pe_class):
+        self.config = config
+        self.rows, self.cols = config.rows, config.cols
+        self.cells = [[pe_class.from_config(config) for _ in range(config.cols)]
+                      for _ in range(config.rows)]
+        first = self.cells[0][0]
+        for attr in ("latency", "lanes"):
+            declared = getattr(first, attr, None)
+            wanted = getattr(config, "pe_latency" if attr == "latency" else attr)
+            if declared != wanted:
+                for row in self.cells:
+                    for pe in row:
+                        pe._MustUse__silence = True
+                raise ValueError(f"{pe_class.__name__} declares {attr} {declared!r}, the array "
+                                 f"was built for {wanted}")
+        self.pe_signature = sig = first.signature
+        self.pe_latency = first.latency
+        W = sig.acc_width
         super().__init__({
-            "row_a": In(data.ArrayLayout(lane, rows)),
-            "row_ctrl": In(data.ArrayLayout(control_layout(), rows)),
-            "col_b": In(data.ArrayLayout(lane, cols)),
-            "data": Out(data.ArrayLayout(cols * acc_width, rows)),
-            "overflow": Out(data.ArrayLayout(cols, rows)),
-            "done": Out(rows),
+            "row_a": In(data.ArrayLayout(sig.operand_shape, config.rows)),
+            "row_ctrl": In(data.ArrayLayout(control_layout(sig), config.rows)),
+            "col_b": In(data.ArrayLayout(sig.operand_shape, config.cols)),
+            "data": Out(data.ArrayLayout(config.cols * W, config.rows)),
+            "overflow": Out(data.ArrayLayout(config.cols, config.rows)),
+            "done": Out(config.rows),
         })
-
-    def _make_pe(self):
-        pe = self.pe_class(self.acc_width, latency=self.pe_latency)
-        if getattr(pe, "latency", None) != self.pe_latency:
-            raise ValueError(f"{self.pe_class.__name__} declares latency "
-                             f"{getattr(pe, 'latency', None)!r}, the array was built for "
-                             f"{self.pe_latency}")
-        return pe
 
     def elaborate(self, platform):
         m = Module()
-        R, C, W, L = self.rows, self.cols, self.acc_width, self.pe_latency
+        R, C, L = self.rows, self.cols, self.pe_latency
+        sig = self.pe_signature
         b_from_above = [self.col_b[c] for c in range(C)]
         for r in range(R):
             # Control chain of row r: stage c feeds PE(r, c) for c < C; the
             # stages after the last column keep only "valid last".
             ctrl = [self.row_ctrl[r]]
             for c in range(1, C):
-                reg = Signal(control_layout(), name=f"ctrl_fwd_{r}_{c - 1}")
+                reg = Signal(control_layout(sig), name=f"ctrl_fwd_{r}_{c - 1}")
                 m.d.sync += reg.eq(ctrl[-1])
                 ctrl.append(reg)
             ends = [x.valid & x.last for x in ctrl]
@@ -86,28 +98,26 @@ class PEGrid(wiring.Component):
             a_from_left = self.row_a[r]
             words, flags = [], []
             for c in range(C):
-                pe = self._make_pe()
+                pe = self.cells[r][c]
                 m.submodules[f"pe_{r}_{c}"] = pe
-                m.d.comb += [
-                    pe.a.eq(a_from_left),
-                    pe.b.eq(b_from_above[c]),
-                    pe.a_fmt.eq(ctrl[c].a_fmt),
-                    pe.b_fmt.eq(ctrl[c].b_fmt),
-                    pe.valid.eq(ctrl[c].valid),
-                    pe.clear.eq(ctrl[c].valid & ctrl[c].first),
-                ]
+                drive = {"a": a_from_left, "b": b_from_above[c],
+                         "a_fmt": ctrl[c].a_fmt, "b_fmt": ctrl[c].b_fmt,
+                         "valid": ctrl[c].valid, "clear": ctrl[c].valid & ctrl[c].first}
+                # Every input of the PE's signature, and only those.
+                m.d.comb += [getattr(pe, name).eq(drive[name])
+                             for name, member in sig.members.items() if member.flow == In]
                 # Forwarding registers (only those someone reads).
                 if c < C - 1:
-                    a_next = Signal(len(a_from_left), name=f"a_fwd_{r}_{c}")
+                    a_next = Signal(sig.operand_shape, name=f"a_fwd_{r}_{c}")
                     m.d.sync += a_next.eq(a_from_left)
                     a_from_left = a_next
                 if r < R - 1:
-                    b_next = Signal(len(b_from_above[c]), name=f"b_fwd_{r}_{c}")
+                    b_next = Signal(sig.operand_shape, name=f"b_fwd_{r}_{c}")
                     m.d.sync += b_next.eq(b_from_above[c])
                     b_from_above[c] = b_next
                 # Result register: acc is the final sum L cycles after the last beat.
                 capture = ends[c + L]
-                result = Signal(signed(W), name=f"result_{r}_{c}")
+                result = Signal(sig.acc_shape, name=f"result_{r}_{c}")
                 ovf = Signal(name=f"result_ovf_{r}_{c}")
                 with m.If(capture):
                     m.d.sync += [result.eq(pe.acc), ovf.eq(pe.overflow)]

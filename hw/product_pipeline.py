@@ -1,6 +1,6 @@
 """The product split over two register stages (the PE at latency 3).
 
-``hw.pe.ProductUnit`` computes a product in one combinational step: decode,
+``hw.product.ProductUnit`` computes a product in one combinational step: decode,
 a 5x5 multiplier or a shifter, a select.  On ECP5 without DSPs that path is
 about 7.5 ns (registered inputs to registered product, nextpnr), which caps
 a PE at ~130 MHz however the accumulator is built.  Here the same exact
@@ -25,7 +25,10 @@ from amaranth.hdl import Module, Mux, Signal, signed  # no __future__ annotation
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from model.formats import lane_width, product_width, select_width
+from model.hw_vocab import product_width
+
+from .pe_signature import format_operand_members
+from .product import hardware_specs, int_decode
 
 __all__ = ["PipelinedProduct", "STAGES"]
 
@@ -40,29 +43,27 @@ class PipelinedProduct(wiring.Component):
     """
 
     def __init__(self):
-        from .pe import _hardware_specs
-        self.a_specs, self.b_specs = _hardware_specs("a"), _hardware_specs("b")
+        self.a_specs, self.b_specs = hardware_specs("a"), hardware_specs("b")
         self.product_width = product_width()
-        lane = lane_width()
+        # One lane of the PE's operands (hw.pe_signature) and its control in;
+        # the product and the control that goes with it out.
         super().__init__({
-            "a": In(lane), "a_fmt": In(select_width("a")),
-            "b": In(lane), "b_fmt": In(select_width("b")),
-            "valid": In(1), "clear": In(1),
+            **format_operand_members(lanes=1), "valid": In(1), "clear": In(1),
             "product": Out(signed(self.product_width)),
             "valid_out": Out(1), "clear_out": Out(1),
         })
 
     def elaborate(self, platform):
-        from .pe import _int_decode
         m = Module()
         pw = self.product_width
         int_a = [s for s in self.a_specs if not s.is_log]
         log_a = [s for s in self.a_specs if s.is_log]
-        b_value = _int_decode(m, self.b, self.b_fmt, self.b_specs, "b_value", zero_others=True)
+        a_lane, b_lane = self.a[0], self.b[0]
+        b_value = int_decode(m, b_lane, self.b_fmt, self.b_specs, "b_value", zero_others=True)
         stage2 = []   # signed terms OR-ed into the product in stage 2
 
         if int_a:
-            a_value = _int_decode(m, self.a, self.a_fmt, int_a, "a_value", zero_others=False)
+            a_value = int_decode(m, a_lane, self.a_fmt, int_a, "a_value", zero_others=False)
             is_int = Signal(name="a_is_int")
             m.d.comb += is_int.eq(self.a_fmt.matches(*[s.hw_code for s in int_a]))
             # B split at k: the low k bits unsigned, the rest signed, so
@@ -79,11 +80,11 @@ class PipelinedProduct(wiring.Component):
         for spec in log_a:
             # Stage 1: the signed B value and the exponent (0 = zero product,
             # also when another row is selected).
-            sign = self.a[spec.exp_bits]
+            sign = a_lane[spec.exp_bits]
             signed_b = Signal(signed(len(b_value) + 1), name=f"{spec.name}_signed_b")
             exponent = Signal(spec.exp_bits, name=f"{spec.name}_exponent")
             m.d.sync += [signed_b.eq(Mux(sign, -b_value, b_value)),
-                         exponent.eq(Mux(self.a_fmt == spec.hw_code, self.a[:spec.exp_bits], 0))]
+                         exponent.eq(Mux(self.a_fmt == spec.hw_code, a_lane[:spec.exp_bits], 0))]
             shifted = Signal(signed(pw), name=f"{spec.name}_shifted")
             with m.Switch(exponent):
                 for e in range(1, spec.e_max + 1):

@@ -42,9 +42,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from model import requant as rq
-
-from .array import _check_dim
-from .pe import check_acc_width
+from model.config import DatapathConfig
 
 __all__ = ["QuantUnit", "check_lanes", "config_layout", "input_layout", "output_layout",
            "MODE_UINT4", "MODE_INT4", "MODE_FP4", "FIFO_DEPTH", "generate_verilog", "TOPLEVEL"]
@@ -102,10 +100,13 @@ class QuantUnit(wiring.Component):
     """Requantization of ``cols``-wide accumulator rows on ``lanes`` datapath lanes
     (see module docstring); ``lanes`` divides ``cols``, default one lane per column."""
 
-    def __init__(self, cols: int = 8, acc_width: int = 32, lanes: int | None = None):
+    def __init__(self, cols: int | None = None, acc_width: int | None = None,
+                 lanes: int | None = None, *, config: DatapathConfig | None = None):
+        # ``config``: the tile's (its cols and acc_width); ``lanes`` are the
+        # unit's own datapath lanes, not the PE's.
         try:
-            self.cols = _check_dim("cols", cols)
-            self.acc_width = check_acc_width(acc_width)
+            cfg = DatapathConfig.of(config, cols=cols, acc_width=acc_width)
+            self.cols, self.acc_width = cols, acc_width = cfg.cols, cfg.acc_width
             self.lanes = check_lanes(cols, lanes)
         except ValueError:
             self._MustUse__silence = True
@@ -319,13 +320,15 @@ class QuantUnit(wiring.Component):
         return m
 
 
-def generate_verilog(cols: int = 8, acc_width: int = 32, lanes: int | None = None) -> str:
+def generate_verilog(cols: int | None = None, acc_width: int | None = None,
+                     lanes: int | None = None, *, config: DatapathConfig | None = None) -> str:
     """Verilog of the unit (module ``radix4_quant_unit``) with a header, like ``hw.verilog``."""
     from amaranth.back import verilog
 
     from .verilog import TIMESCALE, _kick_comb_blocks
-    body = _kick_comb_blocks(verilog.convert(QuantUnit(cols, acc_width, lanes), name=TOPLEVEL,
-                                             emit_src=False))
+    unit = QuantUnit(cols, acc_width, lanes, config=config)
+    cols, acc_width = unit.cols, unit.acc_width
+    body = _kick_comb_blocks(verilog.convert(unit, name=TOPLEVEL, emit_src=False))
     lanes = check_lanes(cols, lanes)
     return (f"// {TOPLEVEL}: radix4 quantization unit (cols={cols} acc_width={acc_width} "
             f"lanes={lanes})\n"

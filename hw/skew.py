@@ -12,43 +12,45 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from model.formats import lane_width, select_width
+from .pe_signature import PESignature, default_pe_signature
 
 __all__ = ["Skew", "control_layout"]
 
 
-def control_layout() -> data.StructLayout:
-    """Control bits that travel with the A operand (select widths from the table)."""
+def control_layout(pe: PESignature | None = None) -> data.StructLayout:
+    """Control bits that travel with the A operand (select widths: the PE's)."""
+    pe = pe or default_pe_signature()
     return data.StructLayout({
         "valid": 1, "first": 1, "last": 1,
-        "a_fmt": select_width("a"), "b_fmt": select_width("b"),
+        "a_fmt": pe.a_select_width, "b_fmt": pe.b_select_width,
     })
 
 
 class Skew(wiring.Component):
-    """``a`` (R lanes), ``b`` (C lanes), ``ctrl`` in; per-row A lane and
-    control, per-column B lane out, row/column ``i`` delayed by ``i`` cycles."""
+    """``a`` (R PE operands), ``b`` (C PE operands), ``ctrl`` in; per-row A
+    operand and control, per-column B operand out, row/column ``i`` delayed
+    by ``i`` cycles.  Operand shapes are the PE's (``pe``)."""
 
-    def __init__(self, rows: int, cols: int):
+    def __init__(self, rows: int, cols: int, pe: PESignature | None = None):
         self.rows, self.cols = rows, cols
-        lane = lane_width()
+        self.pe = pe = pe or default_pe_signature()
         super().__init__({
-            "a": In(rows * lane),
-            "b": In(cols * lane),
-            "ctrl": In(control_layout()),
-            "row_a": Out(data.ArrayLayout(lane, rows)),
-            "row_ctrl": Out(data.ArrayLayout(control_layout(), rows)),
-            "col_b": Out(data.ArrayLayout(lane, cols)),
+            "a": In(rows * pe.operand_width),
+            "b": In(cols * pe.operand_width),
+            "ctrl": In(control_layout(pe)),
+            "row_a": Out(data.ArrayLayout(pe.operand_shape, rows)),
+            "row_ctrl": Out(data.ArrayLayout(control_layout(pe), rows)),
+            "col_b": Out(data.ArrayLayout(pe.operand_shape, cols)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        lane = lane_width()
+        lane = self.pe.operand_width
         ctrl = self.ctrl
         for r in range(self.rows):
             m.d.comb += self.row_ctrl[r].eq(ctrl)
             if r < self.rows - 1:
-                nxt = Signal(control_layout(), name=f"ctrl_skew_{r + 1}")
+                nxt = Signal(control_layout(self.pe), name=f"ctrl_skew_{r + 1}")
                 m.d.sync += nxt.eq(ctrl)
                 ctrl = nxt
             m.d.comb += self.row_a[r].eq(

@@ -7,13 +7,13 @@ import time
 from pathlib import Path
 
 from amaranth.back import verilog
-from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, signed
+from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, Shape
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
-from model.formats import lane_width, select_width
+from model.config import DatapathConfig
 
-from .pe import DEFAULT_PE_LATENCY
+from .pe_signature import CONTROLS, OPERANDS, PESignature
 from .synth_designs import Design
 from .synth_tools import SynthError, run_tool, tool_path
 from .synth_yosys import SYNTH_FLOWS, SynthResult, read_stats, yosys_script
@@ -27,26 +27,27 @@ BLACKBOX_PE = "radix4_pe_blackbox"
 
 
 class BlackBoxPE(wiring.Component):
-    """Stand-in for ``hw.pe.ProcessingElement``: same ports, an opaque instance.
+    """Stand-in for ``hw.pe.ProcessingElement``: same signature, an opaque instance.
 
     Yosys keeps the instance as one cell and every net into and out of it,
     so the rest of the array synthesizes exactly as around real PEs.
     """
 
-    def __init__(self, acc_width: int = 32, latency: int = DEFAULT_PE_LATENCY):
-        self.acc_width = acc_width
-        self.latency = latency  # the array builds PEs with a latency and checks it
-        super().__init__({
-            # Lane and select-field widths follow the format table, as in the real PE.
-            "a": In(lane_width()), "a_fmt": In(select_width("a")), "b": In(lane_width()),
-            "b_fmt": In(select_width("b")),
-            "valid": In(1), "clear": In(1),
-            "acc": Out(signed(acc_width)), "overflow": Out(1),
-        })
+    def __init__(self, acc_width: int | None = None, latency: int | None = None, *,
+                 config: DatapathConfig | None = None):
+        self.config = DatapathConfig.of(config, acc_width=acc_width, pe_latency=latency)
+        self.acc_width = self.config.acc_width
+        self.latency = self.config.pe_latency  # the array checks what a PE declares
+        self.lanes = self.config.lanes
+        super().__init__(PESignature.from_formats(self.acc_width, self.lanes))
+
+    @classmethod
+    def from_config(cls, config: DatapathConfig):
+        return cls(config=config)
 
     def elaborate(self, platform):
         m = Module()
-        ports = {f"i_{n}": getattr(self, n) for n in ("a", "a_fmt", "b", "b_fmt", "valid", "clear")}
+        ports = {f"i_{n}": getattr(self, n) for n in OPERANDS + CONTROLS}
         m.submodules.pe = Instance(BLACKBOX_PE, i_clk=ClockSignal(), i_rst=ResetSignal(),
                                    o_acc=self.acc, o_overflow=self.overflow, **ports)
         return m
@@ -58,11 +59,12 @@ def _port_range(width: int) -> str:
 
 
 def _blackbox_stub(acc_width: int) -> str:
-    a_fmt, b_fmt = _port_range(select_width("a")), _port_range(select_width("b"))
-    lane = _port_range(lane_width())
-    return (f"(* blackbox *)\nmodule {BLACKBOX_PE}(input clk, input rst, input {lane}a, "
-            f"input {a_fmt}a_fmt, input {lane}b, input {b_fmt}b_fmt, input valid, "
-            f"input clear, output [{acc_width - 1}:0] acc, output overflow);\nendmodule\n")
+    """The black box's Verilog module: the PE signature's ports, in order."""
+    ports = ["input clk", "input rst"]
+    for name, member in PESignature.from_formats(acc_width).members.items():
+        direction = "input" if member.flow == In else "output"
+        ports.append(f"{direction} {_port_range(Shape.cast(member.shape).width)}{name}")
+    return f"(* blackbox *)\nmodule {BLACKBOX_PE}({', '.join(ports)});\nendmodule\n"
 
 
 def glue_verilog(design: Design) -> str:

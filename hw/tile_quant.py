@@ -33,8 +33,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
+from model.config import DatapathConfig
+
 from .accel import COUNTER_WIDTH, COUNTERS, AcceleratorTile, job_layout, load_layout
-from .pe import DEFAULT_PE_LATENCY
 from .array import output_layout
 from .quant_unit import QuantUnit, check_lanes, config_layout, input_layout
 from .quant_unit import output_layout as unit_output_layout
@@ -61,8 +62,8 @@ def default_quant_lanes(cols: int, quant_lanes: int | None = None) -> int:
     return lanes
 
 
-def qjob_layout(depth: int) -> data.StructLayout:
-    fields = {name: f.shape for name, f in job_layout(depth)}
+def qjob_layout(depth: int, pe=None) -> data.StructLayout:
+    fields = {name: f.shape for name, f in job_layout(depth, pe)}
     return data.StructLayout({**fields, "route": 2, "qlast": 1})
 
 
@@ -82,14 +83,21 @@ def requant_layout(cols: int, acc_width: int) -> data.StructLayout:
 class QuantTile(wiring.Component):
     """``AcceleratorTile`` + ``QuantUnit`` on its result path (module docstring)."""
 
-    def __init__(self, rows: int, cols: int, acc_width: int = 32, depth: int = 512,
-                 pe_latency: int = DEFAULT_PE_LATENCY, quant_lanes: int | None = None):
-        self.tile = AcceleratorTile(rows, cols, acc_width, depth, pe_latency)
-        self.unit = QuantUnit(cols, acc_width, default_quant_lanes(cols, quant_lanes))
-        self.rows, self.cols, self.acc_width, self.depth = rows, cols, acc_width, depth
+    def __init__(self, rows: int | None = None, cols: int | None = None,
+                 acc_width: int | None = None, depth: int | None = None,
+                 pe_latency: int | None = None, quant_lanes: int | None = None, *,
+                 lanes: int | None = None, config: DatapathConfig | None = None):
+        self.tile = AcceleratorTile(rows, cols, acc_width, depth, pe_latency, lanes=lanes,
+                                    config=config)
+        cfg = self.config = self.tile.config
+        self.unit = QuantUnit(lanes=default_quant_lanes(cfg.cols, quant_lanes), config=cfg)
+        self.rows, self.cols, self.acc_width, self.depth = cfg.rows, cfg.cols, cfg.acc_width, \
+            cfg.depth
+        rows, cols, acc_width, depth, pe = cfg.rows, cfg.cols, cfg.acc_width, cfg.depth, \
+            self.tile.pe_signature
         members = {
-            "cmd": In(stream.Signature(qjob_layout(depth))),
-            "load": In(stream.Signature(load_layout(rows, cols))),
+            "cmd": In(stream.Signature(qjob_layout(depth, pe))),
+            "load": In(stream.Signature(load_layout(rows, cols, pe))),
             "qcfg": In(stream.Signature(qcfg_layout(cols))),
             "mask": In(stream.Signature(mask_layout(cols))),
             "requant": In(stream.Signature(requant_layout(cols, acc_width))),
@@ -115,7 +123,7 @@ class QuantTile(wiring.Component):
         k_ok = (cmd.k != 0) & (cmd.k <= self.depth)     # what the tile accepts
         needs_tag = cmd.emit & k_ok
         bad_route = Signal()
-        for name, _ in job_layout(self.depth):
+        for name, _ in job_layout(self.depth, self.tile.pe_signature):
             m.d.comb += getattr(tile.cmd.payload, name).eq(getattr(cmd, name))
         m.d.comb += [
             tile.cmd.valid.eq(self.cmd.valid & ~route_bad & tags.w_rdy),
@@ -172,10 +180,8 @@ class QuantTile(wiring.Component):
         wiring.connect(m, wiring.flipped(self.qout), unit.o)
 
         # ---- status, counters ------------------------------------------------
+        wiring.connect(m, wiring.flipped(self.load), tile.load)
         m.d.comb += [
-            tile.load.payload.eq(self.load.payload),
-            tile.load.valid.eq(self.load.valid),
-            self.load.ready.eq(tile.load.ready),
             tile.counters_clear.eq(self.counters_clear),
             self.idle.eq(tile.idle & ~tags.r_rdy),
         ]
@@ -184,18 +190,20 @@ class QuantTile(wiring.Component):
         return m
 
 
-def generate_verilog(rows: int = 8, cols: int = 8, acc_width: int = 32,
-                     depth: int = 512, quant_lanes: int | None = None,
-                     pe_latency: int = DEFAULT_PE_LATENCY) -> str:
+def generate_verilog(rows: int | None = None, cols: int | None = None,
+                     acc_width: int | None = None, depth: int | None = None,
+                     quant_lanes: int | None = None, pe_latency: int | None = None, *,
+                     config: DatapathConfig | None = None) -> str:
     """Verilog of the tile with the unit (module ``radix4_qtile``)."""
     from amaranth.back import verilog
 
     from .verilog import TIMESCALE, _kick_comb_blocks
-    body = _kick_comb_blocks(verilog.convert(QuantTile(rows, cols, acc_width, depth, pe_latency,
-                                                       quant_lanes=quant_lanes),
-                                             name=TOPLEVEL, emit_src=False))
-    lanes = default_quant_lanes(cols, quant_lanes)
-    return (f"// {TOPLEVEL}: radix4 tile + quantization unit (rows={rows} cols={cols} "
-            f"acc_width={acc_width} depth={depth} quant_lanes={lanes} pe_latency={pe_latency})\n"
+    top = QuantTile(rows, cols, acc_width, depth, pe_latency, quant_lanes=quant_lanes,
+                    config=config)
+    cfg = top.config
+    body = _kick_comb_blocks(verilog.convert(top, name=TOPLEVEL, emit_src=False))
+    return (f"// {TOPLEVEL}: radix4 tile + quantization unit (rows={cfg.rows} cols={cfg.cols} "
+            f"acc_width={cfg.acc_width} depth={cfg.depth} quant_lanes={top.unit.lanes} "
+            f"pe_latency={cfg.pe_latency})\n"
             f"// Generated by hw.tile_quant.generate_verilog from hw/ (Amaranth); do not edit.\n"
             f"{TIMESCALE}\n") + body

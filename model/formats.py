@@ -23,11 +23,10 @@ import numpy as np
 
 __all__ = [
     "FormatSpec", "FORMATS", "get_format", "int_value", "int_value_table",
-    "check_codes", "to_nibbles", "from_nibbles", "int_encode",
+    "check_codes", "to_nibbles", "from_nibbles", "int_encode", "checked_value",
+    "checked_nibbles",
     "fp4_encode", "fp4_decode", "log_encode", "log_decode", "fp4_levels",
     "grad_scale_sigma", "tpr_encode", "ROUNDING_MODES", "sigma_range",
-    "SIDES", "side_formats", "select_width", "product_range", "product_width",
-    "max_abs_product", "extreme_codes", "hardware_orientation", "lane_width",
 ]
 
 ROUNDING_MODES = ("nearest", "stochastic")
@@ -141,8 +140,13 @@ def int_value_table(fmt: str) -> np.ndarray:
 
 def to_nibbles(codes, fmt: str, name: str = "codes") -> np.ndarray:
     """Raw 4-bit patterns (``uint8`` 0..15) of validated codes."""
-    wide = check_codes(codes, fmt, name)
-    return (wide & ((1 << get_format(fmt).bits) - 1)).astype(np.uint8)
+    return checked_nibbles(check_codes(codes, fmt, name), fmt)
+
+
+def checked_nibbles(codes, fmt: str) -> np.ndarray:
+    """``to_nibbles`` of codes that already passed ``check_codes`` (not checked again)."""
+    return (np.asarray(codes).astype(np.int64) & ((1 << get_format(fmt).bits) - 1)) \
+        .astype(np.uint8)
 
 
 def from_nibbles(nibbles, fmt: str) -> np.ndarray:
@@ -156,9 +160,13 @@ def from_nibbles(nibbles, fmt: str) -> np.ndarray:
 
 def int_value(codes, fmt: str, name: str = "codes") -> np.ndarray:
     """The integer each code stands for (SPEC 2's ``iv``), as ``int64``."""
-    wide = check_codes(codes, fmt, name)
-    spec = get_format(fmt)
-    if spec.is_log:
+    return checked_value(check_codes(codes, fmt, name), fmt)
+
+
+def checked_value(codes, fmt: str) -> np.ndarray:
+    """``int_value`` of codes that already passed ``check_codes`` (not checked again)."""
+    wide = np.asarray(codes).astype(np.int64, copy=False)
+    if get_format(fmt).is_log:
         return int_value_table(fmt)[wide]
     return wide
 
@@ -336,10 +344,3 @@ def tpr_encode(g, sigma=None, *, tpr: bool = True, rounding: str = "nearest",
     codes_dw = log_encode(g, sigma, 1 if tpr else 0, rounding, rng, fmt=fmt, name=name)
     return codes_dx, codes_dw, sigma
 
-
-# The hardware vocabulary derived from the table lives in its own module; it is
-# re-exported here so ``model.formats`` stays the one place users import from.
-# (Imported last: it reads this module's table and codecs.)
-from .hw_vocab import (SIDES, extreme_codes, hardware_orientation, lane_width,  # noqa: E402
-                       max_abs_product, product_range, product_width, select_width,
-                       side_formats)

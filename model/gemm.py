@@ -13,23 +13,20 @@ whatever order BLAS adds in.  K is split into chunks small enough to keep
 that true for any K.
 
 The accumulator width is one range for the golden model, the RTL and every
-command: ``ACC_WIDTH_MIN..ACC_WIDTH_MAX`` (SPEC 2: 18..64).
+command (SPEC 2: 18..64), ``model.config``'s, as is ``acc_range``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .formats import get_format, int_value, product_width
+from .config import ACC_WIDTH_MIN, DEFAULT_ACC_WIDTH, acc_range
+from .formats import get_format, int_value
+from .hw_vocab import product_width
 
-__all__ = ["gemm_exact", "gemm_real", "acc_range", "exceeds_acc", "overflow_mask",
-           "DEFAULT_ACC_WIDTH", "ACC_WIDTH_MIN", "ACC_WIDTH_MAX", "check_acc_width",
-           "check_gemm_operands"]
+__all__ = ["gemm_exact", "gemm_real", "exceeds_acc", "overflow_mask", "check_gemm_operands",
+           "exact_matmul", "prefix_overflow"]
 
-DEFAULT_ACC_WIDTH = 32
-# SPEC 2: one range everywhere (golden model, RTL, every command).
-ACC_WIDTH_MIN = 18
-ACC_WIDTH_MAX = 64
 # The narrowest accumulator must hold one product of the formats in the table
 # (a clear+valid cycle loads a single product and may not flag it).
 assert product_width() <= ACC_WIDTH_MIN, "a product no longer fits the narrowest accumulator"
@@ -51,7 +48,8 @@ def check_gemm_operands(a, b, a_format: str, b_format: str):
     return int_value(a, a_format, "A"), int_value(b, b_format, "B")
 
 
-def _exact_matmul(av: np.ndarray, bv: np.ndarray) -> np.ndarray:
+def exact_matmul(av: np.ndarray, bv: np.ndarray) -> np.ndarray:
+    """Exact int64 product of integer-value matrices (checked by the caller)."""
     m, k = av.shape
     n = bv.shape[1]
     out = np.zeros((m, n), dtype=np.int64)
@@ -75,27 +73,12 @@ def gemm_exact(a, b, a_format: str, b_format: str) -> np.ndarray:
     raise ``ValueError``.
     """
     av, bv = check_gemm_operands(a, b, a_format, b_format)
-    return _exact_matmul(av, bv)
+    return exact_matmul(av, bv)
 
 
 def gemm_real(a, b, a_format: str, b_format: str, scale_a: float, scale_b: float):
     """The real-valued result ``C * scale_A * scale_B`` (float64)."""
     return gemm_exact(a, b, a_format, b_format).astype(np.float64) * (scale_a * scale_b)
-
-
-def check_acc_width(acc_width) -> int:
-    """Validate an accumulator width (``ValueError`` outside ACC_WIDTH_MIN..MAX)."""
-    if isinstance(acc_width, bool) or not isinstance(acc_width, (int, np.integer)) \
-            or not ACC_WIDTH_MIN <= acc_width <= ACC_WIDTH_MAX:
-        raise ValueError(f"acc_width must be an integer in [{ACC_WIDTH_MIN}, "
-                         f"{ACC_WIDTH_MAX}], got {acc_width!r}")
-    return int(acc_width)
-
-
-def acc_range(acc_width: int = DEFAULT_ACC_WIDTH) -> tuple[int, int]:
-    """Inclusive range of a signed two's-complement ``acc_width``-bit register."""
-    acc_width = check_acc_width(acc_width)
-    return -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
 
 
 def exceeds_acc(c, acc_width: int = DEFAULT_ACC_WIDTH) -> np.ndarray:
@@ -115,6 +98,13 @@ def overflow_mask(a, b, a_format: str, b_format: str,
     """
     lo, hi = acc_range(acc_width)
     av, bv = check_gemm_operands(a, b, a_format, b_format)
+    return prefix_overflow(av, bv, lo, hi, block=block)
+
+
+def prefix_overflow(av: np.ndarray, bv: np.ndarray, lo: int, hi: int, *,
+                    block: int = 1 << 22) -> np.ndarray:
+    """``overflow_mask`` of integer-value matrices (checked by the caller) and
+    an inclusive accumulator range ``[lo, hi]``."""
     m, k = av.shape
     n = bv.shape[1]
     mask = np.zeros((m, n), dtype=bool)

@@ -4,7 +4,8 @@ Everything the RTL, the benches and the driver need to know about formats
 (select-field widths, lane and product widths, which GEMM side takes what,
 the codes at a format's edges) is computed here from the table.  The
 functions read the table at call time, so a row added at run time (a test's
-throwaway format) is seen everywhere.  ``model.formats`` re-exports them.
+throwaway format) is seen everywhere.  (Not re-exported by ``model.formats``:
+this module reads the table, so the table cannot import it back.)
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ from .nn_gemm import Linear
 from .nn_layers import PACT, OneHot
 from .quant import sawb_quantize, ste_grad
 
-__all__ = ["onchip_forward", "onchip_step", "quant_backend", "check_network"]
+__all__ = ["onchip_forward", "onchip_backward", "quant_backend", "check_network"]
 
 
 def quant_backend(backend):
@@ -52,7 +52,7 @@ def quant_backend(backend):
     from .backend import GoldenBackend
     from .onchip_tile import GoldenQuantTile
     if isinstance(backend, GoldenBackend):
-        return GoldenQuantTile(acc_width=backend.acc_width)
+        return GoldenQuantTile(config=backend.config)
     raise ValueError(f"backend {getattr(backend, 'name', backend)!r} has no quantization "
                      f"unit; on-chip recipes need the golden model or sim.quant_backend")
 
@@ -137,22 +137,23 @@ def _grad_codes(backend, codes_dy, s_dy, wq, mask, layer_name, variant, state, r
     return code0, code1, sigma, acc, mant * 2.0 ** -shift
 
 
-def onchip_step(trainer, xb, yb, variant: str) -> float:
-    """One training step of an on-chip recipe (mirrors ``Trainer.step``)."""
-    from .nn import softmax_cross_entropy
-    from .train import _center_classes
+def onchip_backward(model, ctx, xb, yb, *, variant: str, seed: int, step: int) -> float:
+    """Forward and backward of one on-chip step; returns the loss.
 
-    backend = quant_backend(trainer.backend)
-    ctx = trainer._ctx(training=True)
-    ctx.backend = backend
-    trainer.optimizer.zero_grad()
+    ``ctx.backend`` runs the unit's jobs (``quant_backend``).  The gradients
+    are added to the parameters' ``grad``; the caller (``Trainer.step``)
+    zeroes them before and applies the update after, as for every recipe.
+    ``seed`` and ``step`` seed the unit's stochastic rounding."""
+    from .nn import softmax_cross_entropy
+
+    backend = ctx.backend
     cache = []
-    pre, linears, pacts = check_network(trainer.model)
-    logits = onchip_forward(trainer.model, xb, ctx, backend, cache)
+    _, linears, pacts = check_network(model)
+    logits = onchip_forward(model, xb, ctx, backend, cache)
     loss, g = softmax_cross_entropy(logits, np.asarray(yb))
     if not math.isfinite(loss):
-        raise ArithmeticError(f"training diverged at step {trainer.steps_done}: loss {loss}")
-    rounding = trainer.recipe.rounding
+        raise ArithmeticError(f"training diverged at step {step}: loss {loss}")
+    rounding = ctx.recipe.rounding
     # loss gradient: quantized on the host (the exception issue 12 allows)
     out = linears[-1]
     if out.b is not None:
@@ -160,16 +161,16 @@ def onchip_step(trainer, xb, yb, variant: str) -> float:
     codes_dx, codes_dw, s_dx, s_dw = ctx.encode_grad(g, f"{out.name}.dY", out.grad_rounding)
     for i in range(len(linears) - 1, -1, -1):
         layer, e = linears[i], cache[i]
-        c = ctx.gemm(e["a"].T, codes_dw, e["fmt"], trainer.recipe.grad_format,
+        c = ctx.gemm(e["a"].T, codes_dw, e["fmt"], ctx.recipe.grad_format,
                      f"{layer.name}.dW")
         layer.W.grad += ste_grad(c * (e["scale"] * s_dw))
         if i == 0:
             break
         below = cache[i - 1]
-        seed = (trainer.seed * 1_000_003 + trainer.steps_done * 101 + i) & 0xFFFFFFFF
+        unit_seed = (seed * 1_000_003 + step * 101 + i) & 0xFFFFFFFF
         code0, code1, sigma, acc, m_real = _grad_codes(
             backend, codes_dx, s_dx, e["wq"], below["pact_mask"], layer.name, variant,
-            trainer.sigma_state, rounding, seed)
+            ctx.sigma_state, rounding, unit_seed)
         g_real = acc * m_real                         # dL/d(PACT output), real
         pact = pacts[i - 1]
         dalpha = float(np.sum(g_real[below["pact_hi"]]))
@@ -180,18 +181,4 @@ def onchip_step(trainer, xb, yb, variant: str) -> float:
             prev.b.grad += np.where(below["pact_mask"], g_real, 0.0).sum(axis=0)
         codes_dx, codes_dw = code0, code1
         s_dx, s_dw = math.ldexp(1.0, sigma - 12), math.ldexp(1.0, sigma + 1 - 12)
-    if trainer.recipe.center_output:
-        for p in out.params():
-            _center_classes(p.grad)
-    trainer.optimizer.step()
-    trainer.steps_done += 1
     return loss
-
-
-def onchip_logits(trainer, x) -> np.ndarray:
-    """Inference through the unit (``Trainer.predict_logits`` of on-chip recipes)."""
-    backend = quant_backend(trainer.backend)
-    ctx = trainer._ctx(training=False)
-    ctx.backend = backend
-    return onchip_forward(trainer.model, x, ctx, backend)
-

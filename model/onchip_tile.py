@@ -25,16 +25,17 @@ Jobs (docs/quantizer.md, "Tile integration"):
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import requant as rq
-from .backend import GemmOverflowError, GoldenBackend
-from .formats import hardware_orientation
+from .backend import GemmOverflowError, GemmPart, GoldenBackend, check_gemm
+from .config import DatapathConfig
 
-__all__ = ["to_beats", "from_beats", "BackwardOut", "GoldenQuantTile", "check_quant_gemm",
-           "acc_range"]
+__all__ = ["to_beats", "from_beats", "BackwardOut", "QuantUnitJobs", "GoldenQuantTile",
+           "check_quant_gemm"]
 
 
 def to_beats(x, rows: int, cols: int, fill=0) -> np.ndarray:
@@ -55,10 +56,6 @@ def from_beats(beats, m: int, n: int, rows: int, cols: int) -> np.ndarray:
     return full[:m, :n]
 
 
-def acc_range(acc_width: int) -> tuple[int, int]:
-    return -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
-
-
 @dataclass
 class BackwardOut:
     code0: np.ndarray | None   # (M, N) uint8 FP4 codes, phase 0 (None when measure_only)
@@ -67,19 +64,18 @@ class BackwardOut:
     acc: np.ndarray | None     # the INT32 results when kept (int64)
 
 
-def check_quant_gemm(a, b, fa: str, fb: str, name: str):
-    """A quantized GEMM must run as given (A format on the datapath's A side)."""
-    try:
-        transposed = hardware_orientation(fa, fb)
-    except ValueError:
-        raise ValueError(f"GEMM {name!r}: {fa} x {fb} is not a datapath format pair") from None
-    if transposed:
+def check_quant_gemm(a, b, fa: str, fb: str, name: str) -> GemmPart:
+    """The one check of a quantized GEMM's operands: a 4-bit GEMM that runs as
+    given (A format on the datapath's A side); its only part."""
+    op = check_gemm(a, b, fa, fb, name=name)
+    if len(op.parts) != 1:
+        raise ValueError(f"GEMM {name!r}: on-chip quantization takes 4-bit operands, "
+                         f"got {fa} x {fb}")
+    part = op.parts[0]
+    if part.transposed:
         raise ValueError(f"GEMM {name!r}: on-chip quantization needs {fa} on the A side "
                          f"(the unit sees the tile's rows as they leave the array)")
-    a, b = np.asarray(a), np.asarray(b)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
-        raise ValueError(f"GEMM {name!r}: shape mismatch A {a.shape} x B {b.shape}")
-    return a.shape[0], b.shape[1]
+    return part
 
 
 def _check_mask(mask, shape, name):
@@ -104,67 +100,112 @@ def _check_bias(bias, n, name):
     return b.astype(np.int64)
 
 
-class GoldenQuantTile(GoldenBackend):
+class QuantUnitJobs(abc.ABC):
+    """The quantization unit's three jobs, declared and checked once.
+
+    A backend with the unit (``GoldenQuantTile`` here,
+    ``sim.quant_backend.QuantRtlBackend``) derives from this and from its
+    ``model.backend.Backend``, and implements the jobs on checked input
+    (``_forward_job``, ``_backward_job``, ``_requant_job``).  Every check
+    runs before anything is computed or sent, so bad input (multiplier,
+    shift, sigma, mask shape, bias) raises ``ValueError`` with a simulator
+    untouched.  ``config`` (rows, cols, acc_width) is the backend's.
+    """
+
+    def forward_quant(self, a, b, fa, fb, *, mantissa, shift, bias=None, mode="uint4",
+                      name="gemm"):
+        """(codes, STE mask) of the GEMM's results, each tile one forward job."""
+        part = check_quant_gemm(a, b, fa, fb, name)
+        rq.check_multiplier(mantissa, shift)
+        if mode not in rq.FWD_RANGE:
+            raise ValueError(f"GEMM {name!r}: forward mode must be uint4 or int4, got {mode!r}")
+        bias = _check_bias(bias, part.shape[2], name)
+        return self._forward_job(part, mantissa=mantissa, shift=shift, bias=bias, mode=mode)
+
+    def backward_quant(self, a, b, fa, fb, *, mantissa, shift, sigma=0, mask=None,
+                       rounding="nearest", seed=0, keep_int32=False, measure_only=False,
+                       name="gemm") -> BackwardOut:
+        """The GEMM as one FP4 unit job (docstring of the module)."""
+        part = check_quant_gemm(a, b, fa, fb, name)
+        m, _, n = part.shape
+        mask = self._check_backward((m, n), mantissa, shift, sigma, mask, rounding, seed, name)
+        return self._backward_job(part, mantissa=mantissa, shift=shift, sigma=sigma, mask=mask,
+                                  rounding=rounding, seed=seed, keep_int32=keep_int32,
+                                  measure_only=measure_only)
+
+    def requant(self, acc, *, mantissa, shift, sigma, mask=None, rounding="nearest", seed=0,
+                name="requant") -> BackwardOut:
+        """Stored accumulator results through the unit as one FP4 job."""
+        acc = self._check_acc(acc, name)
+        mask = self._check_backward(acc.shape, mantissa, shift, sigma, mask, rounding, seed,
+                                    name)
+        return self._requant_job(acc, mantissa=mantissa, shift=shift, sigma=sigma, mask=mask,
+                                 rounding=rounding, seed=seed, name=name)
+
+    # -- checks --------------------------------------------------------------
+    def _check_backward(self, shape, mantissa, shift, sigma, mask, rounding, seed, name):
+        rq.JobConfig("fp4", mantissa, shift, sigma, rounding, seed).validate(self.config.cols)
+        return _check_mask(mask, shape, name)
+
+    def _check_acc(self, acc, name):
+        acc = np.asarray(acc)
+        if acc.ndim != 2 or not np.issubdtype(acc.dtype, np.integer):
+            raise ValueError(f"requant {name!r}: stored results must be a 2-D integer array")
+        lo, hi = self.config.acc_range
+        if acc.size and (int(acc.min()) < lo or int(acc.max()) > hi):
+            raise ValueError(f"requant {name!r}: stored results outside the "
+                             f"{self.config.acc_width}-bit accumulator range")
+        return acc.astype(np.int64)
+
+    # -- the jobs, on checked input ------------------------------------------
+    @abc.abstractmethod
+    def _forward_job(self, part: GemmPart, *, mantissa, shift, bias, mode):
+        """(codes, mask) of a forward job per output tile."""
+
+    @abc.abstractmethod
+    def _backward_job(self, part: GemmPart, *, mantissa, shift, sigma, mask, rounding, seed,
+                      keep_int32, measure_only) -> BackwardOut:
+        """The GEMM as one FP4 unit job."""
+
+    @abc.abstractmethod
+    def _requant_job(self, acc, *, mantissa, shift, sigma, mask, rounding, seed,
+                     name) -> BackwardOut:
+        """Stored rows through the unit."""
+
+
+class GoldenQuantTile(QuantUnitJobs, GoldenBackend):
     """``GoldenBackend`` plus the unit's jobs, for an R x C tile."""
 
     name = "golden"
 
-    def __init__(self, rows: int = 8, cols: int = 8, acc_width: int = 32):
-        super().__init__(acc_width=acc_width)
-        self.rows, self.cols = rows, cols
+    def __init__(self, rows: int | None = None, cols: int | None = None,
+                 acc_width: int | None = None, *, config: DatapathConfig | None = None):
+        super().__init__(config=DatapathConfig.of(config, rows=rows, cols=cols,
+                                                  acc_width=acc_width))
 
-    # -- checks shared with the RTL driver ------------------------------------
-    def validate_forward(self, a, b, fa, fb, mantissa, shift, bias, mode, name):
-        m, n = check_quant_gemm(a, b, fa, fb, name)
-        rq.check_multiplier(mantissa, shift)
-        if mode not in rq.FWD_RANGE:
-            raise ValueError(f"GEMM {name!r}: forward mode must be uint4 or int4, got {mode!r}")
-        return m, n, _check_bias(bias, n, name)
+    def _unit_acc(self, part):
+        """The part's sums, raising on overflow like the RTL."""
+        acc, overflow = self.run_part(part)
+        if overflow.any():
+            raise GemmOverflowError(part.name, int(overflow.sum()), self.acc_width)
+        return acc
 
-    def validate_backward(self, shape, mantissa, shift, sigma, mask, rounding, seed, name):
-        rq.JobConfig("fp4", mantissa, shift, sigma, rounding, seed).validate(self.cols)
-        return _check_mask(mask, shape, name)
+    def _forward_job(self, part, *, mantissa, shift, bias, mode):
+        return rq.forward_codes(self._unit_acc(part), mantissa, shift, mode=mode, bias=bias)
 
-    def validate_acc(self, acc, name):
-        acc = np.asarray(acc)
-        if acc.ndim != 2 or not np.issubdtype(acc.dtype, np.integer):
-            raise ValueError(f"requant {name!r}: stored results must be a 2-D integer array")
-        lo, hi = acc_range(self.acc_width)
-        if acc.size and (int(acc.min()) < lo or int(acc.max()) > hi):
-            raise ValueError(f"requant {name!r}: stored results outside the "
-                             f"{self.acc_width}-bit accumulator range")
-        return acc.astype(np.int64)
-
-    # -- jobs -------------------------------------------------------------
-    def forward_quant(self, a, b, fa, fb, *, mantissa, shift, bias=None, mode="uint4",
-                      name="gemm"):
-        """(codes, STE mask) of the GEMM's results, each tile one forward job."""
-        m, n, bias = self.validate_forward(a, b, fa, fb, mantissa, shift, bias, mode, name)
-        acc = self._gemm4(a, b, fa, fb, name)          # raises on overflow, like the RTL
-        codes, mask = rq.forward_codes(acc, mantissa, shift, mode=mode, bias=bias)
-        return codes, mask
-
-    def backward_quant(self, a, b, fa, fb, *, mantissa, shift, sigma=0, mask=None,
-                       rounding="nearest", seed=0, keep_int32=False, measure_only=False,
-                       name="gemm"):
-        m, n = check_quant_gemm(a, b, fa, fb, name)
-        mask = self.validate_backward((m, n), mantissa, shift, sigma, mask, rounding, seed, name)
-        acc = self._gemm4(a, b, fa, fb, name)
-        out = self._backward_job(acc, mantissa, shift, sigma, mask, rounding, seed,
-                                 measure_only)
+    def _backward_job(self, part, *, mantissa, shift, sigma, mask, rounding, seed, keep_int32,
+                      measure_only):
+        acc = self._unit_acc(part)
+        out = self._run_backward(acc, mantissa, shift, sigma, mask, rounding, seed, measure_only)
         out.acc = acc if keep_int32 else None
         return out
 
-    def requant(self, acc, *, mantissa, shift, sigma, mask=None, rounding="nearest", seed=0,
-                name="requant"):
-        acc = self.validate_acc(acc, name)
-        mask = self.validate_backward(acc.shape, mantissa, shift, sigma, mask, rounding, seed,
-                                      name)
-        return self._backward_job(acc, mantissa, shift, sigma, mask, rounding, seed, False)
+    def _requant_job(self, acc, *, mantissa, shift, sigma, mask, rounding, seed, name):
+        return self._run_backward(acc, mantissa, shift, sigma, mask, rounding, seed, False)
 
-    def _backward_job(self, acc, mantissa, shift, sigma, mask, rounding, seed, measure_only):
+    def _run_backward(self, acc, mantissa, shift, sigma, mask, rounding, seed, measure_only):
         m, n = acc.shape
-        R, C = self.rows, self.cols
+        R, C = self.config.rows, self.config.cols
         if m * n == 0:
             return BackwardOut(None if measure_only else np.zeros((m, n), np.uint8),
                                None if measure_only else np.zeros((m, n), np.uint8), 0, None)
@@ -177,8 +218,3 @@ class GoldenQuantTile(GoldenBackend):
             return BackwardOut(None, None, res.amax, None)
         return BackwardOut(from_beats(res.code0, m, n, R, C), from_beats(res.code1, m, n, R, C),
                            res.amax, None)
-
-
-def overflow_error(name: str, acc_width: int) -> GemmOverflowError:
-    """The unit reports only that some input of the job overflowed."""
-    return GemmOverflowError(name, 1, acc_width)

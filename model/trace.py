@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .backend import BackendWrapper
 from .fileio import atomic_savez
-from .quant import decompose
 from .trace_reader import load_trace
 from .trace_schema import (TRACE_FORMATS, TRACE_SCHEMA, TRACE_SCHEMA_VERSION, Trace,
                            TraceError, TraceRecord, _check_format, _key, _layer_of,
@@ -38,43 +38,25 @@ __all__ = ["TraceRecorder", "TraceRecord", "Trace", "TraceError", "load_trace",
            "format_dtype", "expected_result"]
 
 
-class TraceRecorder:
-    """A ``GemmBackend`` that forwards to ``backend`` and records every GEMM.
+class TraceRecorder(BackendWrapper):
+    """A backend wrapper (``model.backend.BackendWrapper``) that records every GEMM.
 
     ``step`` (an attribute, 0 at first) is stored with each GEMM; a training
     loop sets it.  ``info`` is free-form JSON-able metadata saved with the
-    trace (task, recipe, seed, ...).  Other attributes (``last_stats``,
-    ``close``) are the wrapped backend's.
+    trace (task, recipe, seed, ...).  Everything else (``name``,
+    ``acc_width``, ``last_stats``, ``close``...) is the wrapped backend's.
     """
 
     def __init__(self, backend, *, info: dict | None = None):
-        self.backend = backend
+        super().__init__(backend)
         self.records: list[TraceRecord] = []
         self.step = 0
         self.info = dict(info or {})
 
     @property
-    def name(self) -> str:
-        return getattr(self.backend, "name", "backend")
-
-    @property
-    def acc_width(self) -> int:
-        return int(getattr(self.backend, "acc_width", 32))
-
-    def __getattr__(self, attr):
-        # Only called for attributes this class lacks: last_stats, close, ...
-        if attr == "backend":
-            raise AttributeError(attr)
-        return getattr(self.backend, attr)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        close = getattr(self.backend, "close", None)
-        if close is not None:
-            close()
-        return False
+    def backend(self):
+        """The wrapped backend."""
+        return self.inner
 
     def gemm(self, a, b, a_format, b_format, *, name="gemm", scales=None, **kwargs):
         """Run the GEMM on the wrapped backend, record it, return its answer.
@@ -82,11 +64,11 @@ class TraceRecorder:
         ``scales=(scale_a, scale_b)`` (optional) is stored with the record;
         other keyword arguments go to the wrapped backend.
         """
-        result = self.backend.gemm(a, b, a_format, b_format, name=name, **kwargs)
+        result = self.inner.gemm(a, b, a_format, b_format, name=name, **kwargs)
+        # The wrapped backend checked the operands (it ran them); what is left
+        # is whether the trace format can store them.
         _check_format(a_format, f"GEMM {name!r} A")
         _check_format(b_format, f"GEMM {name!r} B")
-        decompose(a, a_format, "A")   # validate before the cast to the storage dtype
-        decompose(b, b_format, "B")
         a_codes = np.array(a, dtype=format_dtype(a_format), copy=True)
         b_codes = np.array(b, dtype=format_dtype(b_format), copy=True)
         if scales is None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import DEFAULT_ACC_WIDTH, ConfigError, check_acc_width
 from .formats import check_codes
 from .quant import WIDE_FORMATS, decompose
 from .trace_schema import (_RECORD_FIELDS, TRACE_SCHEMA, TRACE_SCHEMA_VERSION, Trace,
@@ -136,9 +137,10 @@ def load_trace(path, *, verify: bool = True) -> Trace:
         if meta.get("count") != count:
             raise TraceError(f"{label}: meta count {meta.get('count')!r} disagrees with "
                              f"the archive's {count}")
-        acc = meta.get("acc_width", 32)
-        if isinstance(acc, bool) or not isinstance(acc, int) or not 18 <= acc <= 64:
-            raise TraceError(f"{label}: acc_width must be an integer in [18, 64], got {acc!r}")
+        try:
+            check_acc_width(meta.get("acc_width", DEFAULT_ACC_WIDTH))
+        except ConfigError as exc:
+            raise TraceError(f"{label}: {exc}") from None
         gemms = meta.get("gemms")
         if not isinstance(gemms, list) or len(gemms) != count:
             raise TraceError(f"{label}: meta lists {len(gemms) if isinstance(gemms, list) else 'no'} "

@@ -29,8 +29,9 @@ import sys
 
 import numpy as np
 
-from .backend import GoldenBackend
+from .backend import BackendWrapper, GoldenBackend
 from .nn import SGD, Context, Linear, Sequential, softmax_cross_entropy
+from .onchip import onchip_backward, onchip_forward, quant_backend
 from .recipes import check_hardware, get_recipe
 
 __all__ = ["Trainer", "METRICS"]
@@ -85,29 +86,33 @@ class Trainer:
         finally:
             self._limit_depth -= 1
 
-    def _ctx(self, training: bool) -> Context:
-        return Context(self.recipe, self.backend, self.rounding_rng, self.sigma_state, training)
+    def context(self, training: bool) -> Context:
+        """The ``Context`` a forward/backward pass runs in (the trainer's
+        backend, rounding generator and GradScale state)."""
+        ctx = Context(self.recipe, self.backend, self.rounding_rng, self.sigma_state, training)
+        if self.recipe.onchip:
+            ctx.backend = quant_backend(self.backend)   # the unit's jobs
+        return ctx
 
     # ------------------------------------------------------------------
     def step(self, xb, yb) -> float:
         """One minibatch: forward, loss, backward, SGD update; returns the loss (nats)."""
         yb = np.asarray(yb)
-        if self.recipe.onchip:
-            from .onchip import onchip_step
-            with self._one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):
-                loss = onchip_step(self, xb, yb, self.recipe.onchip)
-            self._check_finite()
-            return loss
-        ctx = self._ctx(training=True)
+        ctx = self.context(training=True)
         self.optimizer.zero_grad()
         # Overflow to inf/NaN is caught below (loss, weights) as one error
         # instead of a screen of RuntimeWarnings first (e.g. an absurd lr).
         with self._one_blas_thread(), np.errstate(over="ignore", invalid="ignore"):
-            logits = self.model.forward(xb, ctx)
-            loss, grad = softmax_cross_entropy(logits, yb)
-            if not math.isfinite(loss):
-                raise ArithmeticError(f"training diverged at step {self.steps_done}: loss {loss}")
-            self.model.backward(grad, ctx)
+            if self.recipe.onchip:
+                loss = onchip_backward(self.model, ctx, xb, yb, variant=self.recipe.onchip,
+                                       seed=self.seed, step=self.steps_done)
+            else:
+                logits = self.model.forward(xb, ctx)
+                loss, grad = softmax_cross_entropy(logits, yb)
+                if not math.isfinite(loss):
+                    raise ArithmeticError(
+                        f"training diverged at step {self.steps_done}: loss {loss}")
+                self.model.backward(grad, ctx)
             if self.recipe.center_output and self._output is not None:
                 for p in self._output.params():
                     _center_classes(p.grad)
@@ -135,12 +140,12 @@ class Trainer:
             self.backend = _CountingBackend(backend, bar)   # same answers, a postfix per GEMM
         outs = []
         try:
-            ctx = self._ctx(training=False)
+            ctx = self.context(training=False)
             with self._one_blas_thread():
                 for i in range(0, len(X), batch_size):
-                    if self.recipe.onchip:
-                        from .onchip import onchip_logits
-                        outs.append(onchip_logits(self, X[i:i + batch_size]))
+                    if self.recipe.onchip:   # inference through the unit
+                        outs.append(onchip_forward(self.model, X[i:i + batch_size], ctx,
+                                                   ctx.backend))
                     else:
                         outs.append(self.model.forward(X[i:i + batch_size], ctx))
                     bar.update(len(outs[-1]))
@@ -225,19 +230,17 @@ class Trainer:
         return out
 
 
-class _CountingBackend:
-    """Forwards every call to ``backend``; names each GEMM on ``bar`` as it starts."""
+class _CountingBackend(BackendWrapper):
+    """Names each GEMM on ``bar`` as it starts; everything else is the wrapped backend."""
 
     def __init__(self, backend, bar):
-        self._backend, self._bar, self._count = backend, bar, 0
-
-    def __getattr__(self, attr):
-        return getattr(self._backend, attr)
+        super().__init__(backend)
+        self._bar, self._count = bar, 0
 
     def gemm(self, a, b, a_format, b_format, *, name="gemm", **kwargs):
         self._count += 1
         self._bar.set_postfix_str(f"GEMM {self._count}: {name}", refresh=True)
-        return self._backend.gemm(a, b, a_format, b_format, name=name, **kwargs)
+        return self.inner.gemm(a, b, a_format, b_format, name=name, **kwargs)
 
 
 def _logits_layer(model: Sequential):

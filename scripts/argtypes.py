@@ -5,8 +5,10 @@ integer, got -1``), exit status 2, and happens before any work:
 
 * ``positive_int("--epochs")``, ``non_negative_int("--seed")``,
   ``positive_float("--lr")`` (finite, > 0): argparse ``type=`` callables;
-* ``check_rtl_dims(args)``: ``--rows``/``--cols`` (and ``--depth``) of a
-  command whose backend builds the tile, checked before any build directory;
+* ``datapath_config(args, ...)``: the ``model.config.DatapathConfig`` of the
+  command's ``--rows``/``--cols``/``--acc-width``/``--depth``/
+  ``--pe-latency``/``--lanes`` (those the command and its design have),
+  built once, before any build directory; a refusal names the flag;
 * ``output_path(flag, path, inputs)``: a file the command will write
   (``model.fileio.check_output_path``), checked before the command runs;
   ``write_output(flag, path, writer)`` then writes it atomically and turns an
@@ -20,8 +22,8 @@ import math
 
 from scripts.errors import CliError
 
-__all__ = ["positive_int", "non_negative_int", "positive_float", "check_rtl_dims",
-           "check_dim", "output_path", "write_output"]
+__all__ = ["positive_int", "non_negative_int", "positive_float", "datapath_config",
+           "output_path", "write_output"]
 
 
 def _int(flag: str, minimum: int, what: str):
@@ -61,25 +63,24 @@ def positive_float(flag: str):
     return parse
 
 
-def check_dim(flag: str, value: int) -> None:
-    """``--rows``/``--cols`` of a design that has them: 1..``hw.array.MAX_DIM``."""
-    from hw.array import MAX_DIM
-    if not 1 <= value <= MAX_DIM:
-        raise CliError(f"{flag} must be in 1..{MAX_DIM}, got {value}")
+# DatapathConfig field -> the flag that sets it.
+CONFIG_FLAGS = {"rows": "--rows", "cols": "--cols", "acc_width": "--acc-width",
+                "depth": "--depth", "pe_latency": "--pe-latency", "lanes": "--lanes"}
 
 
-def check_depth(value: int) -> None:
-    from hw.accel import MAX_DEPTH
-    if not 2 <= value <= MAX_DEPTH or value & (value - 1):
-        raise CliError(f"--depth must be a power of two in 2..{MAX_DEPTH}, got {value}")
-
-
-def check_rtl_dims(args, depth: bool = True) -> None:
-    """The tile's ``--rows``, ``--cols`` (and ``--depth``), before anything is built."""
-    check_dim("--rows", args.rows)
-    check_dim("--cols", args.cols)
-    if depth and getattr(args, "depth", None) is not None:
-        check_depth(args.depth)
+def datapath_config(args, *, skip: tuple[str, ...] = (), **values):
+    """The command's ``model.config.DatapathConfig``, built (and so validated)
+    once: each field from its flag in ``args`` (absent or None: the default),
+    except those in ``skip`` (a design without rows: the default), and
+    ``values`` override.  ``CliError`` naming the flag on a bad value
+    (``--rows must be in 1..64, got 0``)."""
+    from model.config import ConfigError, DatapathConfig
+    fields = {name: getattr(args, name, None) for name in CONFIG_FLAGS if name not in skip}
+    fields.update(values)
+    try:
+        return DatapathConfig.of(None, **fields)
+    except ConfigError as exc:
+        raise CliError(f"{CONFIG_FLAGS[exc.field]} {exc.problem}") from None
 
 
 def output_path(flag: str, path, inputs: dict | None = None):

@@ -54,7 +54,7 @@ def _median(xs):
 
 
 def run() -> str:
-    from sim.backends import make_backend
+    from sim.factory import make_backend
     from sim.reference import run_reference
 
     rng = np.random.default_rng(0)

@@ -18,6 +18,8 @@ import time
 
 import numpy as np
 
+from model.backend import BackendWrapper
+
 HELP = ("Train the digits MLP in 4-bit on the golden model, then stream one full "
         "training step through the RTL and check it bit for bit.")
 
@@ -41,17 +43,31 @@ def _say(msg=""):
     print(msg, flush=True)
 
 
+class _Counting(BackendWrapper):
+    """The recorder, keeping each GEMM's tile counters and answer as well."""
+
+    def __init__(self, inner):
+        super().__init__(inner)
+        self.stats, self.outputs = [], []
+
+    def gemm(self, a, b, fa, fb, *, name="gemm", **kw):
+        out = self.inner.gemm(a, b, fa, fb, name=name, **kw)
+        self.stats.append(dict(self.last_stats))
+        self.outputs.append(np.array(out, copy=True))
+        return out
+
+
 def run(args) -> int:
-    from scripts.argtypes import check_rtl_dims, output_path, write_output
+    from scripts.argtypes import datapath_config, output_path, write_output
     from scripts.errors import CliError
-    check_rtl_dims(args, depth=False)
+    config = datapath_config(args, skip=("depth",))
     if args.trace:   # checked before training, not after it
         output_path("--trace", args.trace)
     from model.backend import GoldenBackend
     from model.tasks import make_task
     from model.trace import TraceRecorder
     from model.train import Trainer
-    from sim.backends import make_backend
+    from sim.factory import make_backend
 
     t0 = time.perf_counter()
     task = make_task("digits-mlp", args.seed)
@@ -76,24 +92,13 @@ def run(args) -> int:
          f"{args.sim}, {args.rows}x{args.cols} array (first run builds the model, "
          f"cached afterwards)")
     t_build = time.perf_counter()
-    with make_backend(args.sim, rows=args.rows, cols=args.cols) as rtl:
+    with make_backend(args.sim, config) as rtl:
         _say(f"      simulator up in {time.perf_counter() - t_build:.1f} s")
         recorder = TraceRecorder(rtl)
-        stats, outputs = [], []
-
-        class _Counting:
-            """Forward to the recorder and keep each GEMM's tile counters."""
-            name = rtl.name
-            acc_width = rtl.acc_width
-
-            def gemm(self, a, b, fa, fb, *, name="gemm", **kw):
-                out = recorder.gemm(a, b, fa, fb, name=name, **kw)
-                stats.append(dict(rtl.last_stats))
-                outputs.append(np.array(out, copy=True))
-                return out
-
+        counted = _Counting(recorder)
+        stats, outputs = counted.stats, counted.outputs
         hw_trainer = copy.deepcopy(trainer)
-        hw_trainer.backend = _Counting()
+        hw_trainer.backend = counted
         t_step = time.perf_counter()
         hw_trainer.step(xb, yb)
         step_time = time.perf_counter() - t_step
@@ -135,7 +140,7 @@ def run(args) -> int:
         from scripts.demo_onchip import onchip_demo_step
         _say(f"[+] one step of 4bit-onchip from the same state: every activation and "
              f"gradient code from the quantization unit ({args.sim})")
-        all_exact &= onchip_demo_step(trainer, xb, yb, args.sim, args.rows, args.cols, _say)
+        all_exact &= onchip_demo_step(trainer, xb, yb, args.sim, config, _say)
     trainer = hw_trainer
     trainer.backend = GoldenBackend()
     acc_after = trainer.evaluate(task.X_test, task.y_test)

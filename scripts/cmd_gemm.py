@@ -10,8 +10,8 @@ HELP = "Exact GEMM C = A . B of 4-bit code matrices (SPEC 2) on the golden model
 
 
 def add_arguments(p):
-    from model.formats import side_formats
-    from model.gemm import ACC_WIDTH_MAX, ACC_WIDTH_MIN
+    from model.config import ACC_WIDTH_MAX, ACC_WIDTH_MIN
+    from model.hw_vocab import side_formats
     p.add_argument("--a", required=True, metavar="A.npy", help="M x K code matrix")
     p.add_argument("--b", required=True, metavar="B.npy", help="K x N code matrix")
     # The choices are the formats the datapath takes on each side (the table's).
@@ -44,32 +44,19 @@ def load_codes(path: str, label: str) -> np.ndarray:
 
 
 def run(args) -> int:
-    from model.backend import GoldenBackend
-    from model.gemm import ACC_WIDTH_MAX, ACC_WIDTH_MIN
-    # Same range on every backend (SPEC 2), checked before anything runs.
-    if not ACC_WIDTH_MIN <= args.acc_width <= ACC_WIDTH_MAX:
-        raise CliError(f"--acc-width must be in {ACC_WIDTH_MIN}..{ACC_WIDTH_MAX}, "
-                       f"got {args.acc_width}")
-    from scripts.argtypes import check_rtl_dims, output_path, write_output
+    from scripts.argtypes import datapath_config, output_path, write_output
+    # One configuration, checked before anything runs (SPEC 2: the same
+    # --acc-width range on every backend; rows, cols and depth only where
+    # the GEMM runs on the tile).
+    config = datapath_config(args, skip=("rows", "cols", "depth") if args.sim == "golden" else ())
     out = output_path("-o", args.output, {"--a": args.a, "--b": args.b})
     from scripts.dask_options import dask_options
     dask = dask_options(args, args.sim)
-    if args.sim != "golden":   # before anything is built
-        check_rtl_dims(args)
     a = load_codes(args.a, "--a")
     b = load_codes(args.b, "--b")
-    if args.sim == "golden":
-        backend = GoldenBackend(acc_width=args.acc_width)
-    else:
-        from sim.backends import make_backend
-        backend = make_backend(args.sim, rows=args.rows, cols=args.cols,
-                               acc_width=args.acc_width, depth=args.depth, **dask)
-    try:
+    from sim.factory import make_backend
+    with make_backend(args.sim, config, **dask) as backend:
         c = backend.gemm(a, b, args.a_format, args.b_format, name="cli")
-    finally:
-        close = getattr(backend, "close", None)
-        if close:
-            close()
     from model.fileio import atomic_save_npy
     write_output("-o", out, atomic_save_npy, np.asarray(c, dtype=np.int64))
     return 0

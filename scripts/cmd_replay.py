@@ -3,7 +3,7 @@
 The trace (``model.trace``, schema in docs/traces.md) is loaded and checked
 in full -- including every stored result against the golden model -- before
 any simulator starts, so a corrupt or mismatched file exits 2 at once.  Each
-GEMM then runs on ``sim.backends.make_backend(--sim)`` and its int64 result is
+GEMM then runs on ``sim.factory.make_backend(--sim)`` and its int64 result is
 compared with the recorded one.  One line per GEMM on stdout, a progress bar
 on stderr, a summary last.  Exit 0 iff every GEMM is bit-exact, 1 if any is
 not (they are named, with the count and the (i, j) of the first wrong outputs,
@@ -49,7 +49,7 @@ def _parts(fmt: str) -> tuple[str, ...]:
 
 def runnable(a_format: str, b_format: str) -> bool:
     """Can the datapath run this pair in some orientation (the format table's side rule)?"""
-    from model.formats import hardware_orientation
+    from model.hw_vocab import hardware_orientation
     for fa in _parts(a_format):
         for fb in _parts(b_format):
             try:
@@ -60,13 +60,10 @@ def runnable(a_format: str, b_format: str) -> bool:
 
 
 def run(args) -> int:
-    from model.gemm import ACC_WIDTH_MAX, ACC_WIDTH_MIN
+    from model.config import DatapathConfig
     from model.trace import TraceError, load_trace
-    from scripts.argtypes import check_rtl_dims
-    check_rtl_dims(args)
-    if args.acc_width is not None and not ACC_WIDTH_MIN <= args.acc_width <= ACC_WIDTH_MAX:
-        raise CliError(f"--acc-width must be in {ACC_WIDTH_MIN}..{ACC_WIDTH_MAX}, "
-                       f"got {args.acc_width}")
+    from scripts.argtypes import datapath_config
+    config = datapath_config(args)     # the flags, refused before the trace is read
     try:
         trace = load_trace(args.trace)
     except TraceError as exc:
@@ -75,7 +72,8 @@ def run(args) -> int:
         if not runnable(r.a_format, r.b_format):
             raise CliError(f"{args.trace}: GEMM {r.index} ({r.name!r}) is {r.a_format} x "
                            f"{r.b_format}, which the datapath does not implement")
-    acc_width = trace.acc_width if args.acc_width is None else args.acc_width
+    if args.acc_width is None:         # the width the trace was recorded with
+        config = DatapathConfig.of(config, acc_width=trace.acc_width)
     if len(trace) == 0:
         print(f"{args.trace}: empty trace, nothing to replay")
         return 0
@@ -83,7 +81,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from model.backend import GemmOverflowError
-    from sim.backends import make_backend
+    from sim.factory import make_backend
 
     mismatches, first_wrong = [], None
     total_cycles = total_mac_pe = 0
@@ -92,8 +90,7 @@ def run(args) -> int:
     width = max(len(r.name) for r in trace)
     from scripts.dask_options import dask_options
     dask = dask_options(args, args.sim)
-    with make_backend(args.sim, rows=args.rows, cols=args.cols, acc_width=acc_width,
-                      depth=getattr(args, "depth", 512), **dask) as backend:
+    with make_backend(args.sim, config, **dask) as backend:
         bar = tqdm(total=sum(r.macs for r in trace), file=sys.stderr, unit="MAC",
                    unit_scale=True, desc=f"replay on {args.sim}", leave=False)
         try:
@@ -105,7 +102,7 @@ def run(args) -> int:
                     ok, note = wrong is None, "" if wrong is None else f" ({wrong})"
                 except GemmOverflowError as exc:
                     ok, note = False, f" (raised: {exc})"
-                stats = getattr(backend, "last_stats", None) or {}
+                stats = backend.last_stats
                 cycles = int(stats.get("cycles", 0))
                 util = stats.get("utilisation")
                 total_cycles += cycles

@@ -9,18 +9,17 @@ from scripts.errors import CliError
 
 HELP = "Train a small network (digits MLP/CNN, char LM, char transformer) with a 4-bit recipe; print the test metric."
 
-BACKENDS = ("golden", "verilator", "icarus")
 
 
 def add_arguments(p):
-    from model.recipes import RECIPE_NAMES
+    from model.recipes import RECIPE_NAMES, RTL_BACKENDS
     from model.tasks import TASKS
     from scripts.argtypes import non_negative_int, positive_float, positive_int
     p.add_argument("--dataset", default="digits-mlp", choices=tuple(TASKS),
                    help="task: dataset and network (default: digits-mlp)")
     p.add_argument("--recipe", default="4bit", choices=RECIPE_NAMES,
                    help="precision recipe (default: 4bit)")
-    p.add_argument("--backend", default="golden", choices=BACKENDS,
+    p.add_argument("--backend", default="golden", choices=("golden",) + RTL_BACKENDS,
                    help="where the integer GEMMs run (default: golden)")
     p.add_argument("--epochs", type=positive_int("--epochs"), default=None,
                    help="epochs (default: the task's)")
@@ -57,24 +56,20 @@ def run(args) -> int:
         raise CliError(str(exc)) from None
     from scripts.dask_options import dask_options
     dask = dask_options(args, args.backend)
-    if recipe.quantized and (args.backend != "golden" or recipe.onchip):
-        from scripts.argtypes import check_rtl_dims   # before anything is built
-        check_rtl_dims(args, depth=args.backend != "golden")
     backend = None
     if recipe.quantized:
-        if args.backend == "golden" and recipe.onchip:
-            from model.onchip_tile import GoldenQuantTile   # the tile's order: --rows/--cols
-            backend = GoldenQuantTile(rows=args.rows, cols=args.cols)
-        elif args.backend == "golden":
-            from model.backend import GoldenBackend
-            backend = GoldenBackend()
-        else:
-            try:
-                from sim.backends import make_backend
-            except ImportError as exc:
-                raise CliError(f"--backend {args.backend} is not available ({exc})") from None
-            backend = make_backend(args.backend, rows=args.rows, cols=args.cols,
-                                   depth=args.depth, quant=recipe.onchip is not None, **dask)
+        # One configuration, before anything is built: the tile's --rows and
+        # --cols where a tile runs the GEMMs or orders the unit's results
+        # (on-chip recipes, golden too), --depth on the RTL only.
+        from scripts.argtypes import datapath_config
+        skip = () if args.backend != "golden" else ("depth",) if recipe.onchip \
+            else ("rows", "cols", "depth")
+        config = datapath_config(args, skip=skip)
+        try:
+            from sim.factory import make_backend
+        except ImportError as exc:
+            raise CliError(f"--backend {args.backend} is not available ({exc})") from None
+        backend = make_backend(args.backend, config, quant=recipe.onchip is not None, **dask)
     elif args.backend != "golden":
         raise CliError(f"recipe fp32 runs no integer GEMMs; --backend {args.backend} "
                        "needs a quantized recipe")

@@ -27,7 +27,7 @@ def add_arguments(p):
     # argparse error (exit 2).
     p.add_argument("--depth", type=int, default=512,
                    help="accel only: operand beats per bank, a power of two (default 512)")
-    from hw.pe import DEFAULT_PE_LATENCY, PE_LATENCIES
+    from model.config import DEFAULT_PE_LATENCY, PE_LATENCIES
     p.add_argument("--pe-latency", type=int, default=None, choices=PE_LATENCIES,
                    help="PE pipeline depth: 1 (product added in the same cycle), 2 "
                         "(registered product) or 3 (product in two stages); "
@@ -43,45 +43,39 @@ def add_arguments(p):
 def run(args) -> int:
     from hw.verilog import generate
     from model.fileio import atomic_write_text
-    from model.gemm import ACC_WIDTH_MAX, ACC_WIDTH_MIN
-    from scripts.argtypes import check_depth, check_dim, output_path, write_output
+    from scripts.argtypes import datapath_config, output_path, write_output
 
-    # Only the dimensions the top has: a PE has no rows, the unit no rows either.
-    if args.top in DIM_TOPS:
-        check_dim("--rows", args.rows)
-    if args.top != "pe":
-        check_dim("--cols", args.cols)
-    if not ACC_WIDTH_MIN <= args.acc_width <= ACC_WIDTH_MAX:
-        raise CliError(f"--acc-width must be in {ACC_WIDTH_MIN}..{ACC_WIDTH_MAX}, "
-                       f"got {args.acc_width}")
+    # One configuration, of the fields the top has: a PE has no rows or
+    # columns, the unit no rows, only the tiles a bank depth, the unit no PE.
+    skip = ()
+    if args.top not in DIM_TOPS:
+        skip += ("rows",)
+    if args.top == "pe":
+        skip += ("cols",)
+    if args.top not in ("accel", "qtile"):
+        skip += ("depth",)
+    if args.top == "quant":
+        if args.pe_latency is not None:
+            raise CliError("--pe-latency: the quant top has no PE")
+        skip += ("pe_latency",)
+    config = datapath_config(args, skip=skip)
     out = output_path("-o", args.output)
-    if args.top in ("accel", "qtile"):
-        check_depth(args.depth)
     if args.top in QUANT_TOPS:
-        text = _quant_verilog(args)
+        text = _quant_verilog(args, config)
     else:
-        text = generate(args.top, rows=args.rows, cols=args.cols, acc_width=args.acc_width,
-                        depth=args.depth, pe_latency=_pe_latency(args))
+        text = generate(args.top, config=config)
     write_output("-o", out, atomic_write_text, text)
     return 0
 
 
-def _quant_verilog(args) -> str:
+def _quant_verilog(args, config) -> str:
     from hw.quant_unit import check_lanes
-    if args.top == "quant" and args.pe_latency is not None:
-        raise CliError("--pe-latency: the quant top has no PE")
     try:
-        check_lanes(args.cols, args.quant_lanes)
+        check_lanes(config.cols, args.quant_lanes)
     except ValueError as exc:
         raise CliError(f"--quant-lanes: {exc}") from None
     if args.top == "quant":
         from hw.quant_unit import generate_verilog
-        return generate_verilog(args.cols, args.acc_width, args.quant_lanes)
+        return generate_verilog(lanes=args.quant_lanes, config=config)
     from hw.tile_quant import generate_verilog
-    return generate_verilog(args.rows, args.cols, args.acc_width, args.depth,
-                            quant_lanes=args.quant_lanes, pe_latency=_pe_latency(args))
-
-
-def _pe_latency(args) -> int:
-    from hw.pe import DEFAULT_PE_LATENCY
-    return DEFAULT_PE_LATENCY if args.pe_latency is None else args.pe_latency
+    return generate_verilog(quant_lanes=args.quant_lanes, config=config)

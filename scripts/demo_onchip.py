@@ -18,6 +18,8 @@ import hashlib
 
 import numpy as np
 
+from model.backend import BackendWrapper
+
 __all__ = ["onchip_demo_step"]
 
 
@@ -26,11 +28,11 @@ def _key(x) -> str:
     return hashlib.sha1(x.tobytes() + str(x.shape).encode()).hexdigest()
 
 
-class _Provenance:
+class _Provenance(BackendWrapper):
     """Wraps a quant backend; records who produced each code tensor and what each GEMM took."""
 
     def __init__(self, inner):
-        self.inner, self.name, self.acc_width = inner, inner.name, inner.acc_width
+        super().__init__(inner)
         self.made = {}        # key -> producer label
         self.gemms = []       # (gemm name, [(operand label, producer)])
 
@@ -76,7 +78,7 @@ class _Provenance:
         return out
 
 
-def onchip_demo_step(trainer, xb, yb, sim, rows, cols, say) -> bool:
+def onchip_demo_step(trainer, xb, yb, sim, config, say) -> bool:
     """Run the step on golden and ``sim``; print the tables; True iff all checks hold."""
     from model.onchip import check_network
     from model.onchip_tile import GoldenQuantTile
@@ -86,9 +88,10 @@ def onchip_demo_step(trainer, xb, yb, sim, rows, cols, say) -> bool:
     recipe = get_recipe("4bit-onchip")
     base = _onchip_trainer(trainer, recipe)
     golden = copy.deepcopy(base)
-    golden.backend = GoldenQuantTile(rows, cols)
+    golden.backend = GoldenQuantTile(config=config)
     golden.step(xb, yb)
-    with QuantRtlBackend(sim, rows=rows, cols=cols) as rtl:
+    rows, cols = config.rows, config.cols
+    with QuantRtlBackend(sim, config) as rtl:
         hw = copy.deepcopy(base)
         hw.backend = _Provenance(rtl)
         hw.step(xb, yb)

@@ -1,16 +1,17 @@
 """GEMM backends that run on the simulated RTL (``verilator``, ``icarus``).
 
-``RtlBackend`` implements ``model.backend.GemmBackend``: the training loop,
+``RtlBackend`` is a ``model.backend.Backend``: the training loop,
 ``radix4 gemm`` and ``radix4 replay`` call ``backend.gemm(...)`` on it exactly
 as on the golden model.  The simulation is built once (cached by its
 parameters), started once, and fed batches of jobs over a Unix socket (see
 ``sim.host`` and ``sim.host_server``); it is not rebuilt or restarted per
 GEMM.
 
-On top of the 4-bit tile GEMM it handles what the datapath does not: FP4 on
-the B side (the transposed product ``(B^T A^T)^T``), 8-bit operands (nibble
-decomposition, SPEC 1.6) and overflow (the tile's sticky per-output flags
-raise ``GemmOverflowError`` naming the GEMM).
+The base class checks the operands once and handles what the datapath does
+not: FP4 on the B side (the transposed product ``(B^T A^T)^T``), 8-bit
+operands (nibble decomposition, SPEC 1.6) and overflow (the tile's sticky
+per-output flags raise ``GemmOverflowError`` naming the GEMM).  This class
+runs one checked 4-bit part on the tile (``run_part``).
 """
 
 from __future__ import annotations
@@ -25,81 +26,57 @@ from pathlib import Path
 
 import numpy as np
 
-from model.backend import GemmOverflowError, GoldenBackend
-from model.formats import hardware_orientation, side_formats
-from model.gemm import check_gemm_operands
-from model.quant import WIDE_FORMATS, decompose, nibble_gemm
+from hw.accel import COUNTERS
+from model.backend import Backend, GemmPart
+from model.config import DatapathConfig
+from model.recipes import RTL_BACKENDS
 
 from .driver import batch_files, batches, parse_results, plan_gemm
 from .host import HostConfig, build_host
 
-__all__ = ["RtlBackend", "make_backend", "SimulationError", "BACKENDS"]
+__all__ = ["RtlBackend", "SimulationError", "SIMULATORS"]
 
-BACKENDS = ("golden", "verilator", "icarus")
-_STATS = ("cycles", "busy_cycles", "mac_pe_cycles", "stall_cycles", "jobs_done")
+SIMULATORS = RTL_BACKENDS      # the simulators an RtlBackend runs on
 
 
 class SimulationError(RuntimeError):
     """The simulator died, timed out or answered nonsense."""
 
 
-def make_backend(name: str, rows: int = 8, cols: int = 8, acc_width: int = 32, **kwargs):
-    """A backend by name: ``golden``, ``verilator`` or ``icarus``.
+class RtlBackend(Backend):
+    """The accelerator tile in a long-lived cocotb simulation.
 
-    ``workers=N`` or ``scheduler=URL`` (RTL only) gives the Dask-sharded
-    backend (``sim.distributed``); neither, the in-process simulator.
-    ``quant=True``: the tile with the quantization unit (``sim.quant_backend``;
-    golden: ``model.onchip_tile``), which the on-chip recipes need."""
-    workers, scheduler = kwargs.pop("workers", None), kwargs.pop("scheduler", None)
-    quant = kwargs.pop("quant", False)
-    if name == "golden":
-        if quant:
-            from model.onchip_tile import GoldenQuantTile
-            return GoldenQuantTile(rows, cols, acc_width)
-        return GoldenBackend(acc_width=acc_width)
-    if quant and name in ("verilator", "icarus"):
-        if workers is not None or scheduler is not None:
-            raise ValueError("the quantization unit's jobs run in one simulator "
-                             "(no --workers/--scheduler)")
-        from .quant_backend import QuantRtlBackend
-        return QuantRtlBackend(name, rows=rows, cols=cols, acc_width=acc_width, **kwargs)
-    if name in ("verilator", "icarus") and (workers is not None or scheduler is not None):
-        from .distributed import DistributedRtlBackend
-        return DistributedRtlBackend(name, rows=rows, cols=cols, acc_width=acc_width,
-                                     workers=workers, scheduler=scheduler, **kwargs)
-    if name in ("verilator", "icarus"):
-        return RtlBackend(name, rows=rows, cols=cols, acc_width=acc_width, **kwargs)
-    raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
+    ``config`` (a ``model.config.DatapathConfig``, or its fields as keyword
+    arguments: ``rows``, ``cols``, ``acc_width``, ``depth``, ``pe_latency``,
+    ``lanes``, and the host memory sizes of ``sim.host.HostConfig``) says
+    what is built.  ``last_stats``: the tile's counters of the last GEMM.
+    """
 
-
-class RtlBackend:
-    """The accelerator tile in a long-lived cocotb simulation."""
-
+    STATS = COUNTERS
     # What a subclass (``sim.quant_backend``: the tile with the quantization
     # unit) changes: the host configuration, its build and the cocotb server.
     _SERVER = "sim.host_server"
     _host_config = HostConfig
     _build_fn = staticmethod(build_host)
 
-    def __init__(self, sim: str = "verilator", rows: int = 8, cols: int = 8,
-                 acc_width: int = 32, depth: int = 512, *, gap_permille: int = 0,
-                 stall_permille: int = 0, seed: int = 1, batch_beats: int | None = None,
-                 log: str | os.PathLike | None = None):
+    def __init__(self, sim: str = "verilator", config: DatapathConfig | None = None, *,
+                 gap_permille: int = 0, stall_permille: int = 0, seed: int = 1,
+                 batch_beats: int | None = None, log: str | os.PathLike | None = None,
+                 **fields):
+        if sim not in SIMULATORS:
+            raise ValueError(f"unknown RTL simulator {sim!r}; expected {' or '.join(SIMULATORS)}")
         for label, v in (("gap_permille", gap_permille), ("stall_permille", stall_permille)):
             if not 0 <= v < 1000:
                 raise ValueError(f"{label} must be in [0, 1000), got {v}")
+        super().__init__(self._host_config.of(config, **fields))
         self.name = sim
-        self.cfg = self._host_config(rows=rows, cols=cols, acc_width=acc_width, depth=depth)
+        self.cfg = self.config      # the host configuration (sim.host.HostConfig)
         # Beats per batch: at most the host memory; smaller values (tests) only
         # make more batches, they do not change the build.
         self.batch_beats = self.cfg.host_beats if batch_beats is None else batch_beats
         if not 1 <= self.batch_beats <= self.cfg.host_beats:
             raise ValueError(f"batch_beats must be in [1, {self.cfg.host_beats}]")
-        self.acc_width = acc_width
         self.gap_permille, self.stall_permille, self.seed = gap_permille, stall_permille, seed
-        self.last_stats: dict = {}
-        self.total_stats = {k: 0 for k in _STATS}
-        self.total_stats["gemms"] = 0
         self._proc = None
         self._sock = None
         self._build = self._build_fn(self.cfg, sim)
@@ -185,12 +162,6 @@ class RtlBackend:
             self._tmp.cleanup()
             self._tmp = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def __del__(self):
         try:
             self.close()
@@ -198,53 +169,26 @@ class RtlBackend:
             pass
 
     # ---------------------------------------------------------------- GEMMs
-    def gemm(self, a, b, a_format: str, b_format: str, *, name: str = "gemm", **_):
-        """Exact int64 ``A @ B`` on the RTL (any shapes; formats per SPEC 2 + 8-bit)."""
-        supported = sorted(set(side_formats("a")) | set(side_formats("b")) | set(WIDE_FORMATS))
-        for side, fmt in (("A", a_format), ("B", b_format)):
-            if fmt not in supported:
-                raise ValueError(f"GEMM {name!r}: format {fmt!r} on {side} is not supported "
-                                 f"by the RTL ({', '.join(supported)})")
-        decompose(a, a_format, "A")   # validates codes of every format, incl. 8-bit
-        decompose(b, b_format, "B")
-        a = np.asarray(a)
-        b = np.asarray(b)
-        if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
-            raise ValueError(f"GEMM {name!r}: shape mismatch A {a.shape} x B {b.shape}")
-        self.last_stats = {k: 0 for k in _STATS}
-        out = nibble_gemm(a, b, a_format, b_format,
-                          gemm=lambda x, y, fx, fy: self._gemm4(x, y, fx, fy, name))
+    def finish_stats(self):
         st = self.last_stats
         st["utilisation"] = (st["mac_pe_cycles"] / (self.cfg.rows * self.cfg.cols * st["cycles"])
                              if st["cycles"] else 0.0)
-        self.total_stats["gemms"] += 1
-        return out
-
-    def _gemm4(self, a, b, fa, fb, name):
-        out, overflow = self._tile_gemm(a, b, fa, fb, name)
-        if overflow.any():
-            raise GemmOverflowError(name, int(overflow.sum()), self.acc_width)
-        return out
 
     def tile_gemm(self, a, b, a_format: str, b_format: str, *, name: str = "gemm"):
         """One 4-bit GEMM on the tile: ``(result int64, overflow bool)``, both
         M x N, without raising on overflow (``sim.soak`` compares the flags
         with the golden model's).  ``last_stats`` then holds its counters."""
-        self.last_stats = {k: 0 for k in _STATS}
-        return self._tile_gemm(a, b, a_format, b_format, name)
+        op = self.check(a, b, a_format, b_format, name)
+        if len(op.parts) != 1:
+            raise ValueError(f"GEMM {name!r}: tile_gemm takes 4-bit operands, "
+                             f"got {a_format} x {b_format}")
+        self.reset_last_stats()
+        return self.run_user_part(op.parts[0])
 
-    def _tile_gemm(self, a, b, fa, fb, name):
-        # The format table's side rule: run as is, transposed, or not at all.
-        try:
-            transposed = hardware_orientation(fa, fb)
-        except ValueError:
-            raise ValueError(f"GEMM {name!r}: {fa} x {fb} is not a datapath format pair") from None
-        if transposed:
-            out, overflow = self._tile_gemm(np.asarray(b).T, np.asarray(a).T, fb, fa, name)
-            return out.T, overflow.T
-        check_gemm_operands(a, b, fa, fb)
+    def run_part(self, part: GemmPart):
         cfg = self.cfg
-        plan = plan_gemm(a, b, fa, fb, cfg.rows, cfg.cols, cfg.depth)
+        plan = plan_gemm(part.a, part.b, part.a_format, part.b_format, cfg.rows, cfg.cols,
+                         cfg.depth)
         m, n = plan.m, plan.n
         out = np.zeros((m, n), np.int64)
         overflow = np.zeros((m, n), bool)
@@ -274,16 +218,14 @@ class RtlBackend:
         max_cycles = int((n_beats + len(jobs) * (2 * cfg.rows + cfg.cols + 8)) * 4 * slack) + 1000
         words = self._request(f"run {len(jobs)} {n_beats} {n_res} {self.gap_permille} "
                               f"{self.stall_permille} {self.seed} {max_cycles}")
-        counters = dict(zip(_STATS, map(int, words[:5])))
-        if int(words[5]):
+        counters = dict(zip(self.STATS, map(int, words[:len(self.STATS)])))
+        if int(words[len(self.STATS)]):
             raise SimulationError("the tile flagged a malformed command (driver bug)")
         if counters["jobs_done"] != len(jobs) or counters["mac_pe_cycles"] != \
                 n_beats * cfg.rows * cfg.cols:
             raise SimulationError(f"tile counters disagree with the batch: {counters}, "
                                   f"{len(jobs)} jobs, {n_beats} beats")
-        for k, v in counters.items():
-            self.last_stats[k] += v
-            self.total_stats[k] += v
+        self.add_stats(counters)
         if n_res == 0:
             return []
         data, ovf, row, last = parse_results(res_file.read_text(), n_res, cfg.cols,

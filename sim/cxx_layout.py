@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from hw.array import input_layout, output_layout
 from hw.codec import LayoutCodec, c_header, stream_lanes
-from model.formats import FORMATS, side_formats
+from model.formats import FORMATS
+from model.hw_vocab import side_formats
 
 __all__ = ["HEADER_NAME", "array_header"]
 

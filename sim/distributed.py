@@ -1,26 +1,26 @@
 """The RTL backend on a Dask cluster: a GEMM's output tiles sharded over workers.
 
-``DistributedRtlBackend`` has the ``gemm(a, b, a_format, b_format, *, name)``
-method of ``sim.backends.RtlBackend`` and returns the same exact int64
-result.  Each Dask worker holds ONE long-lived ``RtlBackend`` (one simulator
-process), started the first time the worker needs it -- at construction, by
-a warm-up task on every worker -- and reused by every later GEMM and training
-step.  The simulator model comes from the build cache (``sim.host.build_host``,
+``DistributedRtlBackend`` is a ``model.backend.Backend`` like
+``sim.backends.RtlBackend`` and returns the same exact int64 result.  Each
+Dask worker holds ONE long-lived ``RtlBackend`` (one simulator process),
+started the first time the worker needs it -- at construction, by a warm-up
+task on every worker -- and reused by every later GEMM and training step.
+The simulator model comes from the build cache (``sim.host.build_host``,
 cached and locked), so each machine builds it once whatever its worker count.
 
-Sharding.  8-bit operands are split into 4-bit parts here, as the in-process
-backend does (``model.quant.nibble_parts``), and all parts go out at once;
-each 4-bit part GEMM's output C is cut into a grid of blocks of whole tiles
-(block edges at multiples of lcm(R, C), so the cut is tile-aligned whichever
-orientation the worker runs -- FP4 on B is transposed there), and block
-(i, j) runs as ``RtlBackend.gemm(A[rows_i, :], B[:, cols_j])`` on some
-worker: every output tile keeps its whole K chain on one worker.  The blocks are pasted back in
-place; bit-exactness is the worker backend's.
+Sharding.  The operands are checked and split into 4-bit parts here, once
+(``model.backend.check_gemm``: 8-bit operands into nibble parts, FP4 on B
+transposed), and all parts go out at once; each part's output is cut into a
+grid of blocks of whole tiles (block edges at multiples of lcm(R, C)), and
+block (i, j) runs as ``RtlBackend.run_part`` of the part's rows i and
+columns j on some worker: every output tile keeps its whole K chain on one
+worker.  The blocks are pasted back in place; bit-exactness is the worker
+backend's.
 
-Overflow.  A block whose outputs overflowed returns its count instead of
-data; the GEMM raises ``GemmOverflowError`` naming the GEMM with the first
-overflowing part's count summed over its blocks -- the same count as the
-in-process backend, which runs the parts in order and stops at that one.
+Overflow.  A block returns its sums and sticky flags; the base class raises
+``GemmOverflowError`` naming the GEMM for the first part (in order) with
+flagged outputs, with their count over all its blocks -- the same count as
+the in-process backend, which runs the parts in order and stops at that one.
 
 Faults.  A worker process that dies mid-GEMM: the scheduler reruns its
 blocks on the other workers (up to ``distributed.scheduler.allowed-failures``
@@ -42,11 +42,11 @@ import uuid
 
 import numpy as np
 
-from model.backend import GemmOverflowError
-from model.formats import hardware_orientation, side_formats
-from model.quant import WIDE_FORMATS, decompose, nibble_parts
+from hw.accel import COUNTERS
+from model.backend import Backend, GemmOverflowError
+from model.config import DatapathConfig
 
-from .backends import _STATS, RtlBackend, SimulationError
+from .backends import SIMULATORS, RtlBackend, SimulationError
 from .dask_session import DaskSession
 from .host import HostConfig
 
@@ -139,21 +139,20 @@ def _warm(plugin_name: str) -> dict:
         return {"pid": os.getpid(), "sim_pid": b._proc.pid if b._proc else None}
 
 
-def _run_block(plugin_name, a, b, fa, fb, name):
-    """One block on this worker's simulator: ``(C or None, overflow count, stats)``."""
+def _run_block(plugin_name, part):
+    """One block (a checked ``GemmPart``) on this worker's simulator:
+    ``(sums, overflow flags, stats)``."""
     p = _plugin(plugin_name)
     with p.lock:
         backend = p.get_backend()
+        backend.reset_last_stats()
         try:
-            out = backend.gemm(a, b, fa, fb, name=name)
-            count = 0
-        except GemmOverflowError as exc:
-            out, count = None, exc.count
+            out, overflow = backend.run_part(part)
         except SimulationError as exc:
             p.drop()      # the next block on this worker starts a fresh simulator
             raise SimulationError(f"{p.label()}: {exc}") from None
-        stats = {k: backend.last_stats.get(k, 0) for k in _STATS}
-    return out, count, stats
+        stats = {k: backend.last_stats.get(k, 0) for k in COUNTERS}
+    return out, overflow, stats
 
 
 def _sim_pids(dask_worker, plugin_name):
@@ -181,35 +180,35 @@ def shard_blocks(m: int, n: int, unit: int, shards: int) -> list[tuple[int, int,
 
 
 # ---------------------------------------------------------------- client side
-class DistributedRtlBackend:
+class DistributedRtlBackend(Backend):
     """``gemm()`` on the RTL, sharded over the workers of a Dask cluster.
 
     ``workers=N`` starts a ``LocalCluster`` of N processes; ``scheduler=URL``
     uses a running cluster; ``client=`` an existing ``distributed.Client``
-    (not closed here).  Other keyword arguments go to each worker's
-    ``RtlBackend`` (``gap_permille``, ``stall_permille``, ``seed``...).
+    (not closed here).  ``config`` and keyword arguments naming its fields
+    (``rows``, ``acc_width``...) say what each worker builds; other keyword
+    arguments go to each worker's ``RtlBackend`` (``gap_permille``,
+    ``stall_permille``, ``seed``...).
     """
 
-    def __init__(self, sim: str = "verilator", rows: int = 8, cols: int = 8,
-                 acc_width: int = 32, depth: int = 512, *, workers: int | None = None,
-                 scheduler: str | None = None, client=None, env: dict | None = None,
-                 shards_per_worker: int = SHARDS_PER_WORKER,
-                 min_block_macs: int = MIN_SHARD_MACS, progress: bool = True, **rtl_kwargs):
-        if sim not in ("verilator", "icarus"):
+    STATS = COUNTERS
+
+    def __init__(self, sim: str = "verilator", config: DatapathConfig | None = None, *,
+                 workers: int | None = None, scheduler: str | None = None, client=None,
+                 env: dict | None = None, shards_per_worker: int = SHARDS_PER_WORKER,
+                 min_block_macs: int = MIN_SHARD_MACS, progress: bool = True, **kwargs):
+        if sim not in SIMULATORS:
             raise ValueError(f"unknown RTL simulator {sim!r}; expected verilator or icarus")
+        fields = {f: kwargs.pop(f) for f in HostConfig.__dataclass_fields__ if f in kwargs}
+        super().__init__(HostConfig.of(config, **fields))
         self.name = sim
-        self.cfg = HostConfig(rows=rows, cols=cols, acc_width=acc_width, depth=depth)
-        self.acc_width = acc_width
+        self.cfg = self.config
         self.shards_per_worker = shards_per_worker
         self.min_block_macs = max(1, int(min_block_macs))
         self.progress = progress
-        self.last_stats: dict = {}
-        self.total_stats = {k: 0 for k in _STATS}
-        self.total_stats["gemms"] = 0
         self._session = None
         self._plugin_name = None
-        spec = dict(sim=sim, rows=rows, cols=cols, acc_width=acc_width, depth=depth,
-                    **rtl_kwargs)
+        spec = dict(sim=sim, config=self.config, **kwargs)
         try:
             if client is None:
                 self._session = DaskSession(workers=workers, scheduler=scheduler, env=env)
@@ -246,75 +245,57 @@ class DistributedRtlBackend:
         return self.client.run(_sim_pids, plugin_name=self._plugin_name)
 
     # ------------------------------------------------------------ GEMMs
-    def gemm(self, a, b, a_format: str, b_format: str, *, name: str = "gemm", **_):
-        """Exact int64 ``A @ B`` on the RTL workers (same contract as ``RtlBackend.gemm``)."""
-        supported = sorted(set(side_formats("a")) | set(side_formats("b")) | set(WIDE_FORMATS))
-        for side, fmt in (("A", a_format), ("B", b_format)):
-            if fmt not in supported:
-                raise ValueError(f"GEMM {name!r}: format {fmt!r} on {side} is not supported "
-                                 f"by the RTL ({', '.join(supported)})")
-        decompose(a, a_format, "A")
-        decompose(b, b_format, "B")
-        a, b = np.asarray(a), np.asarray(b)
-        if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
-            raise ValueError(f"GEMM {name!r}: shape mismatch A {a.shape} x B {b.shape}")
-        parts = nibble_parts(a, b, a_format, b_format)
-        for _, fa, _, fb, _ in parts:
-            try:
-                hardware_orientation(fa, fb)
-            except ValueError:
-                raise ValueError(f"GEMM {name!r}: {fa} x {fb} is not a datapath format "
-                                 f"pair") from None
-        (m, k), n = a.shape, b.shape[1]
-        st = self.last_stats = {key: 0 for key in _STATS}   # (zero, not stale, if it fails)
+    def run_parts(self, parts):
+        """Every part's blocks at once; ``[(sums, overflow)]`` in part order
+        (the base class raises for the first overflowing part, as in process)."""
+        if not parts:
+            return []
+        m, k, n = parts[0].shape
         # Every part's blocks go out at once: the 2 or 4 part GEMMs of an
         # 8-bit GEMM are independent and run side by side on the workers.
-        part_blocks = self._blocks(m, k, n)      # every part has A's and B's shapes
-        blocks = [(p, blk) for p in range(len(parts)) for blk in part_blocks]
+        shards = self._shards(m, k, n)
+        unit = math.lcm(self.cfg.rows, self.cfg.cols)
+        blocks = [(p, blk) for p, part in enumerate(parts)
+                  for blk in shard_blocks(part.shape[0], part.shape[2], unit, shards)] \
+            if m * k * n else []
         large = len(parts) * m * n * k >= PROGRESS_MACS
-        results = self._run_blocks(parts, blocks, name, show=self.progress and large)
-        out = np.zeros((m, n), np.int64)
-        overflowed = [0] * len(parts)
-        for (p, (r0, r1, c0, c1)), (data, count, stats) in zip(blocks, results):
-            overflowed[p] += count
-            if data is not None:
-                out[r0:r1, c0:c1] += np.asarray(data, np.int64) << parts[p][4]
-            for key in _STATS:
-                st[key] += stats[key]
-                self.total_stats[key] += stats[key]
-        st["blocks"] = len(blocks)
-        st["utilisation"] = (st["mac_pe_cycles"] / (self.cfg.rows * self.cfg.cols * st["cycles"])
-                             if st["cycles"] else 0.0)
-        self.total_stats["gemms"] += 1
-        # Reported as in process, where the parts run in order and the first
-        # overflowing one raises with its own count.
-        first = next((count for count in overflowed if count), 0)
-        if first:
-            raise GemmOverflowError(name, first, self.acc_width)
+        results = self._run_blocks(parts, blocks, parts[0].name, show=self.progress and large)
+        out = [(np.zeros((part.shape[0], part.shape[2]), np.int64),
+                np.zeros((part.shape[0], part.shape[2]), bool)) for part in parts]
+        for (p, (r0, r1, c0, c1)), (data, overflow, stats) in zip(blocks, results):
+            out[p][0][r0:r1, c0:c1] = data
+            out[p][1][r0:r1, c0:c1] = overflow
+            self.add_stats(stats)
+        self.last_stats["blocks"] = self.last_stats.get("blocks", 0) + len(blocks)
         return out
 
-    def _blocks(self, m: int, k: int, n: int) -> list[tuple[int, int, int, int]]:
-        """One part GEMM's blocks of C: whole tiles, about ``shards_per_worker``
-        per worker, none below ``min_block_macs``."""
-        if m == 0 or n == 0 or k == 0:
-            return []
+    def run_part(self, part):
+        return self.run_parts([part])[0]
+
+    def finish_stats(self):
+        st = self.last_stats
+        st.setdefault("blocks", 0)
+        st["utilisation"] = (st["mac_pe_cycles"] / (self.cfg.rows * self.cfg.cols * st["cycles"])
+                             if st["cycles"] else 0.0)
+
+    def _shards(self, m: int, k: int, n: int) -> int:
+        """Blocks per part GEMM: about ``shards_per_worker`` per worker, none
+        below ``min_block_macs``."""
         by_size = max(1, (m * n * k) // self.min_block_macs)
         # (The worker count costs a scheduler round trip: asked only when it matters.)
-        shards = 1 if by_size == 1 else min(max(1, self.n_workers) * self.shards_per_worker,
-                                            by_size)
-        return shard_blocks(m, n, math.lcm(self.cfg.rows, self.cfg.cols), shards)
+        return 1 if by_size == 1 else min(max(1, self.n_workers) * self.shards_per_worker,
+                                          by_size)
 
     def _run_blocks(self, parts, blocks, name, show=False):
         """Run ``blocks`` (``(part index, (r0, r1, c0, c1))``) on the workers:
-        their ``(C or None, overflow count, stats)`` in the same order."""
+        their ``(sums, overflow flags, stats)`` in the same order."""
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
 
         def submit(i):
-            p, (r0, r1, c0, c1) = blocks[i]
-            a4, fa, b4, fb, _ = parts[p]
-            return self.client.submit(_run_block, self._plugin_name, a4[r0:r1], b4[:, c0:c1],
-                                      fa, fb, name, pure=False)
+            p, blk = blocks[i]
+            return self.client.submit(_run_block, self._plugin_name, parts[p].block(*blk),
+                                      pure=False)
 
         pending = {submit(i): (i, 0) for i in range(len(blocks))}
         results = [None] * len(blocks)
@@ -336,7 +317,8 @@ class DistributedRtlBackend:
                 p, blk = blocks[i]
                 where = "block rows {}:{} cols {}:{}".format(*blk)
                 if len(parts) > 1:
-                    where += f" of part {p + 1}/{len(parts)} ({parts[p][1]} x {parts[p][3]})"
+                    where += (f" of part {p + 1}/{len(parts)} "
+                              f"({parts[p].a_format} x {parts[p].b_format})")
                 if isinstance(exc, KilledWorker):
                     raise SimulationError(f"GEMM {name!r}: {where} lost its worker on every "
                                           f"attempt ({exc}); giving up") from None
@@ -370,12 +352,6 @@ class DistributedRtlBackend:
             session, self._session = self._session, None
             if session is not None:
                 session.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __del__(self):
         try:

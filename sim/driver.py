@@ -27,7 +27,7 @@ from functools import lru_cache
 from hw.accel import job_layout, load_layout
 from hw.array import output_layout
 from hw.codec import LayoutCodec, stream_lanes
-from model.formats import FORMATS, to_nibbles
+from model.formats import FORMATS, checked_nibbles
 
 __all__ = ["Job", "TilePlan", "plan_gemm", "job_word", "batches", "batch_files",
            "parse_results", "load_codec", "job_codec", "result_codec"]
@@ -75,9 +75,10 @@ class TilePlan:
 
 
 def plan_gemm(a, b, a_fmt: str, b_fmt: str, rows: int, cols: int, depth: int) -> TilePlan:
-    """Tile ``a . b`` (validated code matrices, A format on the datapath's A side)."""
-    a_nib = to_nibbles(a, a_fmt, "A")
-    b_nib = to_nibbles(b, b_fmt, "B")
+    """Tile ``a . b``: code matrices the backend checked (``model.backend.check_gemm``;
+    not checked again), A format on the datapath's A side."""
+    a_nib = checked_nibbles(a, a_fmt)
+    b_nib = checked_nibbles(b, b_fmt)
     m, k = a_nib.shape
     n = b_nib.shape[1]
     mt, nt = -(-m // rows), -(-n // cols)

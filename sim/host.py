@@ -23,9 +23,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from hw.accel import COUNTERS, MAX_DEPTH, job_layout, load_layout
-from hw.array import MAX_DIM, output_layout
-from hw.pe import check_acc_width
+from hw.accel import COUNTERS, job_layout, load_layout
+from hw.array import output_layout
+from model.config import DatapathConfig
 from verif import toolchain as tc
 
 __all__ = ["HostConfig", "host_verilog", "host_sources", "host_key", "build_host", "HOST_TOP"]
@@ -34,25 +34,16 @@ HOST_TOP = "radix4_host"
 
 
 @dataclass(frozen=True)
-class HostConfig:
-    rows: int = 8
-    cols: int = 8
-    acc_width: int = 32
-    depth: int = 512          # tile operand bank depth (beats per job, max)
+class HostConfig(DatapathConfig):
+    """The tile's ``DatapathConfig`` (validated there, before a build directory
+    or lock exists for it) plus the host testbench's memory sizes."""
+
     host_beats: int = 1 << 16  # operand beats per batch
     host_cmds: int = 4096      # jobs per batch
     host_rows: int = 8192      # result rows per batch
 
     def __post_init__(self):
-        # Refused here, before a build directory or lock exists for it.
-        for name in ("rows", "cols"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_DIM:
-                raise ValueError(f"{name} must be an integer in [1, {MAX_DIM}], got {v!r}")
-        check_acc_width(self.acc_width)
-        d = self.depth
-        if isinstance(d, bool) or not isinstance(d, int) or not 2 <= d <= MAX_DEPTH or d & (d - 1):
-            raise ValueError(f"depth must be a power of two in [2, {MAX_DEPTH}], got {d!r}")
+        super().__post_init__()
         for name in ("host_beats", "host_cmds", "host_rows"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 2 or v & (v - 1):
@@ -77,7 +68,7 @@ def host_verilog(cfg: HostConfig) -> str:
     counter_ports = ",\n".join(f"    .{n}({n})" for n in COUNTERS)
     return f"""`timescale 1ns/1ps
 // radix4 host testbench (simulation only): host memories + DMA around the tile.
-// rows={cfg.rows} cols={cfg.cols} acc_width={cfg.acc_width} depth={cfg.depth}
+// rows={cfg.rows} cols={cfg.cols} acc_width={cfg.acc_width} depth={cfg.depth} pe_latency={cfg.pe_latency} lanes={cfg.lanes}
 module {HOST_TOP};
   localparam CW = {cfg.cmd_width}, LW = {cfg.load_width}, RW = {cfg.result_width};
   localparam CD = {cfg.host_cmds}, LD = {cfg.host_beats}, RD = {cfg.host_rows};
@@ -177,8 +168,7 @@ def host_sources(cfg: HostConfig) -> dict[str, str]:
     the project's generator and the host module around it."""
     from hw.verilog import generate
 
-    return {"radix4_accel.v": generate("accel", rows=cfg.rows, cols=cfg.cols,
-                                       acc_width=cfg.acc_width, depth=cfg.depth),
+    return {"radix4_accel.v": generate("accel", config=cfg.datapath()),
             f"{HOST_TOP}.v": host_verilog(cfg)}
 
 

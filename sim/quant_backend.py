@@ -2,8 +2,9 @@
 
 ``QuantRtlBackend`` is an ``RtlBackend`` (raw GEMMs unchanged: route 0, the
 INT32 stream bit for bit) whose simulation is the quant host
-(``sim.quant_host``, ``sim.quant_server``), plus the unit's jobs with the
-signatures of ``model.onchip_tile.GoldenQuantTile``:
+(``sim.quant_host``, ``sim.quant_server``), plus the unit's jobs, declared
+and checked once by ``model.onchip_tile.QuantUnitJobs`` (as for the golden
+``GoldenQuantTile``) and run here:
 
 - ``forward_quant``  -> (codes, mask): one unit job per output tile;
 - ``backward_quant`` -> ``BackwardOut``: the GEMM as one FP4 unit job with the
@@ -11,15 +12,15 @@ signatures of ``model.onchip_tile.GoldenQuantTile``:
   ``keep_int32``: route "both");
 - ``requant``        -> ``BackwardOut``: stored INT32 rows through the unit.
 
-Every check of the golden model runs before anything is sent, so bad input
-(multiplier, shift, sigma, mask shape, bias) raises ``ValueError`` with the
-simulator untouched.  ``total_traffic`` counts the bits that crossed the host
-boundary by kind (INT32 rows, code rows, masks, configurations).
+Every check runs before anything is sent, so bad input (multiplier, shift,
+sigma, mask shape, bias) raises ``ValueError`` with the simulator untouched.
+``total_traffic`` counts the bits that crossed the host boundary by kind
+(INT32 rows, code rows, masks, configurations).
 """
 
 from __future__ import annotations
 
-from functools import lru_cache, partial
+from functools import lru_cache
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from hw.tile_quant import (ROUTE_BOTH, ROUTE_RAW, ROUTE_UNIT, default_quant_lane
 from model import requant as rq
 from model.backend import GemmOverflowError
 from model.formats import FORMATS
-from model.onchip_tile import BackwardOut, GoldenQuantTile, from_beats, to_beats
+from model.onchip_tile import BackwardOut, QuantUnitJobs, from_beats, to_beats
 
 from .backends import RtlBackend, SimulationError
 from .driver import batches, load_codec, parse_results, plan_gemm
@@ -52,19 +53,18 @@ def _codecs(rows, cols, acc_width, depth):
     }
 
 
-class QuantRtlBackend(RtlBackend):
+class QuantRtlBackend(QuantUnitJobs, RtlBackend):
+    """``RtlBackend`` of the tile with the unit; ``quant_lanes`` (a field of
+    ``sim.quant_host.QuantHostConfig``, like the datapath's) sizes the unit."""
+
     _SERVER = "sim.quant_server"
     _host_config = QuantHostConfig
     _build_fn = staticmethod(build_quant_host)
 
-    def __init__(self, sim="verilator", rows=8, cols=8, acc_width=32, depth=512, *,
-                 quant_lanes=None, **kw):
-        # the base class builds from self._host_config(rows=..., ...): bind the lanes
-        self._host_config = partial(QuantHostConfig, quant_lanes=quant_lanes)
-        self.quant_lanes = default_quant_lanes(cols, quant_lanes)
-        super().__init__(sim, rows=rows, cols=cols, acc_width=acc_width, depth=depth, **kw)
-        self.rows, self.cols = rows, cols
-        self._golden = GoldenQuantTile(rows, cols, acc_width)    # its input checks
+    def __init__(self, sim="verilator", config=None, **kw):
+        super().__init__(sim, config, **kw)
+        self.rows, self.cols = self.cfg.rows, self.cfg.cols
+        self.quant_lanes = default_quant_lanes(self.cols, self.cfg.quant_lanes)
         self.total_traffic = {"int32_rows": 0, "code_rows": 0, "mask_rows": 0, "qcfgs": 0}
 
     def _run_batch(self, plan, jobs):
@@ -74,10 +74,8 @@ class QuantRtlBackend(RtlBackend):
         return out
 
     # ---------------------------------------------------------------- jobs
-    def forward_quant(self, a, b, fa, fb, *, mantissa, shift, bias=None, mode="uint4",
-                      name="gemm"):
-        m, n, bias = self._golden.validate_forward(a, b, fa, fb, mantissa, shift, bias, mode,
-                                                   name)
+    def _forward_job(self, part, *, mantissa, shift, bias, mode):
+        m, _, n = part.shape
         C = self.cols
         nt = -(-n // C)
         bias_pad = np.zeros(nt * C, np.int64)
@@ -85,38 +83,30 @@ class QuantRtlBackend(RtlBackend):
             bias_pad[:n] = bias
         cfg = dict(mode=rq.MODES[mode], mantissa=mantissa, shift=shift, sigma=0, rounding=0,
                    seed=0, emit=1, bias_en=int(bias is not None), src=0, mask_en=0)
-        plan = plan_gemm(a, b, fa, fb, self.rows, C, self.cfg.depth)
+        plan = self._plan(part)
         # one unit job per tile: its cfg carries that tile's C biases
         cfgs = {t: {**cfg, "bias": bias_pad[nj * C:(nj + 1) * C]}
                 for t, (_, nj) in enumerate(plan.tiles)}
         rows = self._run(plan, ROUTE_UNIT, cfgs, qlast_every_tile=True, mask_beats=None,
-                         name=name)
+                         name=part.name)
         codes = from_beats(rows["code0"], m, n, self.rows, C).astype(np.uint8)
         if mode == "int4":
             codes = ((codes.astype(np.int16) ^ 8) - 8).astype(np.int8)
         return codes, from_beats(rows["mask"], m, n, self.rows, C).astype(bool)
 
-    def backward_quant(self, a, b, fa, fb, *, mantissa, shift, sigma=0, mask=None,
-                       rounding="nearest", seed=0, keep_int32=False, measure_only=False,
-                       name="gemm"):
-        from model.onchip_tile import check_quant_gemm
-        m, n = check_quant_gemm(a, b, fa, fb, name)
-        mask = self._golden.validate_backward((m, n), mantissa, shift, sigma, mask, rounding,
-                                              seed, name)
-        plan = plan_gemm(a, b, fa, fb, self.rows, self.cols, self.cfg.depth)
+    def _backward_job(self, part, *, mantissa, shift, sigma, mask, rounding, seed, keep_int32,
+                      measure_only):
+        m, _, n = part.shape
+        plan = self._plan(part)
         cfg = self._bwd_cfg(mantissa, shift, sigma, rounding, seed, not measure_only, 0, mask)
         mask_beats = None if mask is None else to_beats(mask, self.rows, self.cols, False)
         rows = self._run(plan, ROUTE_BOTH if keep_int32 else ROUTE_UNIT, {0: cfg},
-                         qlast_every_tile=False, mask_beats=mask_beats, name=name)
+                         qlast_every_tile=False, mask_beats=mask_beats, name=part.name)
         out = self._bwd_out(rows, m, n, measure_only)
         out.acc = rows.get("acc") if keep_int32 else None
         return out
 
-    def requant(self, acc, *, mantissa, shift, sigma, mask=None, rounding="nearest", seed=0,
-                name="requant"):
-        acc = self._golden.validate_acc(acc, name)
-        mask = self._golden.validate_backward(acc.shape, mantissa, shift, sigma, mask,
-                                              rounding, seed, name)
+    def _requant_job(self, acc, *, mantissa, shift, sigma, mask, rounding, seed, name):
         m, n = acc.shape
         if m * n == 0:
             return BackwardOut(np.zeros((m, n), np.uint8), np.zeros((m, n), np.uint8), 0, None)
@@ -125,7 +115,7 @@ class QuantRtlBackend(RtlBackend):
         mbeats = to_beats(np.ones((m, n), bool) if mask is None else mask, R, C, False)
         codecs = _codecs(R, C, self.acc_width, self.cfg.depth)
         cfg = self._bwd_cfg(mantissa, shift, sigma, rounding, seed, 1, 1, None)
-        self._reset_stats()
+        self.reset_last_stats()
         n_beats = len(beats)
         step = self.cfg.host_rows
         parts = []
@@ -140,16 +130,16 @@ class QuantRtlBackend(RtlBackend):
             if i0 == 0:
                 files["qcfg.hex"] = self._qcfg_hex([cfg])
             self.total_traffic["int32_rows"] += i1 - i0
-            words = self._qrun(files, n_cmd=0, n_load=0, n_qcfg=int(i0 == 0), n_mask=0,
-                               n_rq=i1 - i0, n_res=0, n_qres=i1 - i0, n_beats=0, n_jobs=0)
+            self._qrun(files, n_cmd=0, n_load=0, n_qcfg=int(i0 == 0), n_mask=0,
+                       n_rq=i1 - i0, n_res=0, n_qres=i1 - i0, n_beats=0, n_jobs=0)
             parts.append(self._read_qres(i1 - i0))
         rows = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         return self._bwd_out(rows, m, n, False)
 
     # ---------------------------------------------------------------- helpers
-    def _reset_stats(self):
-        self.last_stats = {k: 0 for k in ("cycles", "busy_cycles", "mac_pe_cycles",
-                                          "stall_cycles", "jobs_done")}
+    def _plan(self, part):
+        return plan_gemm(part.a, part.b, part.a_format, part.b_format, self.rows, self.cols,
+                         self.cfg.depth)
 
     def _bwd_cfg(self, mantissa, shift, sigma, rounding, seed, emit, src, mask):
         return dict(mode=rq.MODES["fp4"], mantissa=mantissa, shift=shift, sigma=sigma,
@@ -177,7 +167,7 @@ class QuantRtlBackend(RtlBackend):
         INT32 as ``acc`` when routed to both)."""
         R, C, depth = self.rows, self.cols, self.cfg.depth
         codecs = _codecs(R, C, self.acc_width, depth)
-        self._reset_stats()
+        self.reset_last_stats()
         if not plan.jobs:
             raise ValueError(f"GEMM {name!r}: K = 0 has no results for the unit to quantize")
         final_emit = max(i for i, j in enumerate(plan.jobs) if j.emit)
@@ -262,14 +252,13 @@ class QuantRtlBackend(RtlBackend):
         words = self._request(f"qrun {n_cmd} {n_load} {n_qcfg} {n_mask} {n_rq} {n_res} "
                               f"{n_qres} {self.gap_permille} {self.stall_permille} "
                               f"{self.seed} {max_cycles}")
-        counters = dict(zip(self.last_stats, map(int, words[:5])))
-        if int(words[5]) or int(words[6]):
+        n = len(self.STATS)
+        counters = dict(zip(self.STATS, map(int, words[:n])))
+        if int(words[n]) or int(words[n + 1]):
             raise SimulationError("the tile flagged a malformed command or unit configuration "
                                   "(driver bug)")
         if counters["jobs_done"] != n_jobs or counters["mac_pe_cycles"] != \
                 n_beats * self.rows * self.cols:
             raise SimulationError(f"tile counters disagree with the batch: {counters}")
-        for k, v in counters.items():
-            self.last_stats[k] += v
-            self.total_stats[k] += v
+        self.add_stats(counters)
         return words

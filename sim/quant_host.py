@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from hw.accel import COUNTERS, load_layout
 from hw.array import output_layout
 from hw.quant_unit import output_layout as unit_output_layout
-from hw.tile_quant import mask_layout, qcfg_layout, qjob_layout, requant_layout
+from hw.tile_quant import (default_quant_lanes, mask_layout, qcfg_layout, qjob_layout,
+                           requant_layout)
 from verif import toolchain as tc
 
 from .host import HOST_TOP, HostConfig, build_testbench
@@ -38,7 +39,6 @@ class QuantHostConfig(HostConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        from hw.tile_quant import default_quant_lanes
         default_quant_lanes(self.cols, self.quant_lanes)     # refused before any build
 
     def widths(self) -> dict[str, int]:
@@ -167,7 +167,7 @@ endmodule
 def quant_host_sources(cfg: QuantHostConfig) -> dict[str, str]:
     from hw.tile_quant import generate_verilog
 
-    verilog = generate_verilog(cfg.rows, cfg.cols, cfg.acc_width, cfg.depth, cfg.quant_lanes)
+    verilog = generate_verilog(quant_lanes=cfg.quant_lanes, config=cfg.datapath())
     return {"radix4_qtile.v": verilog,
             f"{HOST_TOP}.v": quant_host_verilog(cfg)}
 

@@ -41,8 +41,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from model.formats import FORMATS, extreme_codes, hardware_orientation, int_value, side_formats
-from model.gemm import acc_range, check_acc_width, gemm_exact, overflow_mask
+from model.formats import FORMATS, int_value
+from model.hw_vocab import extreme_codes, hardware_orientation, side_formats
+from model.config import acc_range, check_acc_width
+from model.gemm import gemm_exact, overflow_mask
 
 __all__ = ["PAIRS", "SoakGemm", "make_gemm", "count_mismatches", "run_soak", "main"]
 

@@ -12,8 +12,10 @@ from amaranth.sim import Simulator
 from hw.accel import AcceleratorTile, COUNTERS, job_layout, load_layout
 from hw.array import output_layout
 from hw.codec import LayoutCodec, stream_lanes
-from model.formats import FORMATS, side_formats, to_nibbles
+from model.formats import FORMATS, to_nibbles
+from model.hw_vocab import side_formats
 from model.gemm import gemm_exact, overflow_mask
+from verif.kit.sim_stream import EdgeCount, random_pause, stream_get, stream_put
 
 PAIRS = [(fa, fb) for fa in side_formats("a") for fb in side_formats("b")]
 
@@ -73,13 +75,7 @@ def run_tile(rows, cols, depth, jobs, rng, gap=0.3, stall=0.3, extra_cmds=()):
 
     async def drive(ctx, stream, words):
         for w in words:
-            while rng.random() < gap:
-                ctx.set(stream.valid, 0)
-                await ctx.tick()
-            ctx.set(stream.payload.as_value(), w)
-            ctx.set(stream.valid, 1)
-            await ctx.tick().until(stream.ready)
-        ctx.set(stream.valid, 0)
+            await stream_put(ctx, stream, w, pause=random_pause(rng, gap))
 
     async def cmd_bench(ctx):
         await drive(ctx, dut.cmd, cmds)
@@ -92,17 +88,14 @@ def run_tile(rows, cols, depth, jobs, rng, gap=0.3, stall=0.3, extra_cmds=()):
     budget = 1000 + 20 * (len(cmds) + len(beats)) + 20 * (rows + cols) * n_results
 
     async def result_bench(ctx):
-        cycles = 0
+        clock = EdgeCount()
         while len(got) < n_results:
-            ready = int(rng.random() >= stall)
-            ctx.set(dut.result.ready, ready)
-            *_, valid, payload = await ctx.tick().sample(dut.result.valid,
-                                                         dut.result.payload.as_value())
-            cycles += 1
-            assert cycles < budget, (f"results stopped arriving: {len(got)} of {n_results} "
-                                     f"rows after {budget} cycles (the run's cycle budget)")
-            if valid and ready:
-                got.append(payload)
+            got.append(await stream_get(
+                ctx, dut.result, pause=random_pause(rng, stall), limit=budget, clock=clock,
+                raw=True, what=f"result row {len(got)} of {n_results}"))
+            assert clock.edges < budget, (f"results stopped arriving: {len(got)} of "
+                                          f"{n_results} rows after {budget} cycles (the run's "
+                                          f"cycle budget)")
         ctx.set(dut.result.ready, 1)
         for _ in range(3 * (rows + cols) + 10):   # nothing extra may follow
             *_, valid = await ctx.tick().sample(dut.result.valid)
@@ -207,17 +200,11 @@ def _directed_tile(rows, cols, depth, jobs, consumer):
 
     async def cmd_bench(ctx):
         for j in jobs:
-            ctx.set(dut.cmd.payload.as_value(), job_word(j, depth))
-            ctx.set(dut.cmd.valid, 1)
-            await ctx.tick().until(dut.cmd.ready)
-        ctx.set(dut.cmd.valid, 0)
+            await stream_put(ctx, dut.cmd, job_word(j, depth))
 
     async def load_bench(ctx):
         for w in [w for j in jobs for w in beat_words(j, rows, cols)]:
-            ctx.set(dut.load.payload.as_value(), w)
-            ctx.set(dut.load.valid, 1)
-            await ctx.tick().until(dut.load.ready)
-        ctx.set(dut.load.valid, 0)
+            await stream_put(ctx, dut.load, w)
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)

@@ -1,6 +1,6 @@
 """The accelerator tile with the PE latencies other than the default.
 
-tests/test_accel.py runs the tile at ``hw.pe.DEFAULT_PE_LATENCY``.  This
+tests/test_accel.py runs the tile at ``model.config.DEFAULT_PE_LATENCY``.  This
 re-runs its checks (random job chains under gaps, stalls and backpressure
 against the golden model, counters, and no bubbles when unstalled) with
 every tile built at each other latency.  The array's external timing does
@@ -11,7 +11,7 @@ import pytest
 
 import test_accel
 from hw.accel import AcceleratorTile
-from hw.pe import DEFAULT_PE_LATENCY, PE_LATENCIES
+from model.config import DEFAULT_PE_LATENCY, PE_LATENCIES
 
 OTHER_LATENCIES = [lat for lat in PE_LATENCIES if lat != DEFAULT_PE_LATENCY]
 

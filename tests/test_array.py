@@ -17,10 +17,12 @@ from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
 from hw.array import SystolicArray, input_layout, output_layout, row_bits
-from hw.pe import PE_LATENCIES, ProcessingElement
+from hw.pe import ProcessingElement
+from model.config import PE_LATENCIES
 from model.formats import FORMATS, to_nibbles
-from model.formats import side_formats
+from model.hw_vocab import side_formats
 from model.gemm import gemm_exact, overflow_mask
+from verif.kit.sim_stream import EdgeCount, random_pause, stream_get, stream_put
 
 FORMAT_PAIRS = list(itertools.product(side_formats("a"), side_formats("b")))
 CODE_RANGE = {"int4": (-8, 8, np.int8), "uint4": (0, 16, np.uint8), "fp4": (0, 16, np.uint8)}
@@ -83,48 +85,28 @@ def run_array(rows, cols, width, jobs, rng, p_valid=1.0, p_ready=1.0, max_cycles
     done = {"producer": False}
 
     async def producer(ctx):
-        cycle = 0
+        clock = EdgeCount()
         for beat in beats:
-            while rng.random() >= p_valid:      # a gap: valid low this cycle
-                ctx.set(dut.i.valid, 0)
-                await ctx.tick()
-                cycle += 1
-            ctx.set(dut.i.valid, 1)
-            for name, value in beat.items():
-                ctx.set(getattr(dut.i.payload, name), value)
-            while True:
-                ready = ctx.get(dut.i.ready)   # state only: independent of i
-                await ctx.tick()
-                cycle += 1
-                if ready:
-                    log["accepted"].append(cycle - 1)
-                    break
-            ctx.set(dut.i.valid, 0)
+            await stream_put(ctx, dut.i, beat, pause=random_pause(rng, 1 - p_valid),
+                             limit=max_cycles, clock=clock)
+            log["accepted"].append(clock.edges - 1)
         done["producer"] = True
 
     async def consumer(ctx):
-        cycle = 0
-        while len(received) < len(expected) and cycle < max_cycles:
-            ready = rng.random() < p_ready
-            ctx.set(dut.o.ready, ready)
-            valid = ctx.get(dut.o.valid)
-            payload = {
-                "data": ctx.get(dut.o.payload.data),
-                "overflow": ctx.get(dut.o.payload.overflow),
-                "row": ctx.get(dut.o.payload.row),
-                "last": ctx.get(dut.o.payload.last),
-            }
-            await ctx.tick()
-            if valid and ready:
-                received.append(payload)
-                log["emitted"].append(cycle)
-            cycle += 1
+        clock = EdgeCount()
+        while len(received) < len(expected):
+            assert clock.edges < max_cycles, f"{len(received)} rows after {max_cycles} cycles"
+            payload = await stream_get(ctx, dut.o, pause=random_pause(rng, 1 - p_ready),
+                                       limit=max_cycles, clock=clock, what="output row")
+            received.append({name: getattr(payload, name)
+                             for name in ("data", "overflow", "row", "last")})
+            log["emitted"].append(clock.edges - 1)
         # Nothing more may come out once everything expected has arrived.
         ctx.set(dut.o.ready, 1)
         for _ in range(rows + cols + 8):
             assert not ctx.get(dut.o.valid), "extra output row"
             await ctx.tick()
-        log["cycles"] = cycle
+        log["cycles"] = clock.edges
         assert done["producer"]
 
     sim = Simulator(dut)
@@ -329,17 +311,17 @@ class _CountingPE(ProcessingElement):
     """A PE variant (here: the PE, counted) handed to the array as a parameter."""
     built = 0
 
-    def __init__(self, acc_width, latency=1):
+    def __init__(self, *, config):
         type(self).built += 1
-        super().__init__(acc_width, latency)
+        super().__init__(config=config)
 
 
 class _MislabelledPE(ProcessingElement):
     """Declares one latency more than it has: the array must refuse it."""
 
-    def __init__(self, acc_width, latency=1):
-        super().__init__(acc_width, 1)
-        self.latency = latency + 1
+    def __init__(self, *, config):
+        super().__init__(config=config)
+        self.latency = config.pe_latency + 1
 
 
 @pytest.mark.parametrize("latency", PE_LATENCIES)
@@ -388,18 +370,11 @@ def test_reset_with_results_pending_then_next_gemm_is_exact():
 
     async def send(ctx, beats):
         for beat in beats:
-            ctx.set(dut.i.valid, 1)
-            for name, value in beat.items():
-                ctx.set(getattr(dut.i.payload, name), value)
-            await ctx.tick().until(dut.i.ready)
-        ctx.set(dut.i.valid, 0)
+            await stream_put(ctx, dut.i, beat)
 
     async def consume(ctx, n):
-        ctx.set(dut.o.ready, 1)
-        while n:
-            *_, valid = await ctx.tick().sample(dut.o.valid)
-            n -= valid
-        ctx.set(dut.o.ready, 0)
+        for _ in range(n):
+            await stream_get(ctx, dut.o)
 
     async def bench(ctx):
         ctx.set(dut.o.ready, 0)

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from model.backend import GoldenBackend
 from scripts.cli import main
 
 
@@ -83,26 +84,19 @@ def test_train_reports_eval_time_and_eval_progress(capsys):
     assert "evaluate" not in err and len(err.strip().splitlines()) == 1
 
 
-class _WrongAt:
+class _WrongAt(GoldenBackend):
     """A golden backend that gets outputs (1, 2) and (2, 0) of every GEMM wrong."""
-    name, acc_width, last_stats = "faulty", 32, {}
+    name = "faulty"
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def gemm(self, a, b, fa, fb, **_):
-        from model.backend import GoldenBackend
-        c = np.array(GoldenBackend().gemm(a, b, fa, fb), dtype=np.int64)
+    def run_checked(self, op):
+        c = super().run_checked(op)
         c[1, 2] += 1
         c[2, 0] -= 1
         return c
 
 
 def test_replay_names_the_wrong_outputs(tmp_path, monkeypatch, capsys):
-    import sim.backends
+    import sim.factory
     from model.backend import GoldenBackend
     from model.trace import TraceRecorder
     from scripts import cmd_replay
@@ -112,7 +106,7 @@ def test_replay_names_the_wrong_outputs(tmp_path, monkeypatch, capsys):
              rng.integers(-8, 8, (5, 3)).astype(np.int8), "uint4", "int4", name="fc1.fwd")
     rec.save(tmp_path / "t.npz")
     before = (tmp_path / "t.npz").read_bytes()
-    monkeypatch.setattr(sim.backends, "make_backend", lambda *a, **k: _WrongAt())
+    monkeypatch.setattr(sim.factory, "make_backend", lambda *a, **k: _WrongAt())
     args = argparse.Namespace(trace=str(tmp_path / "t.npz"), sim="verilator", rows=8, cols=8,
                               depth=512, acc_width=None, workers=None, scheduler=None)
     assert cmd_replay.run(args) == 1

@@ -1,5 +1,5 @@
 """Driver-level checks (mutation layer ``driver``): the real host testbench
-and tiling driver (``sim.backends.make_backend("icarus")``) on a narrow tile.
+and tiling driver (``sim.factory.make_backend("icarus")``) on a narrow tile.
 
 An 18-bit, 2 x 3 tile with 8-beat banks and 16-beat batches, so a K of 28
 is a chain of 4 accumulating jobs spread over 2 batches, with random valid
@@ -24,8 +24,9 @@ import numpy as np
 import pytest
 
 from model.backend import GemmOverflowError
-from model.gemm import acc_range, check_gemm_operands, gemm_exact, overflow_mask
-from sim.backends import make_backend
+from model.config import acc_range
+from model.gemm import check_gemm_operands, gemm_exact, overflow_mask
+from sim.factory import make_backend
 
 ROWS, COLS, W, DEPTH = 2, 3, 18, 8
 K = 28          # jobs of 8 + 8 + 8 + 4 beats; batches of 16 beats

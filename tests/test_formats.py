@@ -279,8 +279,8 @@ def test_radix2_encoder_midpoints():
 # tests/test_throwaway_format.py adds rows and checks the derived values move).
 
 def test_hardware_vocabulary_of_the_shipped_table():
-    from model.formats import (hardware_orientation, lane_width, max_abs_product,
-                               product_range, product_width, select_width, side_formats)
+    from model.hw_vocab import (hardware_orientation, lane_width, max_abs_product, product_range,
+                                product_width, select_width, side_formats)
     assert side_formats("a") == ("int4", "uint4", "fp4")
     assert side_formats("b") == ("int4", "uint4")
     assert (select_width("a"), select_width("b"), lane_width()) == (2, 1, 4)
@@ -298,7 +298,7 @@ def test_hardware_vocabulary_of_the_shipped_table():
 
 
 def test_extreme_codes_are_the_value_edges():
-    from model.formats import extreme_codes
+    from model.hw_vocab import extreme_codes
     assert extreme_codes("int4") == (-8, -1, 0, 1, 7)
     assert extreme_codes("uint4") == (0, 1, 15)
     # fp4: -4096 (0xF), +4096 (0x7), zeros 0x0/0x8, +-1 (0x1, 0x9).

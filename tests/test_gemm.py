@@ -8,7 +8,8 @@ from hypothesis import given, settings, strategies as st
 
 from model.backend import GemmOverflowError, GoldenBackend
 from hw.pe import ProcessingElement
-from model.gemm import ACC_WIDTH_MAX, ACC_WIDTH_MIN, acc_range, exceeds_acc, gemm_exact, overflow_mask
+from model.config import ACC_WIDTH_MAX, ACC_WIDTH_MIN, acc_range
+from model.gemm import exceeds_acc, gemm_exact, overflow_mask
 
 RANGES = {"int4": (-8, 7, np.int8), "uint4": (0, 15, np.uint8), "fp4": (0, 15, np.uint8),
           "fp4r2": (0, 15, np.uint8)}
@@ -128,11 +129,11 @@ def test_acc_range_validation():
     assert acc_range(18) == (-131072, 131071)
     assert acc_range(64) == (-(2 ** 63), 2 ** 63 - 1)
     for bad in (1, 17, 65, 3.0, True):
-        with pytest.raises(ValueError, match=r"\[18, 64\]"):
+        with pytest.raises(ValueError, match=r"18\.\.64"):
             acc_range(bad)
-        with pytest.raises(ValueError, match=r"\[18, 64\]"):
+        with pytest.raises(ValueError, match=r"18\.\.64"):
             GoldenBackend(acc_width=bad)
-        with pytest.raises(ValueError, match=r"\[18, 64\]"):
+        with pytest.raises(ValueError, match=r"18\.\.64"):
             ProcessingElement(bad)
 
 

@@ -95,7 +95,7 @@ def test_icarus_host_is_rebuilt_after_a_hw_change_and_reused_otherwise(cache, mo
                                  dict(cols=2.0), dict(acc_width=17), dict(depth=3)])
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
 def test_bad_size_leaves_no_directory_or_lock(cache, bad, sim):
-    from sim.backends import make_backend
+    from sim.factory import make_backend
     with pytest.raises(ValueError):
         make_backend(sim, **bad)
     assert not cache.exists() or not any(cache.rglob("*"))

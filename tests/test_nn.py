@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.backend import GoldenBackend
+from model.backend import Backend, BackendWrapper, GoldenBackend
+from model.config import DatapathConfig
 from model.formats import check_codes, fp4_decode, grad_scale_sigma, int_value, log_decode
 from model.nn import (PACT, Context, Conv2d, Flatten, Linear, OneHot, QTensor, ReLU,
                       Sequential, col2im, im2col, softmax_cross_entropy)
@@ -160,14 +161,13 @@ def test_relu_and_onehot():
 # Quantized layers
 
 
-class RecordingBackend:
+class RecordingBackend(BackendWrapper):
     """Wraps the golden backend; records every GEMM and checks its operands."""
 
     name = "recording"
-    acc_width = 32
 
     def __init__(self):
-        self.inner = GoldenBackend()
+        super().__init__(GoldenBackend())
         self.calls = []
 
     def gemm(self, a, b, a_format, b_format, *, name="gemm"):
@@ -210,12 +210,17 @@ def test_quantized_linear_equals_dequantized_code_math():
     assert [c[0] for c in backend.calls] == ["fc.fwd", "fc.dX", "fc.dW"]
 
 
-class ZeroBackend:
-    name = "zero"
-    acc_width = 32
+class ZeroBackend(Backend):
+    """A backend whose every 4-bit part GEMM answers 0."""
 
-    def gemm(self, a, b, a_format, b_format, *, name="gemm"):
-        return np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)
+    name = "zero"
+
+    def __init__(self):
+        super().__init__(DatapathConfig())
+
+    def run_part(self, part):
+        m, _, n = part.shape
+        return np.zeros((m, n), np.int64), np.zeros((m, n), bool)
 
 
 def test_quantized_results_come_only_from_the_backend():

@@ -12,8 +12,11 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw.pe import DEFAULT_PE_LATENCY, PE_LATENCIES, ProcessingElement, ProductUnit
-from model.formats import FORMATS, from_nibbles, int_value_table, select_width, side_formats
+from model.config import DEFAULT_PE_LATENCY, PE_LATENCIES
+from hw.pe import ProcessingElement
+from hw.product import ProductUnit
+from model.formats import FORMATS, from_nibbles, int_value_table
+from model.hw_vocab import select_width, side_formats
 from model.gemm import gemm_exact, overflow_mask
 
 FORMAT_PAIRS = list(itertools.product(side_formats("a"), side_formats("b")))
@@ -50,7 +53,8 @@ async def drive(ctx, dut, cycles):
     seen = []
     for inputs in list(cycles) + [idle] * (dut.latency - 1):
         for name, value in inputs.items():
-            ctx.set(getattr(dut, name), value)
+            # a and b are the PE's operand lanes (one lane: a list of one code).
+            ctx.set(getattr(dut, name), [value] if name in ("a", "b") else value)
         await ctx.tick()
         seen.append((ctx.get(dut.acc), ctx.get(dut.overflow)))
     return seen[dut.latency - 1:]
@@ -115,8 +119,8 @@ def test_product_unit_exhaustive_with_reserved_codes():
             ctx.set(dut.a_fmt, a_code)
             ctx.set(dut.b_fmt, b_code)
             for a, b in itertools.product(range(16), range(16)):
-                ctx.set(dut.a, a)
-                ctx.set(dut.b, b)
+                ctx.set(dut.a, [a])     # one lane
+                ctx.set(dut.b, [b])
                 want = 0 if ta is None or tb_ is None else int(ta[a] * tb_[b])
                 got = ctx.get(dut.product)
                 assert got == want, (a_code, b_code, a, b, got, want)
@@ -152,8 +156,8 @@ def test_pe_latency_is_what_it_declares(latency):
     async def tb(ctx):
         ctx.set(dut.a_fmt, FORMATS["int4"].hw_code)
         ctx.set(dut.b_fmt, FORMATS["int4"].hw_code)
-        ctx.set(dut.a, 3)
-        ctx.set(dut.b, 5)
+        ctx.set(dut.a, [3])
+        ctx.set(dut.b, [5])
         ctx.set(dut.valid, 1)
         ctx.set(dut.clear, 1)
         await ctx.tick()

@@ -15,6 +15,7 @@ from amaranth.sim import Simulator
 from hw.quant_unit import QuantUnit, config_layout, input_layout, output_layout
 from model import requant as rq
 from verif.benches import quant_unit_stim as stim
+from verif.kit.sim_stream import EdgeCount, random_pause, stream_get, stream_put
 
 
 def run_unit(cols, width, jobs, rng, p_valid=1.0, p_ready=1.0, bad_cfgs=(), max_cycles=None,
@@ -38,28 +39,16 @@ def run_unit(cols, width, jobs, rng, p_valid=1.0, p_ready=1.0, bad_cfgs=(), max_
         max_cycles = 1000 + 20 * (slices + 1) * beats
 
     async def producer(ctx):
-        cycle = 0
+        clock = EdgeCount()
 
-        async def offer(valid_sig, ready_sig, payload_sig, word, what, gaps=True):
-            nonlocal cycle
-            while gaps and rng.random() >= p_valid:
-                ctx.set(valid_sig, 0)
-                await ctx.tick()
-                cycle += 1
-            ctx.set(valid_sig, 1)
-            ctx.set(payload_sig, word)
-            for waited in range(stall_limit + 1):
-                assert waited < stall_limit and cycle < max_cycles, (
-                    f"cycle {cycle}: {what} not taken after {waited} cycles of valid "
-                    f"(limits: {stall_limit} a handshake, {max_cycles} a run); "
-                    f"{len(received)} of {len(expected)} output beats so far")
-                ready = ctx.get(ready_sig)
-                await ctx.tick()
-                cycle += 1
-                if ready:
-                    break
-            ctx.set(valid_sig, 0)
-            return cycle - 1
+        async def offer(stream, word, what, gaps=True):
+            """Put one beat (bounded waits); the cycle it moved in."""
+            await stream_put(ctx, stream, word, pause=random_pause(rng, 1 - p_valid) if gaps
+                             else None, limit=stall_limit, clock=clock, what=what)
+            assert clock.edges < max_cycles, (
+                f"{what} taken at cycle {clock.edges - 1}, past the run's cycle budget "
+                f"{max_cycles}; {len(received)} of {len(expected)} output beats so far")
+            return clock.edges - 1
 
         for n, job in enumerate(jobs):
             if n in bad_cfgs:
@@ -67,37 +56,30 @@ def run_unit(cols, width, jobs, rng, p_valid=1.0, p_ready=1.0, bad_cfgs=(), max_
                 bad = stim.config_word(job.cfg, cols, mode_code=bad_cfgs[n])
                 if bad_cfgs[n] != 3:     # mantissa 0 in a legal mode
                     bad &= ~(((1 << rq.MANT_BITS) - 1) << config_layout(cols)["mantissa"].offset)
-                await offer(dut.cfg.valid, dut.cfg.ready, dut.cfg.payload.as_value(), bad,
-                            f"rejected config ({why}) before job {n}")
+                await offer(dut.cfg, bad, f"rejected config ({why}) before job {n}")
                 log["cfg_error"].append(ctx.get(dut.cfg_error))
                 assert log["cfg_error"][-1] == 1, \
                     f"cfg_error not set by the rejected config ({why}) before job {n}"
-            await offer(dut.cfg.valid, dut.cfg.ready, dut.cfg.payload.as_value(), cfg_words[n],
-                        f"config of job {n}")
+            await offer(dut.cfg, cfg_words[n], f"config of job {n}")
             for b, word in enumerate(in_words[n]):
                 # i.ready is a function of state: it may not follow i.valid
                 ctx.set(dut.i.valid, 0)
                 r0 = ctx.get(dut.i.ready)
                 ctx.set(dut.i.valid, 1)
                 assert ctx.get(dut.i.ready) == r0
-                log["accepted"].append(await offer(dut.i.valid, dut.i.ready,
-                                                   dut.i.payload.as_value(), word,
-                                                   f"input beat {b} of job {n}"))
+                log["accepted"].append(await offer(dut.i, word, f"input beat {b} of job {n}"))
 
     async def consumer(ctx):
-        cycle = 0
+        clock = EdgeCount()
         while len(received) < len(expected):
-            assert cycle < max_cycles, (f"{len(received)} of {len(expected)} output beats "
-                                        f"after {max_cycles} cycles (the run's cycle budget)")
-            ready = rng.random() < p_ready
-            ctx.set(dut.o.ready, ready)
-            valid = ctx.get(dut.o.valid)
-            word = ctx.get(dut.o.payload.as_value())
-            await ctx.tick()
-            if valid and ready:
-                received.append(stim.output_dict(word, cols, width))
-                log["emitted"].append(cycle)
-            cycle += 1
+            word = await stream_get(ctx, dut.o, pause=random_pause(rng, 1 - p_ready),
+                                    limit=max_cycles, clock=clock, raw=True,
+                                    what=f"output beat {len(received)} of {len(expected)}")
+            assert clock.edges < max_cycles, (f"{len(received)} of {len(expected)} output "
+                                              f"beats after {max_cycles} cycles (the run's "
+                                              f"cycle budget)")
+            received.append(stim.output_dict(word, cols, width))
+            log["emitted"].append(clock.edges - 1)
         ctx.set(dut.o.ready, 1)
         for _ in range(12):
             assert not ctx.get(dut.o.valid), "extra output beat"

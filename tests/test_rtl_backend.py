@@ -18,7 +18,8 @@ import pytest
 from model.backend import GemmOverflowError
 from model.formats import FORMATS
 from model.gemm import gemm_exact, overflow_mask
-from sim.backends import RtlBackend, make_backend
+from sim.backends import RtlBackend
+from sim.factory import make_backend
 
 SMALL = dict(rows=3, cols=4, depth=16, batch_beats=300)
 PAIRS = list(itertools.product(["int4", "uint4", "fp4"], ["int4", "uint4"]))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import sim.soak as soak
-from model.formats import product_range, side_formats
+from model.hw_vocab import product_range, side_formats
 from model.gemm import gemm_exact, overflow_mask
 
 TINY = ["--sim", "verilator", "--rows", "3", "--cols", "4", "--depth", "16",

@@ -18,8 +18,8 @@ def test_input_registered_delays_inputs_by_one_cycle():
     seen = []
 
     async def bench(ctx):
-        ctx.set(dut.a, 3)
-        ctx.set(dut.b, -5)
+        ctx.set(dut.a, [3])     # one lane
+        ctx.set(dut.b, [-5])
         ctx.set(dut.valid, 1)
         ctx.set(dut.clear, 1)
         await ctx.tick()              # operands reach the input registers
@@ -63,7 +63,8 @@ def test_int8_pe_synthesizes_with_one_accumulator(tmp_path):
     assert cells.get("TRELLIS_FF") == 32           # the accumulator, nothing else
     assert "MULT18X18D" not in cells               # -nodsp honoured
     assert result.luts("ecp5_nodsp") > 8 * 8 // 2  # an 8x8 multiplier is not free
-    assert result.port_bits == 8 + 8 + 1 + 1 + 32 + 2  # a, b, valid, clear, acc, clk, rst
+    # a, b, valid, clear, acc, overflow (the PE signature's; constant 0 here), clk, rst
+    assert result.port_bits == 8 + 8 + 1 + 1 + 32 + 1 + 2
 
 
 def test_black_box_pe_has_the_real_pe_ports():

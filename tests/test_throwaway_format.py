@@ -20,10 +20,12 @@ import pytest
 from amaranth.sim import Simulator
 
 from hw.array import input_layout
-from hw.pe import PE_LATENCIES, ProcessingElement, ProductUnit
+from model.config import PE_LATENCIES
+from hw.pe import ProcessingElement
+from hw.product import ProductUnit
 from model.backend import GoldenBackend
-from model.formats import (FORMATS, FormatSpec, hardware_orientation, product_width,
-                           select_width, side_formats, to_nibbles)
+from model.formats import FORMATS, FormatSpec, to_nibbles
+from model.hw_vocab import hardware_orientation, product_width, select_width, side_formats
 from model.gemm import gemm_exact
 from test_array import Job, run_array
 
@@ -90,8 +92,8 @@ def test_product_unit_exhaustive_over_every_select_and_code():
             a_codes = codes(fa) if fa else np.arange(16)
             b_codes = codes(fb) if fb else np.arange(16)
             for a, b in itertools.product(a_codes, b_codes):
-                ctx.set(dut.a, int(to_nibbles(a, fa)) if fa else int(a))
-                ctx.set(dut.b, int(to_nibbles(b, fb)) if fb else int(b))
+                ctx.set(dut.a, [int(to_nibbles(a, fa)) if fa else int(a)])   # one lane
+                ctx.set(dut.b, [int(to_nibbles(b, fb)) if fb else int(b)])
                 want = iv(a, fa) * iv(b, fb) if fa and fb else 0
                 assert ctx.get(dut.product) == want, (fa, fb, a, b)
 
@@ -115,8 +117,8 @@ def test_pe_loads_every_code_pair_of_the_new_formats(latency):
         for fa, fb, a, b in loads + [loads[-1]] * (latency - 1):
             ctx.set(dut.a_fmt, FORMATS[fa].hw_code)
             ctx.set(dut.b_fmt, FORMATS[fb].hw_code)
-            ctx.set(dut.a, int(to_nibbles(a, fa)))
-            ctx.set(dut.b, int(to_nibbles(b, fb)))
+            ctx.set(dut.a, [int(to_nibbles(a, fa))])
+            ctx.set(dut.b, [int(to_nibbles(b, fb))])
             await ctx.tick()
             seen.append(ctx.get(dut.acc))
         assert seen[latency - 1:] == [iv(a, fa) * iv(b, fb) for fa, fb, a, b in loads]

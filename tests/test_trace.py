@@ -83,14 +83,13 @@ def test_round_trip_every_format_pair(tmp_path):
         assert npz["g0003/a"].shape == calls[3][3].shape
 
 
-class OffByOne:
+class OffByOne(GoldenBackend):
     """A faulty backend: right shape, every output one too large."""
 
     name = "faulty"
-    acc_width = 32
 
-    def gemm(self, a, b, a_format, b_format, *, name="gemm"):
-        return GoldenBackend().gemm(a, b, a_format, b_format, name=name) + 1
+    def run_checked(self, op):
+        return super().run_checked(op) + 1
 
 
 def test_recorder_returns_backend_answer_but_records_golden_truth(tmp_path):
@@ -323,23 +322,13 @@ def test_replay_cli_rejects_bad_input_with_one_line(good_trace, tmp_path):
     assert "fp4r2" in line
 
 
-class _ClosingBackend(OffByOne):
-    last_stats = {}
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
 def test_replay_exits_1_and_names_the_gemm_a_backend_gets_wrong(good_trace, monkeypatch,
                                                                    capsys):
     import argparse
 
-    import sim.backends
+    import sim.factory
     from scripts import cmd_replay
-    monkeypatch.setattr(sim.backends, "make_backend", lambda *a, **k: _ClosingBackend())
+    monkeypatch.setattr(sim.factory, "make_backend", lambda *a, **k: OffByOne())
     args = argparse.Namespace(trace=str(good_trace), sim="verilator", rows=8, cols=8,
                               acc_width=None)
     assert cmd_replay.run(args) == 1

@@ -28,7 +28,7 @@ SELECTIONS = {
     # Verilator build of it takes minutes).
     "tests:quant_tile": ["tests/test_quant_tile.py", "-k", "not verilator"],
 }
-DEFAULT_LAYER = {"pe": "tests:pe", "product_pipeline": "tests:pe", "skew": "tests:array",
+DEFAULT_LAYER = {"pe": "tests:pe", "product": "tests:pe", "product_pipeline": "tests:pe", "skew": "tests:array",
                  "grid": "tests:array", "drain": "tests:array", "array": "tests:array",
                  "accel": "tests:tile", "tile_quant": "tests:quant_tile", "quant_unit": "tests:quant"}
 
@@ -54,13 +54,13 @@ class Mutant:
 M = Mutant
 CATALOGUE = [
     # ---- PE -------------------------------------------------------------------
-    M("pe_fp4_shift", "pe", "b_value << (spec.shift_per_exp * (e - 1))",
+    M("pe_fp4_shift", "product", "b_value << (spec.shift_per_exp * (e - 1))",
       "b_value << (spec.shift_per_exp * (e - 1) + (e == 4))", "FP4 exponent 4 shifts one too far"),
-    M("pe_fp4_sign", "pe", "Mux(sign, -shifted, shifted)", "Mux(sign, shifted, -shifted)",
+    M("pe_fp4_sign", "product", "Mux(sign, -shifted, shifted)", "Mux(sign, shifted, -shifted)",
       "FP4 sign inverted"),
-    M("pe_int_zero_extend", "pe", "code.as_signed() if spec.code_min < 0 else code",
+    M("pe_int_zero_extend", "product", "code.as_signed() if spec.code_min < 0 else code",
       "code if spec.code_min < 0 else code", "signed codes zero-extended"),
-    M("pe_reserved_select", "pe", "with m.Default():  # select codes no format uses\n"
+    M("pe_reserved_select", "product", "with m.Default():  # select codes no format uses\n"
       "                m.d.comb += self.product.eq(0)",
       "with m.Default():  # select codes no format uses\n"
       "                m.d.comb += self.product.eq(int_product)", "reserved a_fmt multiplies"),
@@ -83,8 +83,8 @@ CATALOGUE = [
     M("pp_log_sign_dropped", "product_pipeline", "signed_b.eq(Mux(sign, -b_value, b_value))",
       "signed_b.eq(b_value)", "FP4 sign ignored in the two-stage product"),
     M("pp_exponent_not_gated", "product_pipeline",
-      "exponent.eq(Mux(self.a_fmt == spec.hw_code, self.a[:spec.exp_bits], 0))",
-      "exponent.eq(self.a[:spec.exp_bits])", "shift term leaks into integer products"),
+      "exponent.eq(Mux(self.a_fmt == spec.hw_code, a_lane[:spec.exp_bits], 0))",
+      "exponent.eq(a_lane[:spec.exp_bits])", "shift term leaks into integer products"),
     M("pp_clear_one_stage", "product_pipeline", "self.clear_out.eq(clear_1)",
       "self.clear_out.eq(self.clear)", "clear reaches the accumulator a cycle early"),
     # ---- skew / grid / drain / array ------------------------------------------
@@ -94,15 +94,15 @@ CATALOGUE = [
       'self.b[lane * c:lane * (c + 1)], c // 2, f"b_skew_{c}"', "B column 1 not delayed"),
     M("skew_ctrl_not_registered", "skew", "m.d.sync += nxt.eq(ctrl)", "m.d.comb += nxt.eq(ctrl)",
       "control reaches row r without its delay"),
-    M("grid_clear_on_bubble", "grid", "pe.clear.eq(ctrl[c].valid & ctrl[c].first)",
-      "pe.clear.eq(ctrl[c].first)", "a bubble after a first beat clears the sums"),
+    M("grid_clear_on_bubble", "grid", '"clear": ctrl[c].valid & ctrl[c].first}',
+      '"clear": ctrl[c].first}', "a bubble after a first beat clears the sums"),
     M("grid_capture_early", "grid", "capture = ends[c + L]", "capture = ends[c + L - 1]",
       "result captured one cycle before the last product"),
     M("grid_b_not_forwarded", "grid", "m.d.sync += b_next.eq(b_from_above[c])",
       "m.d.comb += b_next.eq(b_from_above[c])", "B reaches the next row a cycle early"),
     M("grid_a_not_forwarded", "grid", "m.d.sync += a_next.eq(a_from_left)",
       "m.d.comb += a_next.eq(a_from_left)", "A reaches the next column a cycle early"),
-    M("grid_fmt_from_column0", "grid", "pe.a_fmt.eq(ctrl[c].a_fmt)", "pe.a_fmt.eq(ctrl[0].a_fmt)",
+    M("grid_fmt_from_column0", "grid", '"a_fmt": ctrl[c].a_fmt,', '"a_fmt": ctrl[0].a_fmt,',
       "each column uses column 0's (later) A format"),
     M("grid_done_early", "grid", "self.done[r].eq(ends[done_stage(C, L)])",
       "self.done[r].eq(ends[done_stage(C, L) - 1])", "row read before its last column is final"),

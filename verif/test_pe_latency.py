@@ -1,5 +1,5 @@
 """The array and tile benches on Icarus with the PE latencies other than the
-default (``hw.pe.DEFAULT_PE_LATENCY``, which every other bench builds).
+default (``model.config.DEFAULT_PE_LATENCY``, which every other bench builds).
 
 The benches check every result bit-exact against the golden model, stream
 rules, backpressure and overflow, whatever the latency; only the result
@@ -11,7 +11,7 @@ budget); one configuration per latency keeps the cost at three runs.
 
 import pytest
 
-from hw.pe import DEFAULT_PE_LATENCY, PE_LATENCIES
+from model.config import DEFAULT_PE_LATENCY, PE_LATENCIES
 from verif.harness import run_bench
 
 OTHER = [lat for lat in PE_LATENCIES if lat != DEFAULT_PE_LATENCY]

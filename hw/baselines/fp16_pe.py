@@ -37,11 +37,15 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal  # no __future__ annota
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..pe_signature import PESignature
+
 __all__ = ["Fp16MacPE", "Fp16Multiplier", "Fp32Adder", "CANONICAL_NAN32", "NEG_ZERO32"]
 
 CANONICAL_NAN32 = 0x7FC00000
 INF32 = 0x7F800000
 NEG_ZERO32 = 0x80000000
+# One binary16 lane per operand, a binary32 accumulator pattern, no selects.
+SIGNATURE = PESignature(lane_shape=16, a_select_width=0, b_select_width=0, acc_shape=32)
 
 
 def leading_zeros(m: Module, value, name: str) -> Signal:
@@ -202,20 +206,25 @@ class Fp32Adder(wiring.Component):
 
 
 class Fp16MacPE(wiring.Component):
-    """binary16 x binary16 products accumulated in a binary32 register."""
+    """binary16 x binary16 products accumulated in a binary32 register.
 
-    a: In(16)
-    b: In(16)
-    valid: In(1)
-    clear: In(1)
-    acc: Out(32)
+    Ports: ``hw.pe_signature.PESignature`` with one 16-bit lane (a binary16
+    pattern), no format selects, ``acc`` a binary32 bit pattern and
+    ``overflow`` constant 0 (IEEE saturates to infinity instead).
+    """
+
+    latency = 1
+    lanes = 1
+
+    def __init__(self):
+        super().__init__(SIGNATURE)
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.multiplier = mul = Fp16Multiplier()
         m.submodules.adder = add = Fp32Adder()
         m.d.comb += [
-            mul.a.eq(self.a), mul.b.eq(self.b),
+            mul.a.eq(self.a[0]), mul.b.eq(self.b[0]),
             # -0 is the additive identity: a cleared sum starts as the product.
             add.x.eq(Mux(self.clear, NEG_ZERO32, self.acc)),
             add.y.eq(mul.product),
@@ -224,4 +233,5 @@ class Fp16MacPE(wiring.Component):
             m.d.sync += self.acc.eq(add.result)
         with m.Elif(self.clear):
             m.d.sync += self.acc.eq(0)
+        m.d.comb += self.overflow.eq(0)     # no such flag
         return m

@@ -42,8 +42,9 @@ adder input and none in flight, the same adder runs the reduction: step
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal  # no __future__ annotations: Amaranth reads them
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import Out
 
+from ..pe_signature import PESignature
 from .fp16_pe import NEG_ZERO32
 from .fp_stages import ADD_STEPS, MUL_STEPS, register
 
@@ -58,27 +59,26 @@ ADD_STAGES = 1 + len(ADD_STEPS)
 class Fp16PipelinedMacPE(wiring.Component):
     """binary16 products into ``ADD_STAGES`` interleaved binary32 partial sums.
 
-    ``latency`` (read-only): cycles from the last beat's operands to
-    ``acc_valid``; ``slots``: the number of partial sums.
+    Ports: ``fp16_pe``'s ``PESignature`` plus ``acc_valid``.  ``latency``
+    (read-only): cycles from the last beat's operands to ``acc_valid``;
+    ``slots``: the number of partial sums.
     """
-
-    a: In(16)
-    b: In(16)
-    valid: In(1)
-    clear: In(1)
-    acc: Out(32)
-    acc_valid: Out(1)
 
     slots = ADD_STAGES
     # Multiplier, then the beat's add, then P reduction steps of P cycles.
     latency = MUL_STAGES + ADD_STAGES + ADD_STAGES * ADD_STAGES
+    lanes = 1
+
+    def __init__(self):
+        super().__init__(PESignature(lane_shape=16, a_select_width=0, b_select_width=0,
+                                     acc_shape=32, extra={"acc_valid": Out(1)}))
 
     def elaborate(self, platform):
         m = Module()
         P = self.slots
 
         # ---- multiplier: valid/clear travel with the operands
-        bundle = dict(a=self.a, b=self.b)
+        bundle = dict(a=self.a[0], b=self.b[0])
         ctl = dict(valid=self.valid, clear=self.clear)
         pending = Const(0, 1)   # a beat or clear still inside the multiplier
         for i, step in enumerate(MUL_STEPS):
@@ -142,4 +142,5 @@ class Fp16PipelinedMacPE(wiring.Component):
             m.d.sync += [index.eq(0), count.eq(0), done.eq(0), step.eq(0), live.eq(0)]
 
         m.d.comb += self.acc_valid.eq(done & ~pending)
+        m.d.comb += self.overflow.eq(0)     # no such flag
         return m

@@ -37,39 +37,52 @@ only the delay differs.
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed  # no __future__ annotations: Amaranth reads them
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+
+from ..pe_signature import PESignature
 
 __all__ = ["Int8MacPE", "INT8_ACC_WIDTH", "INT8_LATENCIES", "INT8_DEFAULT_LATENCY"]
 
 INT8_ACC_WIDTH = 32
 INT8_LATENCIES = (1, 2, 3, 4)
 INT8_DEFAULT_LATENCY = 4
+SIGNATURE = PESignature(lane_shape=signed(8), a_select_width=0, b_select_width=0,
+                        acc_shape=signed(INT8_ACC_WIDTH))
 
 
 class Int8MacPE(wiring.Component):
     """Signed INT8 x INT8 MAC with a wrapping 32-bit registered accumulator.
 
-    ``acc`` shows a product ``latency`` cycles after its operands.
+    Ports: ``hw.pe_signature.PESignature`` with one signed 8-bit lane, no
+    format selects (one format), a signed 32-bit ``acc`` and ``overflow``
+    constant 0 (the accumulator wraps).  ``acc`` shows a product ``latency``
+    cycles after its operands.
     """
 
-    a: In(signed(8))
-    b: In(signed(8))
-    valid: In(1)
-    clear: In(1)
-    acc: Out(signed(INT8_ACC_WIDTH))
+    lanes = 1
 
     def __init__(self, latency: int = INT8_DEFAULT_LATENCY):
         if isinstance(latency, bool) or latency not in INT8_LATENCIES:
             self._MustUse__silence = True
             raise ValueError(f"INT8 PE latency must be one of {INT8_LATENCIES}, got {latency!r}")
         self.latency = latency
-        super().__init__()
+        super().__init__(SIGNATURE)
+
+    @classmethod
+    def from_config(cls, config):
+        """The cell an array of ``config`` builds (``hw.grid``): its PE latency;
+        the accumulator is always 32 bits and there is one lane."""
+        if config.acc_width != INT8_ACC_WIDTH or config.lanes != 1:
+            raise ValueError(f"the INT8 PE has one lane and a {INT8_ACC_WIDTH}-bit accumulator, "
+                             f"got lanes {config.lanes}, acc_width {config.acc_width}")
+        return cls(latency=config.pe_latency)
 
     def elaborate(self, platform):
         m = Module()
+        a, b = self.a[0], self.b[0]
+        m.d.comb += self.overflow.eq(0)     # no flag: the documented wrap
         if self.latency == 1:
             product = Signal(signed(16))  # -128*-128 = 16384 fits 16 signed bits
-            m.d.comb += product.eq(self.a * self.b)
+            m.d.comb += product.eq(a * b)
             base = Mux(self.clear, Const(0, signed(INT8_ACC_WIDTH)), self.acc)
             with m.If(self.valid):
                 # .eq truncates the 33-bit sum to 32 bits: the documented wrap.
@@ -81,15 +94,15 @@ class Int8MacPE(wiring.Component):
         product = Signal(signed(16), name="product_q")
         valid, clear = Signal(name="valid_q"), Signal(name="clear_q")
         if self.latency == 2:
-            m.d.sync += [product.eq(self.a * self.b), valid.eq(self.valid), clear.eq(self.clear)]
+            m.d.sync += [product.eq(a * b), valid.eq(self.valid), clear.eq(self.clear)]
         else:
             # B cut into 2-bit slices: a * b == sum_i (a * b[2i:2i+2]) << 2i exactly,
             # the top slice signed.  Each slice product is one short add.
             slices = []
             for i in range(0, 8, 2):
-                piece = self.b[i:i + 2].as_signed() if i == 6 else self.b[i:i + 2]
+                piece = b[i:i + 2].as_signed() if i == 6 else b[i:i + 2]
                 pp = Signal(signed(11), name=f"pp_{i}")
-                m.d.sync += pp.eq(self.a * piece)
+                m.d.sync += pp.eq(a * piece)
                 slices.append(pp)
             terms = [pp << i for pp, i in zip(slices, range(0, 8, 2))]
             ctl = [(self.valid, self.clear)]

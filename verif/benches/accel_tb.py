@@ -14,7 +14,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge
 
-from model.formats import max_abs_product
+from model.hw_vocab import max_abs_product
 from verif.kit import burst_pause, random_pause, test_rng
 from verif.kit.bench import asymmetric_lanes
 from verif.kit.golden import fill_pair, product_nibbles

@@ -21,7 +21,7 @@ from cocotb.triggers import FallingEdge
 
 from hw.array import input_layout, output_layout
 from hw.codec import LayoutCodec, stream_lanes
-from model.formats import max_abs_product
+from model.hw_vocab import max_abs_product
 from verif.kit import Coverage, GemmBench, burst_pause, random_pause, test_rng
 from verif.kit.bench import asymmetric_lanes
 from verif.kit.clocking import PERIOD_NS

@@ -7,7 +7,7 @@ after the sum comes back, cleared by ``clear``); reset mid-sum.
 The PE is driven cycle by cycle: inputs change on the falling edge, ``acc``
 and ``overflow`` are checked ``latency`` falling edges later (the PE's
 declared latency, ``pe_latency`` in ``RADIX4_PARAMS``, default
-``hw.pe.DEFAULT_PE_LATENCY``).  A reset flushes the PE's pipeline, so the
+``model.config.DEFAULT_PE_LATENCY``).  A reset flushes the PE's pipeline, so the
 operations of the ``latency - 1`` cycles before it are never observable and
 go unchecked.
 """
@@ -20,10 +20,10 @@ import os
 import cocotb
 from cocotb.triggers import FallingEdge
 
-from hw.pe import DEFAULT_PE_LATENCY
+from model.config import DEFAULT_PE_LATENCY
 from verif.kit import Coverage, assert_resolvable, get_seed, start_clock, test_rng
 from verif.kit.seed import depth
-from model.formats import lane_width, max_abs_product, select_width
+from model.hw_vocab import lane_width, max_abs_product, select_width
 from verif.kit.golden import (code_count, extreme_nibbles, fill_pair, fill_to, format_names, format_pairs,
                               product_nibbles, product_table, reserved_codes, running_expect)
 

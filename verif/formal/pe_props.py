@@ -2,7 +2,7 @@
 
 Two proofs in one wrapper, every input free in every cycle (``rst`` too):
 
-* ``radix4_product`` (``hw.pe.ProductUnit`` alone): ``product ==
+* ``radix4_product`` (``hw.product.ProductUnit`` alone): ``product ==
   ref_product(a_fmt, a, b_fmt, b)`` -- combinational, so it holds for every
   format pair and every operand pair at once.
 * ``radix4_pe`` (latency L): the wrapper runs its own accumulator written from

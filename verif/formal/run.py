@@ -32,7 +32,8 @@ SOLVER = os.environ.get("RADIX4_FORMAL_SOLVER", "yices")
 
 
 def _pe_designs(acc_width, latency):
-    from hw.pe import ProcessingElement, ProductUnit
+    from hw.pe import ProcessingElement
+    from hw.product import ProductUnit
     return {"product.il": (ProductUnit(), "radix4_product"),
             "pe.il": (ProcessingElement(acc_width, latency=latency), "radix4_pe")}
 
@@ -43,7 +44,7 @@ def _array_designs(rows, cols, acc_width):
 
 
 def _default_latency():
-    from hw.pe import DEFAULT_PE_LATENCY
+    from model.config import DEFAULT_PE_LATENCY
     return DEFAULT_PE_LATENCY
 
 

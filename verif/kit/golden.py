@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.formats import (FORMATS, extreme_codes, from_nibbles, lane_width,
-                           max_abs_product, select_width, side_formats, to_nibbles)
+from model.formats import FORMATS, from_nibbles, to_nibbles
+from model.hw_vocab import extreme_codes, lane_width, max_abs_product, select_width, side_formats
 from model.gemm import gemm_exact, overflow_mask
 
 
@@ -94,7 +94,7 @@ def running_expect(a_nibs, b_nibs, a_fmt: int, b_fmt: int, width: int, at=None):
 
 
 def extreme_nibbles(side: str, code: int) -> list[int]:
-    """Wire nibbles of the format's extreme codes (``model.formats.extreme_codes``);
+    """Wire nibbles of the format's extreme codes (``model.hw_vocab.extreme_codes``);
     any nibble for a reserved code."""
     name = format_names(side).get(code)
     if name is None:
