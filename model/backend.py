@@ -17,8 +17,8 @@ import numpy as np
 
 from .formats import hardware_orientation
 from .formats import int_value
-from .gemm import (DEFAULT_ACC_WIDTH, _exact_matmul, acc_range, check_acc_width, gemm_exact,
-                   overflow_mask)
+from .gemm import (DEFAULT_ACC_WIDTH, _exact_matmul, acc_range, check_acc_width, check_lanes,
+                   gemm_exact, overflow_mask)
 from .quant import WIDE_FORMATS, decompose, nibble_gemm
 
 __all__ = ["GemmBackend", "GemmOverflowError", "GoldenBackend"]
@@ -50,7 +50,8 @@ class GoldenBackend:
     """The NumPy golden model as a backend, with the hardware's overflow rule.
 
     Each 4-bit part GEMM is checked against the accumulator width exactly as
-    the RTL would flag it (sticky, running sum in ascending k).  A pair the
+    the RTL would flag it (sticky, running sum in ascending k, judged after
+    each group of ``lanes`` products: ``model.gemm.overflow_mask``).  A pair the
     datapath takes only the other way round (FP4 on the B side) is computed
     as the transposed product ``(B^T A^T)^T``, as the driver does, so the
     overflow check sees the same accumulation.  Pairs the datapath cannot run
@@ -59,9 +60,11 @@ class GoldenBackend:
 
     name = "golden"
 
-    def __init__(self, acc_width: int = DEFAULT_ACC_WIDTH, check_overflow: bool = True):
+    def __init__(self, acc_width: int = DEFAULT_ACC_WIDTH, check_overflow: bool = True, *,
+                 lanes: int = 1):
         self.acc_width = check_acc_width(acc_width)
         self.check_overflow = check_overflow
+        self.lanes = check_lanes(lanes)
 
     def _gemm4(self, a, b, fa, fb, name):
         try:
@@ -71,7 +74,7 @@ class GoldenBackend:
         if transposed:
             return self._gemm4(np.asarray(b).T, np.asarray(a).T, fb, fa, name).T
         if self.check_overflow:
-            bad = overflow_mask(a, b, fa, fb, self.acc_width)
+            bad = overflow_mask(a, b, fa, fb, self.acc_width, lanes=self.lanes)
             if bad.any():
                 raise GemmOverflowError(name, int(bad.sum()), self.acc_width)
         return gemm_exact(a, b, fa, fb)

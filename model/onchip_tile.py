@@ -109,8 +109,8 @@ class GoldenQuantTile(GoldenBackend):
 
     name = "golden"
 
-    def __init__(self, rows: int = 8, cols: int = 8, acc_width: int = 32):
-        super().__init__(acc_width=acc_width)
+    def __init__(self, rows: int = 8, cols: int = 8, acc_width: int = 32, *, lanes: int = 1):
+        super().__init__(acc_width=acc_width, lanes=lanes)
         self.rows, self.cols = rows, cols
 
     # -- checks shared with the RTL driver ------------------------------------
