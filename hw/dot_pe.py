@@ -1,0 +1,143 @@
+"""The k-lane dot-product PE (SPEC 2, ``--lanes K``; docs/hardware.md, "Dot-product PE").
+
+Each valid cycle it takes ``lanes`` A codes and ``lanes`` B codes (lane 0 is
+the lowest k of the group), forms the ``lanes`` exact products of SPEC 2,
+adds them in an exact adder tree and adds that group sum to one
+accumulator.  Overflow follows ``model.gemm.overflow_mask(..., lanes=k)``:
+the exact running sum after each group is judged, the register wraps, the
+flag is sticky (docs/architecture.md, "Overflow with lanes").
+
+Pipeline (``latency`` cycles from the operands to ``acc``):
+
+1. decode: per lane the B value and the row controls (``hw.dot_rows``);
+2. the rows and the adder tree (``hw.adder_tree``), its levels spread
+   evenly over ``latency - 2`` register stages, the group sum registered last;
+3. the accumulator: ``acc + group`` exact in ``max(W, group) + 1`` bits,
+   ``clear`` loads the group sum instead (the multiplexer after the adder,
+   as in ``hw.pe``).
+
+``levels`` is the tree depth (3 rows per lane today: 2 levels for 1 lane,
+5 for 8, 6 for 16).  The default latency is ``2 + ceil(levels / 2)`` (at
+most 2 adder levels a stage); any value from 3 (the whole tree in one
+stage) to ``2 + levels`` (one level a stage) may be asked for.
+"""
+
+import math
+
+from amaranth.hdl import Module, Signal, signed  # no __future__ annotations: Amaranth reads them
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from model.formats import lane_width, select_width
+from model.gemm import check_lanes
+
+from .adder_tree import Term, even_cuts, reduce_terms, tree_levels
+from .dot_rows import LaneDecode, LanePlan
+from .pe import check_acc_width
+
+__all__ = ["DotProductPE", "DEFAULT_LANES", "dot_pe_latencies", "default_dot_pe_latency"]
+
+# The measured choice (docs/lanes.md): see scripts/sweep_lanes.py.
+DEFAULT_LANES = 8
+DEFAULT_LEVELS_PER_STAGE = 2
+
+
+def _levels(lanes: int) -> int:
+    return tree_levels(LanePlan().rows * lanes)
+
+
+def dot_pe_latencies(lanes: int) -> range:
+    """The latencies a ``lanes``-lane PE can be built with."""
+    return range(3, 3 + _levels(check_lanes(lanes)))
+
+
+def default_dot_pe_latency(lanes: int) -> int:
+    return 2 + math.ceil(_levels(check_lanes(lanes)) / DEFAULT_LEVELS_PER_STAGE)
+
+
+class DotProductPE(wiring.Component):
+    """``lanes`` exact products per valid cycle into one accumulator.
+
+    Ports (Verilog names equal the member names, plus ``clk``/``rst``):
+    ``a``, ``b`` (``lanes`` x ``lane_width()`` bits, lane 0 in the low bits),
+    ``a_fmt``, ``b_fmt`` (one select per beat, for every lane), ``valid``,
+    ``clear`` in; ``acc`` (signed ``acc_width``, registered) and sticky
+    ``overflow`` out.  ``acc`` shows a group's sum ``latency`` cycles after
+    its operands.
+    """
+
+    def __init__(self, acc_width: int = 32, latency: int | None = None,
+                 lanes: int = DEFAULT_LANES):
+        try:
+            self.acc_width = check_acc_width(acc_width)
+            self.lanes = check_lanes(lanes)
+            self.plan = LanePlan()
+            self.levels = tree_levels(self.plan.rows * self.lanes)
+            if latency is None:
+                latency = default_dot_pe_latency(self.lanes)
+            allowed = dot_pe_latencies(self.lanes)
+            if isinstance(latency, bool) or latency not in allowed:
+                raise ValueError(f"a {self.lanes}-lane PE takes latency {allowed.start}.."
+                                 f"{allowed.stop - 1}, got {latency!r}")
+            self.latency = int(latency)
+        except ValueError:
+            self._MustUse__silence = True  # never built: no "unused elaboratable" warning
+            raise
+        lane = lane_width()
+        super().__init__({
+            "a": In(data.ArrayLayout(lane, self.lanes)),
+            "a_fmt": In(select_width("a")),
+            "b": In(data.ArrayLayout(lane, self.lanes)),
+            "b_fmt": In(select_width("b")),
+            "valid": In(1),
+            "clear": In(1),
+            "acc": Out(signed(acc_width)),
+            "overflow": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        width = self.acc_width
+
+        # Stage 1: decode every lane; valid/clear travel with the data.
+        lanes = [LaneDecode(self.plan, f"lane{i}") for i in range(self.lanes)]
+        for i, lane in enumerate(lanes):
+            lane.elaborate_into(m, self.a[i], self.a_fmt, self.b[i], self.b_fmt)
+        valid_1, clear_1 = Signal(name="valid_1"), Signal(name="clear_1")
+        m.d.sync += [valid_1.eq(self.valid), clear_1.eq(self.clear)]
+
+        # Stage 2: rows, then the adder tree (ends in the group-sum register).
+        terms, carries = [], []
+        for lane in lanes:
+            t, c = lane.rows(m)
+            terms += t
+            carries += c
+        group, stages, (valid, clear) = reduce_terms(
+            m, terms, carries, cuts=even_cuts(self.levels, self.latency - 2), name="tree",
+            travel=(valid_1, clear_1))
+        assert 2 + stages == self.latency, (stages, self.latency)
+
+        # Stage 3: the accumulator.  The exact sum needs max(W, group) + 1 bits.
+        total = Signal(signed(max(width, group.width) + 1), name="total")
+        m.d.comb += total.eq(self.acc + group.value)
+        with m.If(valid & clear):
+            # A group narrower than acc is sign-extended, a wider one wraps.
+            load = group.value if group.width <= width else group.value[:width]
+            m.d.sync += [self.acc.eq(load),
+                         self.overflow.eq(~_fits(group, width))]
+        with m.Elif(valid):
+            m.d.sync += [self.acc.eq(total[:width]),
+                         self.overflow.eq(self.overflow | ~_fits(Term(total, 0, 0), width))]
+        with m.Elif(clear):
+            m.d.sync += [self.acc.eq(0), self.overflow.eq(0)]
+        return m
+
+
+def _fits(term: Term, width: int):
+    """Whether the signed ``term`` is representable in ``width`` signed bits:
+    its bits from ``width - 1`` up all agree (constant 1 when it is narrower)."""
+    value = term.value
+    if len(value) <= width:
+        return 1
+    top = value[width - 1:]
+    return (top == 0) | (top == (1 << len(top)) - 1)
