@@ -142,14 +142,25 @@ class LaneDecode:
                     act_c = act_c | hit
                     sneg_c = sneg_c | (hit & s)
                     pos_c = Mux(hit, plan.shifts.index(where), pos_c)
-        m.d.sync += [*(o.eq(v) for o, v in zip(one, one_c)), *(t.eq(v) for t, v in zip(two, two_c)),
-                     *(g.eq(v) for g, v in zip(neg, neg_c))]
+        m.d.sync += [*(o.eq(v) for o, v in zip(one, one_c)),
+                     *(t.eq(v) for t, v in zip(two, two_c)), *(g.eq(v) for g, v in zip(neg, neg_c))]
         b_q = Signal.like(bv, name=f"{n}_b_q")
         m.d.sync += b_q.eq(bv)
-        if plan.shifts:
-            m.d.sync += [act.eq(act_c), sneg.eq(sneg_c), pos.eq(pos_c)]
         self.b, self.one, self.two, self.neg = b_q, one, two, neg
         self.act, self.sneg, self.pos = act, sneg, pos
+        if not plan.shifts:
+            return
+        # The shift row's operand, gated and sign-applied here (+-b or 0;
+        # ``~b`` for -b, the +1 is a carry of the tree), with the first
+        # shift stage: stage 2 then has two 2:1 stages before its adder.
+        sneg_v = Signal(name=f"{n}_shift_neg_c")
+        pos_v = Signal.like(pos, name=f"{n}_shift_pos_c")
+        m.d.comb += [sneg_v.eq(sneg_c), pos_v.eq(pos_c)]
+        x = (Mux(act_c, bv, 0).as_unsigned() ^ sneg_v.replicate(len(bv))).as_signed()
+        self.early = _early_stages(plan.shifts)
+        x = _shift_stages(m, x, sneg_v, plan.shifts, pos_v, range(self.early), f"{n}_shift_e")
+        self.shift_x = Signal.like(x, name=f"{n}_shift_x")
+        m.d.sync += [act.eq(act_c), sneg.eq(sneg_c), pos.eq(pos_c), self.shift_x.eq(x)]
 
     def rows(self, m):
         """The lane's rows (``Term``s) and carries, from the stage-1 registers."""
@@ -164,21 +175,67 @@ class LaneDecode:
             terms.append(_negated_row(m, mag, 2 * i, self.neg[i], lo, hi, f"{n}_row{i}"))
         if plan.shifts:
             top = max(plan.shifts)
-            shifted = Signal(signed(bw + top), name=f"{n}_shifted")
-            with m.Switch(self.pos):
-                for idx, p in enumerate(plan.shifts):
-                    with m.Case(idx):
-                        m.d.comb += shifted.eq(Mux(self.act, self.b, 0) << p)
-                with m.Default():
-                    m.d.comb += shifted.eq(0)
-            terms.append(_negated_row(m, shifted, 0, self.sneg, min(blo, 0) << top,
-                                      max(bhi, 0) << top, f"{n}_shift_row"))
+            lo, hi = min(blo, 0) << top, max(bhi, 0) << top
+            lo, hi = min(lo, -hi - 1), max(hi, -lo - 1)
+            row = Signal(signed(signed_width(lo, hi)), name=f"{n}_shift_row")
+            rest = range(self.early, max(len(self.pos), self.early))
+            y = _shift_stages(m, self.shift_x, self.sneg, plan.shifts, self.pos, rest,
+                              f"{n}_shift", early=self.early)
+            m.d.comb += row.eq(y)
+            terms.append(Term(row, lo, hi))
         # Row 0 and the shift row share a carry (never both negative).
         merged = self.neg[0] if plan.digit_rows else 0
         if plan.shifts:
             merged = merged | self.sneg if plan.digit_rows else self.sneg
         carries = [merged] + list(self.neg[1:]) if (plan.digit_rows or plan.shifts) else []
         return terms, carries
+
+
+KEEP = {"keep": 1}
+# Shift-row index bits applied in stage 1 (with the sign), the rest in stage 2.
+EARLY_SHIFT_BITS = 1
+
+
+def _arithmetic(shifts):
+    step = shifts[1] - shifts[0] if len(shifts) > 1 else 1
+    return step, all(b - a == step for a, b in zip(shifts, shifts[1:]))
+
+
+def _early_stages(shifts) -> int:
+    """Index bits the stage-1 part of the shift row applies (0 for a case shifter)."""
+    bits = max(1, (len(shifts) - 1).bit_length())
+    return min(EARLY_SHIFT_BITS, bits) if _arithmetic(shifts)[1] else 0
+
+
+def _shift_stages(m, x, fill, shifts, pos, bits, name, *, early=0):
+    """Part of ``x << shifts[pos]`` (``fill`` shifted in at the bottom).
+
+    Shifts in an arithmetic progression are a log shifter: the base shift
+    ``shifts[0]`` (wiring), then for each index bit ``j`` a 2:1 stage by
+    ``step * 2^j``; ``bits`` picks the stages done here (``early`` stages
+    were done before).  Other shift sets are one case per shift, all at once.
+    """
+    step, arithmetic = _arithmetic(shifts)
+    if not arithmetic:
+        if early or not bits:
+            return x
+        out = Signal(signed(len(x) + max(shifts)), name=name)
+        with m.Switch(pos):
+            for idx, p in enumerate(shifts):
+                with m.Case(idx):
+                    m.d.comb += out.eq(Cat(fill.replicate(p), x).as_signed() if p else x)
+            with m.Default():
+                m.d.comb += out.eq(0)
+        return out
+    y = x
+    if not early and shifts[0]:
+        y = Cat(fill.replicate(shifts[0]), x).as_signed()
+    for j in bits:
+        moved = Cat(fill.replicate(step << j), y).as_signed()
+        stage = Signal(signed(len(moved)), name=f"{name}_{j}", attrs=KEEP)
+        m.d.comb += stage.eq(Mux(pos[j], moved, y))
+        y = stage
+    return y
 
 
 def _negated_row(m, mag, shift, neg, lo, hi, name):
