@@ -142,8 +142,14 @@ class LaneDecode:
                     act_c = act_c | hit
                     sneg_c = sneg_c | (hit & s)
                     pos_c = Mux(hit, plan.shifts.index(where), pos_c)
-        m.d.sync += [*(o.eq(v) for o, v in zip(one, one_c)),
-                     *(t.eq(v) for t, v in zip(two, two_c)), *(g.eq(v) for g, v in zip(neg, neg_c))]
+        # Digit rows: the magnitude |d| * b is selected here and registered;
+        # stage 2 applies the sign (one LUT level) in front of its adder.
+        self.mag = []
+        for i in range(plan.digit_rows):
+            mag = Signal(signed(len(bv) + 1), name=f"{n}_mag{i}")
+            m.d.sync += mag.eq(Mux(one_c[i], bv, 0) | Mux(two_c[i], bv << 1, 0))
+            self.mag.append(mag)
+        m.d.sync += [*(g.eq(v) for g, v in zip(neg, neg_c))]
         b_q = Signal.like(bv, name=f"{n}_b_q")
         m.d.sync += b_q.eq(bv)
         self.b, self.one, self.two, self.neg = b_q, one, two, neg
@@ -169,10 +175,8 @@ class LaneDecode:
         blo, bhi = plan.b_lo, plan.b_hi
         terms, carries = [], []
         for i in range(plan.digit_rows):
-            mag = Signal(signed(bw + 1), name=f"{n}_mag{i}")
-            m.d.comb += mag.eq(Mux(self.one[i], self.b, 0) | Mux(self.two[i], self.b << 1, 0))
             lo, hi = min(0, 2 * blo), max(0, 2 * bhi)
-            terms.append(_negated_row(m, mag, 2 * i, self.neg[i], lo, hi, f"{n}_row{i}"))
+            terms.append(_negated_row(m, self.mag[i], 2 * i, self.neg[i], lo, hi, f"{n}_row{i}"))
         if plan.shifts:
             top = max(plan.shifts)
             lo, hi = min(blo, 0) << top, max(bhi, 0) << top
