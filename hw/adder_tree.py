@@ -5,8 +5,11 @@ exactly.  Every adder is a two-input carry-chain add (CCU2C on ECP5) whose
 carry-in takes one of the carries, so conditional negations done as
 ``x ^ neg`` (= ``-x - 1`` when ``neg``) get their ``+1`` for free.
 
-Each level pairs the two narrowest terms first (widths are derived from
-value intervals, never guessed), so narrow integer rows meet narrow rows.
+Terms come in groups (one per lane): each group is summed on its own
+first, narrowest pair first (widths are derived from value intervals,
+never guessed), so every lane's exact product exists as a signal -- the
+point a proof or a probe compares with one-lane products -- and then the
+lane products are summed.
 A register stage follows each level named in ``cuts`` and the last one
 (the group sum is registered); inside a stage
 the intermediate sums carry the ``keep`` attribute: without it Yosys'
@@ -57,60 +60,87 @@ def even_cuts(levels: int, stages: int) -> set:
     return {round(levels * j / stages) for j in range(1, stages)}
 
 
-def reduce_terms(m, terms, carries, *, cuts=(), name: str = "tree",
-                 travel=()):
-    """Sum ``terms`` (list of ``Term``) and ``carries`` (1-bit values).
+def reduce_terms(m, groups, *, cuts=(), name: str = "tree", travel=()):
+    """Sum every group's terms and carries, then the group sums.
 
-    Returns ``(Term, stages, travelled)``: the registered sum, the register
-    stages inserted (one per cut below the last level, plus the last),
-    and ``travel`` (signals that go along, e.g. valid/clear) delayed by the
-    same number of stages.  Carries left over when the
-    adders run out become terms of their own.
+    ``groups`` is a list of ``(terms, carries)`` (``Term``s and 1-bit values),
+    one per lane: each group is reduced on its own first (its carries go into
+    its own adders), so each group's exact sum exists as a signal (the lane
+    product), then the group sums are reduced together.  Carries left over
+    when a group runs out of adders become terms of their own.
+
+    Returns ``(total, stages, travelled, group_sums)``: the registered total
+    (a ``Term``), the register stages inserted (one per cut below the last
+    level, plus the last), ``travel`` (e.g. valid/clear) delayed as much,
+    and ``(sums, stage)``: the group sums (``Term``s) and the number of
+    register stages in front of them.
     """
-    terms, carries, travel = list(terms), list(carries), list(travel)
-    while len(carries) > max(0, len(terms) - 1):
-        c = carries.pop()
-        terms.append(Term(c, 0, 1))
+    groups = [(list(t), list(c)) for t, c in groups]
+    for terms, carries in groups:
+        while len(carries) > max(0, len(terms) - 1):
+            terms.append(Term(carries.pop(), 0, 1))
+    travel = list(travel)
     level = stages = 0
-    if len(terms) == 1:   # nothing to add: still one register stage
-        terms, carries, travel = _register(m, terms, carries, travel, f"{name}_s0")
-        return terms[0], 1, travel
-    while len(terms) > 1:
-        terms.sort(key=lambda t: t.width)
-        nxt = []
-        for i in range(0, len(terms) - 1, 2):
-            x, y = terms[i], terms[i + 1]
-            c = carries.pop(0) if carries else None
-            lo, hi = x.lo + y.lo, x.hi + y.hi + (c is not None)
-            s = Signal(signed(signed_width(lo, hi)), name=f"{name}_l{level}_{i // 2}",
-                       attrs={"keep": 1})
-            m.d.comb += s.eq(x.value + y.value + (c if c is not None else 0))
-            nxt.append(Term(s, lo, hi))
-        if len(terms) % 2:
-            nxt.append(terms[-1])
-        terms, level = nxt, level + 1
-        if level in cuts or len(terms) == 1:
-            terms, carries, travel = _register(m, terms, carries, travel, f"{name}_s{stages}")
+    group_sums = None
+
+    def merged(groups):
+        """Once every lane's product is complete, record it and merge the lanes."""
+        nonlocal group_sums
+        if group_sums is None and all(len(t) == 1 for t, _ in groups):
+            group_sums = ([t[0] for t, _ in groups], stages)
+            return [([t[0] for t, _ in groups], [])]
+        return groups
+
+    groups = merged(groups)
+    while not (len(groups) == 1 and len(groups[0][0]) == 1):
+        groups = merged([(_add_level(m, t, c, f"{name}_l{level}_g{g}"), c)
+                         for g, (t, c) in enumerate(groups)])
+        level += 1
+        if level in cuts or (len(groups) == 1 and len(groups[0][0]) == 1):
+            groups, travel = _register(m, groups, travel, f"{name}_s{stages}")
             stages += 1
-    assert not carries
-    return terms[0], stages, travel
+    if stages == 0:   # a single term and nothing to add: still one register stage
+        groups, travel = _register(m, groups, travel, f"{name}_s0")
+        stages = 1
+    return groups[0][0][0], stages, travel, group_sums
 
 
-def _register(m, terms, carries, travel, name):
+def _add_level(m, terms, carries, name):
+    """One adder level over ``terms`` (narrowest pairs first); consumes carries."""
+    if len(terms) == 1:
+        return terms
+    terms = sorted(terms, key=lambda t: t.width)
+    out = []
+    for i in range(0, len(terms) - 1, 2):
+        x, y = terms[i], terms[i + 1]
+        c = carries.pop(0) if carries else None
+        lo, hi = x.lo + y.lo, x.hi + y.hi + (c is not None)
+        s = Signal(signed(signed_width(lo, hi)), name=f"{name}_{i // 2}", attrs={"keep": 1})
+        m.d.comb += s.eq(x.value + y.value + (c if c is not None else 0))
+        out.append(Term(s, lo, hi))
+    if len(terms) % 2:
+        out.append(terms[-1])
+    return out
+
+
+def _register(m, groups, travel, name):
     """One pipeline register over everything in flight."""
-    out_terms = []
-    for i, t in enumerate(terms):
-        q = Signal(signed(t.width), name=f"{name}_t{i}")
-        m.d.sync += q.eq(t.value)
-        out_terms.append(Term(q, t.lo, t.hi))
-    out_carries = []
-    for i, c in enumerate(carries):
-        q = Signal(name=f"{name}_c{i}")
-        m.d.sync += q.eq(c)
-        out_carries.append(q)
+    out = []
+    for g, (terms, carries) in enumerate(groups):
+        regs = []
+        for i, t in enumerate(terms):
+            q = Signal(signed(t.width), name=f"{name}_g{g}_t{i}")
+            m.d.sync += q.eq(t.value)
+            regs.append(Term(q, t.lo, t.hi))
+        cregs = []
+        for i, c in enumerate(carries):
+            q = Signal(name=f"{name}_g{g}_c{i}")
+            m.d.sync += q.eq(c)
+            cregs.append(q)
+        out.append((regs, cregs))
     out_travel = []
     for i, v in enumerate(travel):
         q = Signal.like(v, name=f"{name}_v{i}")
         m.d.sync += q.eq(v)
         out_travel.append(q)
-    return out_terms, out_carries, out_travel
+    return out, out_travel
