@@ -131,6 +131,8 @@ def plot(rows, path: Path) -> None:
     import matplotlib.pyplot as plt
     dots = [r for r in rows if r["kind"] == "dot" and r.get("fmax_mhz")]
     ref = next((r for r in rows if r["kind"] == "pe" and r.get("fmax_mhz")), None)
+    if not dots:
+        return
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     for lat in sorted({r["latency"] for r in dots}):
         sel = sorted((r for r in dots if r["latency"] == lat), key=lambda r: r["lanes"])
@@ -180,6 +182,8 @@ def main(argv=None) -> int:
         print(f"sweep_lanes: {exc}", file=sys.stderr)
         return 2
     from tqdm import tqdm
+
+    from hw.synth_tools import SynthError
     stored = {}
     if args.json.exists() and not args.force:
         try:
@@ -190,8 +194,13 @@ def main(argv=None) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     for kind, k, lat in tqdm(configs, desc="lanes sweep", unit="design"):
         fp = fingerprint(kind, k, lat, args.acc_width, not args.no_pnr)
-        row = stored.get(fp) or measure(kind, k, lat, args.acc_width, not args.no_pnr,
-                                        args.pnr_timeout)
+        row = stored.get(fp)
+        if row is None:
+            try:
+                row = measure(kind, k, lat, args.acc_width, not args.no_pnr, args.pnr_timeout)
+            except SynthError as exc:   # a tool failure is reported, not fatal to the sweep
+                row = {"kind": kind, "lanes": k, "latency": lat, "acc_width": args.acc_width,
+                       "error": str(exc).splitlines()[0] + " " + str(exc).splitlines()[-1]}
         row["fingerprint"] = fp
         rows.append(row)
         atomic_write_text(args.json, json.dumps({"rows": rows}, indent=1))
@@ -206,6 +215,10 @@ def table(rows) -> str:
              "LUT4 per MAC/ns | array LUT4/MAC | array LUT4 per MAC/ns | at array clock |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
+        if "error" in r:
+            lines.append(f"| dot-product PE | {r['lanes']} | {r['latency']} | tool error: "
+                         f"{r['error'][:80]} |" + " |" * 9)
+            continue
         f = r.get("fmax_mhz")
         name = "one-MAC PE (hw.pe)" if r["kind"] == "pe" else "dot-product PE"
         fmt = lambda key: f"{r[key]:.0f}" if r.get(key) is not None else "—"  # noqa: E731
