@@ -195,7 +195,6 @@ class LaneDecode:
         return terms, carries
 
 
-KEEP = {"keep": 1}
 # Shift-row index bits applied in stage 1 (with the sign), the rest in stage 2.
 EARLY_SHIFT_BITS = 1
 
@@ -236,7 +235,7 @@ def _shift_stages(m, x, fill, shifts, pos, bits, name, *, early=0):
         y = Cat(fill.replicate(shifts[0]), x).as_signed()
     for j in bits:
         moved = Cat(fill.replicate(step << j), y).as_signed()
-        stage = Signal(signed(len(moved)), name=f"{name}_{j}", attrs=KEEP)
+        stage = Signal(signed(len(moved)), name=f"{name}_{j}")
         m.d.comb += stage.eq(Mux(pos[j], moved, y))
         y = stage
     return y
