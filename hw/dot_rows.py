@@ -94,7 +94,7 @@ class LanePlan:
 
 
 class LaneDecode:
-    """Stage 1 of a lane: the registered B value and per-row digit controls.
+    """Stage 1 of a lane: the registered row magnitudes, signs and shift operand.
 
     ``elaborate_into(m, a, a_fmt, b, b_fmt)`` adds the decode and its
     registers; ``rows(m)`` then builds the lane's rows (``Term``s) and its
@@ -107,8 +107,6 @@ class LaneDecode:
     def elaborate_into(self, m, a, a_fmt, b, b_fmt):
         plan, n = self.plan, self.name
         bv = _int_decode(m, b, b_fmt, plan.b_specs, f"{n}_b_value", zero_others=True)
-        one = [Signal(name=f"{n}_one{i}") for i in range(plan.digit_rows)]
-        two = [Signal(name=f"{n}_two{i}") for i in range(plan.digit_rows)]
         neg = [Signal(name=f"{n}_neg{i}") for i in range(plan.digit_rows)]
         act, sneg = Signal(name=f"{n}_shift_on"), Signal(name=f"{n}_shift_neg")
         pos = Signal(range(max(len(plan.shifts), 1)), name=f"{n}_shift_pos")
@@ -150,9 +148,7 @@ class LaneDecode:
             m.d.sync += mag.eq(Mux(one_c[i], bv, 0) | Mux(two_c[i], bv << 1, 0))
             self.mag.append(mag)
         m.d.sync += [*(g.eq(v) for g, v in zip(neg, neg_c))]
-        b_q = Signal.like(bv, name=f"{n}_b_q")
-        m.d.sync += b_q.eq(bv)
-        self.b, self.one, self.two, self.neg = b_q, one, two, neg
+        self.b_width, self.neg = len(bv), neg
         self.act, self.sneg, self.pos = act, sneg, pos
         if not plan.shifts:
             return
@@ -171,7 +167,7 @@ class LaneDecode:
     def rows(self, m):
         """The lane's rows (``Term``s) and carries, from the stage-1 registers."""
         plan, n = self.plan, self.name
-        bw = len(self.b)
+        bw = self.b_width
         blo, bhi = plan.b_lo, plan.b_hi
         terms, carries = [], []
         for i in range(plan.digit_rows):
