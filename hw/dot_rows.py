@@ -148,7 +148,7 @@ class LaneDecode:
             m.d.sync += mag.eq(Mux(one_c[i], bv, 0) | Mux(two_c[i], bv << 1, 0))
             self.mag.append(mag)
         m.d.sync += [*(g.eq(v) for g, v in zip(neg, neg_c))]
-        self.b_width, self.neg = len(bv), neg
+        self.neg = neg
         self.act, self.sneg, self.pos = act, sneg, pos
         if not plan.shifts:
             return
@@ -167,7 +167,6 @@ class LaneDecode:
     def rows(self, m):
         """The lane's rows (``Term``s) and carries, from the stage-1 registers."""
         plan, n = self.plan, self.name
-        bw = self.b_width
         blo, bhi = plan.b_lo, plan.b_hi
         terms, carries = [], []
         for i in range(plan.digit_rows):
