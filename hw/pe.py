@@ -53,6 +53,9 @@ class ProcessingElement(wiring.Component):
         try:
             self.config = DatapathConfig.of(config, acc_width=acc_width, pe_latency=latency,
                                             lanes=lanes)
+            if self.config.lanes != 1:
+                raise ValueError(f"ProcessingElement is the one-lane PE; lanes="
+                                 f"{self.config.lanes} needs hw.dot_pe.DotProductPE")
         except ValueError:
             self._MustUse__silence = True  # never built: no "unused elaboratable" warning
             raise

@@ -190,6 +190,10 @@ class Backend(abc.ABC):
     def acc_width(self) -> int:
         return self.config.acc_width
 
+    @property
+    def lanes(self) -> int:
+        return self.config.lanes
+
     # ------------------------------------------------------------ GEMMs
     def check(self, a, b, a_format: str, b_format: str, name: str = "gemm") -> CheckedGemm:
         """``check_gemm`` with this backend's format rule."""
@@ -283,7 +287,8 @@ class GoldenBackend(Backend):
     """The NumPy golden model as a backend, with the hardware's overflow rule.
 
     Each 4-bit part GEMM is checked against the accumulator width exactly as
-    the RTL would flag it (sticky, running sum in ascending k), in the
+    the RTL would flag it (sticky, running sum in ascending k, judged after
+    each group of ``config.lanes`` products: ``model.gemm.overflow_mask``), in the
     orientation the datapath runs it (FP4 on the B side: ``(B^T A^T)^T``).
     Pairs the datapath cannot run in either orientation (e.g. FP4 x FP4) are
     computed as given.
@@ -293,14 +298,15 @@ class GoldenBackend(Backend):
     datapath_only = False
 
     def __init__(self, acc_width: int | None = None, check_overflow: bool = True, *,
-                 config: DatapathConfig | None = None):
-        super().__init__(DatapathConfig.of(config, acc_width=acc_width))
+                 config: DatapathConfig | None = None, lanes: int | None = None):
+        super().__init__(DatapathConfig.of(config, acc_width=acc_width, lanes=lanes))
         self.check_overflow = check_overflow
 
     def run_part(self, part):
         av, bv = part.values()
         if self.check_overflow:
-            overflow = prefix_overflow(av, bv, *self.config.acc_range)
+            overflow = prefix_overflow(av, bv, *self.config.acc_range,
+                                       lanes=self.config.lanes)
         else:
             overflow = np.zeros((av.shape[0], bv.shape[1]), bool)
         return exact_matmul(av, bv), overflow

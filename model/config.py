@@ -23,7 +23,7 @@ from .hw_vocab import product_width
 
 __all__ = ["DatapathConfig", "ConfigError", "acc_range", "check_acc_width",
            "DIM_MAX", "DEPTH_MIN", "DEPTH_MAX", "ACC_WIDTH_MIN", "ACC_WIDTH_MAX",
-           "PE_LATENCIES", "SUPPORTED_LANES", "DEFAULT_ROWS", "DEFAULT_COLS",
+           "PE_LATENCIES", "SUPPORTED_LANES", "LANES_MAX", "check_lanes", "DEFAULT_ROWS", "DEFAULT_COLS",
            "DEFAULT_ACC_WIDTH", "DEFAULT_DEPTH", "DEFAULT_PE_LATENCY", "DEFAULT_LANES"]
 
 DIM_MAX = 64                  # rows/cols (16x16 is the largest tested size)
@@ -33,7 +33,10 @@ ACC_WIDTH_MIN, ACC_WIDTH_MAX = 18, 64
 PE_LATENCIES = (1, 2, 3)
 # The lane counts the RTL implements (SPEC 2, ``--lanes K``); a k-lane PE
 # widens this tuple.
-SUPPORTED_LANES = (1,)
+SUPPORTED_LANES = (1, 2, 4, 8, 16)
+# The golden model takes any lane count up to this (the overflow rule of
+# ``model.gemm.overflow_mask``); the RTL only ``SUPPORTED_LANES``.
+LANES_MAX = 64
 
 DEFAULT_ROWS = DEFAULT_COLS = 8
 DEFAULT_ACC_WIDTH = 32
@@ -72,6 +75,15 @@ def check_acc_width(acc_width) -> int:
         raise ConfigError("acc_width", f"{width} is narrower than a product "
                                        f"({product_width()} bits) of the formats in the table")
     return width
+
+
+def check_lanes(lanes) -> int:
+    """A golden-model lane count (1..LANES_MAX) as an int, or ConfigError."""
+    rule = f"in 1..{LANES_MAX}"
+    value = _int("lanes", lanes, rule)
+    if not 1 <= value <= LANES_MAX:
+        raise ConfigError("lanes", f"must be {rule}, got {value}")
+    return value
 
 
 def acc_range(acc_width: int = DEFAULT_ACC_WIDTH) -> tuple[int, int]:

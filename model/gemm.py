@@ -7,6 +7,13 @@ products in ascending ``k`` and its overflow flag is sticky, so an output is
 flagged iff some prefix sum ``sum_{k<=t}`` leaves the signed range (even if
 the final sum comes back into it).
 
+A PE of ``lanes`` lanes (SPEC 2, ``--lanes K``) adds the exact sum of each
+group of ``lanes`` consecutive products, groups ``[0, lanes)``,
+``[lanes, 2*lanes)``, ... (K zero-padded to a multiple of ``lanes``), so only
+the running sums at group ends are seen: an output is flagged iff the sum
+after some group leaves the range (docs/architecture.md, "Overflow with
+lanes").  ``lanes=1`` is the rule above.
+
 Speed: integer values are at most 4096 * 15 in magnitude, so every partial
 sum of a float64 BLAS product is an integer below 2^53 and therefore exact
 whatever order BLAS adds in.  K is split into chunks small enough to keep
@@ -20,12 +27,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import ACC_WIDTH_MIN, DEFAULT_ACC_WIDTH, acc_range
+from .config import ACC_WIDTH_MIN, DEFAULT_ACC_WIDTH, LANES_MAX, acc_range, check_lanes
 from .formats import get_format, int_value
 from .hw_vocab import product_width
 
 __all__ = ["gemm_exact", "gemm_real", "exceeds_acc", "overflow_mask", "check_gemm_operands",
-           "exact_matmul", "prefix_overflow"]
+           "exact_matmul", "prefix_overflow",
+           "check_lanes", "LANES_MAX"]
 
 # The narrowest accumulator must hold one product of the formats in the table
 # (a clear+valid cycle loads a single product and may not flag it).
@@ -89,22 +97,27 @@ def exceeds_acc(c, acc_width: int = DEFAULT_ACC_WIDTH) -> np.ndarray:
 
 
 def overflow_mask(a, b, a_format: str, b_format: str,
-                  acc_width: int = DEFAULT_ACC_WIDTH, *, block: int = 1 << 22) -> np.ndarray:
-    """Outputs whose running sum (ascending k) ever leaves ``acc_width`` bits.
+                  acc_width: int = DEFAULT_ACC_WIDTH, *, lanes: int = 1,
+                  block: int = 1 << 22) -> np.ndarray:
+    """Outputs whose running sum (ascending k) leaves ``acc_width`` bits at
+    the end of some group of ``lanes`` products.
 
-    This is exactly the RTL's sticky overflow flag.  Cheap when no overflow is
-    possible (bound check); otherwise it walks k in chunks, keeping the
-    running sum and checking every prefix.
+    This is exactly the RTL's sticky overflow flag for a PE of ``lanes``
+    lanes: the sum is judged after each group ``[g*lanes, (g+1)*lanes)``
+    (the last group zero-padded, so it ends at K), never inside a group.
+    ``lanes=1`` checks every prefix.  Cheap when no overflow is possible
+    (bound check); otherwise it walks k in chunks, keeping the running sum.
     """
     lo, hi = acc_range(acc_width)
+    lanes = check_lanes(lanes)
     av, bv = check_gemm_operands(a, b, a_format, b_format)
-    return prefix_overflow(av, bv, lo, hi, block=block)
+    return prefix_overflow(av, bv, lo, hi, lanes=lanes, block=block)
 
 
-def prefix_overflow(av: np.ndarray, bv: np.ndarray, lo: int, hi: int, *,
+def prefix_overflow(av: np.ndarray, bv: np.ndarray, lo: int, hi: int, *, lanes: int = 1,
                     block: int = 1 << 22) -> np.ndarray:
-    """``overflow_mask`` of integer-value matrices (checked by the caller) and
-    an inclusive accumulator range ``[lo, hi]``."""
+    """``overflow_mask`` of integer-value matrices (checked by the caller), an
+    inclusive accumulator range ``[lo, hi]`` and a lane count (checked)."""
     m, k = av.shape
     n = bv.shape[1]
     mask = np.zeros((m, n), dtype=bool)
@@ -120,10 +133,17 @@ def prefix_overflow(av: np.ndarray, bv: np.ndarray, lo: int, hi: int, *,
     dtype = np.int64 if bound < (1 << 63) else object
     av, bv = av.astype(dtype), bv.astype(dtype)
     running = np.zeros((m, n), dtype=dtype)
-    step = max(1, block // max(1, m * n))
+    # Chunks of whole groups, so a group never straddles two chunks.
+    step = max(1, block // max(1, m * n) // lanes) * lanes
     for k0 in range(0, k, step):
         prods = av[:, k0:k0 + step, None] * bv[None, k0:k0 + step, :]   # m x s x n
         prefix = running[:, None, :] + np.cumsum(prods, axis=1)
-        mask |= ((prefix < lo) | (prefix > hi)).any(axis=1)
+        # Group ends inside this chunk: every lanes-th prefix, and K itself
+        # (the zero padding of the last group adds nothing).
+        ends = np.arange(lanes - 1, prefix.shape[1], lanes)
+        if k0 + prefix.shape[1] == k and (not ends.size or ends[-1] != prefix.shape[1] - 1):
+            ends = np.append(ends, prefix.shape[1] - 1)
+        seen = prefix[:, ends, :]
+        mask |= ((seen < lo) | (seen > hi)).any(axis=1)
         running = prefix[:, -1, :]
     return mask

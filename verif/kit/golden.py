@@ -52,8 +52,9 @@ def codes(nibbles, a_or_b: str, fmt_code: int):
     return from_nibbles(np.asarray(nibbles, dtype=np.uint8), names[fmt_code])
 
 
-def gemm_expect(a_nib, b_nib, a_fmt: int, b_fmt: int, width: int):
-    """(wrapped sums, overflow mask) of A (M x K nibbles) times B (K x N nibbles)."""
+def gemm_expect(a_nib, b_nib, a_fmt: int, b_fmt: int, width: int, lanes: int = 1):
+    """(wrapped sums, overflow mask) of A (M x K nibbles) times B (K x N nibbles),
+    the flags of a PE of ``lanes`` lanes (``model.gemm.overflow_mask``)."""
     a_nib = np.asarray(a_nib, dtype=np.uint8)
     b_nib = np.asarray(b_nib, dtype=np.uint8)
     m, n = a_nib.shape[0], b_nib.shape[1]
@@ -65,7 +66,7 @@ def gemm_expect(a_nib, b_nib, a_fmt: int, b_fmt: int, width: int):
     exact = gemm_exact(a, b, fa, fb)
     # The model's accumulator range check stops at 63 bits; no test sum gets
     # anywhere near 2^62, so a 64-bit register is checked as a 63-bit one.
-    ovf = overflow_mask(a, b, fa, fb, min(width, 63))
+    ovf = overflow_mask(a, b, fa, fb, min(width, 63), lanes=lanes)
     return wrap(exact, width), ovf
 
 

@@ -1,0 +1,28 @@
+"""The k-lane PE bench (verif/benches/dot_pe_tb.py) on both simulators.
+
+Icarus: 1, 2, 4 and 8 lanes at W = 18 (the overflow boundary reachable) and
+16 lanes at W = 18 (a group sum wider than the accumulator) and at W = 32
+(`make test-slow`);
+Verilator: the default lane count at W = 18 (a Verilator build costs a
+minute of the `make test` budget).  Each at the lane count's default latency.
+"""
+
+import pytest
+
+from hw.dot_pe import DEFAULT_LANES, default_dot_pe_latency, dot_pe_verilog
+from verif.harness import run_bench
+
+CONFIGS = [("icarus", 1, 18), ("icarus", 2, 18), ("icarus", 4, 18), ("icarus", 8, 18),
+           ("icarus", 16, 18), pytest.param("icarus", 16, 32, marks=pytest.mark.slow),
+           ("verilator", DEFAULT_LANES, 18)]
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("sim,lanes,acc_width", CONFIGS,
+                         ids=["icarus-k1-w18", "icarus-k2-w18", "icarus-k4-w18", "icarus-k8-w18",
+                              "icarus-k16-w18", "icarus-k16-w32", f"verilator-k{DEFAULT_LANES}-w18"])
+def test_dot_pe(sim, lanes, acc_width):
+    latency = default_dot_pe_latency(lanes)
+    params = {"acc_width": acc_width, "lanes": lanes, "latency": latency}
+    run_bench("verif.benches.dot_pe_tb", "radix4_dot_pe", params, sim,
+              verilog=dot_pe_verilog(acc_width, lanes, latency))
