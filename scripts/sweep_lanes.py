@@ -25,8 +25,9 @@ import sys
 from pathlib import Path
 
 from model.fileio import atomic_open, atomic_write_text
+from model.paths import SOURCE_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = SOURCE_ROOT
 WORK = ROOT / "build" / "lanes"
 PLOT = ROOT / "docs" / "lanes_sweep.png"
 FLOW = "ecp5_nodsp"
