@@ -328,13 +328,14 @@ def _get_bits(words: np.ndarray, offset: int, width: int, signed: bool) -> np.nd
     v = words[:, j] >> np.uint64(s)
     if s + width > WORD_BITS:
         v = v | (words[:, j + 1] << np.uint64(WORD_BITS - s))
-    if width < WORD_BITS:
-        v = v & np.uint64((1 << width) - 1)
-        v = v.astype(np.int64)
-        if signed:
-            v = np.where(v >> (width - 1), v - (1 << width), v)
-        return v
-    return v.view(np.int64) if signed else v
+    if width == WORD_BITS:
+        return v.view(np.int64) if signed else v
+    if signed:
+        # Move the field's sign bit to bit 63 and shift back arithmetically:
+        # no constant 1 << width, which does not fit int64 for width 63.
+        up = np.uint64(WORD_BITS - width)
+        return (v << up).view(np.int64) >> np.int64(WORD_BITS - width)
+    return (v & np.uint64((1 << width) - 1)).astype(np.int64)
 
 
 def c_header(codecs: dict[str, LayoutCodec], guard: str,
