@@ -17,9 +17,13 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
+import struct
+import time
 import warnings
 
-__all__ = ["DaskSession", "DaskSetupError", "default_workers", "CONNECT_TIMEOUT"]
+__all__ = ["DaskSession", "DaskSetupError", "default_workers", "probe_scheduler",
+           "CONNECT_TIMEOUT"]
 
 # Seconds to reach a scheduler (Dask's default is 30 s of retries).
 CONNECT_TIMEOUT = float(os.environ.get("RADIX4_DASK_CONNECT_TIMEOUT", "10"))
@@ -27,6 +31,10 @@ CONNECT_TIMEOUT = float(os.environ.get("RADIX4_DASK_CONNECT_TIMEOUT", "10"))
 WORKER_TIMEOUT = float(os.environ.get("RADIX4_DASK_WORKER_TIMEOUT", "60"))
 
 _ADDRESS = re.compile(r"^(tcp|tls|ucx|inproc)://[^\s/:]+(:\d+)?/?$")
+# A Dask scheduler greets every new connection with a small handshake frame
+# (msgpack: compression, python version, pickle protocol); anything longer is
+# not a scheduler.
+_HANDSHAKE_MAX = 1 << 16
 
 
 class DaskSetupError(ValueError):
@@ -76,6 +84,7 @@ class DaskSession:
                 if quiet:
                     for name in ("distributed", "distributed.client", "distributed.comm"):
                         logging.getLogger(name).setLevel(level)
+                probe_scheduler(scheduler, CONNECT_TIMEOUT)
                 try:
                     self.client = Client(scheduler, timeout=CONNECT_TIMEOUT)
                 except (OSError, TimeoutError) as exc:
@@ -126,6 +135,54 @@ class DaskSession:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def probe_scheduler(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Check, within ``timeout`` seconds in all, that a Dask scheduler answers at
+    ``tcp://HOST:PORT``: it must send its handshake frame unasked.  A listener
+    that accepts and stays silent, or answers with anything else, is refused
+    here (``DaskSetupError``) instead of hanging ``Client`` or letting it size
+    a buffer from garbage (issue 24)."""
+    match = re.match(r"^tcp://([^\s/:]+):(\d+)/?$", address)
+    if not match:
+        return                      # other transports: left to Dask
+    host, port = match.group(1), int(match.group(2))
+    deadline = time.monotonic() + timeout
+    where = f"the Dask scheduler at {address}"
+
+    def left() -> float:
+        rest = deadline - time.monotonic()
+        if rest <= 0:
+            raise DaskSetupError(f"{where} did not answer within {timeout:g} s "
+                                 f"(is it a Dask scheduler?)")
+        return rest
+
+    def read(sock, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            sock.settimeout(left())
+            try:
+                chunk = sock.recv(n - len(data))
+            except socket.timeout:
+                left()
+                continue
+            if not chunk:
+                raise DaskSetupError(f"{where} closed the connection without a handshake "
+                                     f"(is it a Dask scheduler?)")
+            data += chunk
+        return data
+
+    try:
+        with socket.create_connection((host, port), timeout=left()) as sock:
+            size = struct.unpack("<Q", read(sock, 8))[0]
+            if not 0 < size <= _HANDSHAKE_MAX or b"pickle-protocol" not in read(sock, size):
+                raise DaskSetupError(f"{where} answered with something that is not a Dask "
+                                     f"handshake")
+    except DaskSetupError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise DaskSetupError(f"cannot reach {where} within {timeout:g} s "
+                             f"({_first_line(exc)})") from None
 
 
 def _first_line(exc: BaseException) -> str:
