@@ -201,7 +201,12 @@ class Backend(abc.ABC):
 
     def gemm(self, a, b, a_format: str, b_format: str, *, name: str = "gemm", **_) -> np.ndarray:
         """Exact int64 ``A @ B`` (any shapes; 4-bit and 8-bit formats)."""
-        op = self.check(a, b, a_format, b_format, name)
+        return self.gemm_checked(self.check(a, b, a_format, b_format, name))
+
+    def gemm_checked(self, op: CheckedGemm) -> np.ndarray:
+        """``gemm`` of operands already checked by ``check`` (or ``check_gemm``
+        with this backend's ``datapath_only``): a caller that must refuse bad
+        operands before it builds the backend checks once, then runs."""
         self.reset_last_stats()
         out = self.run_checked(op)
         self.finish_stats()

@@ -26,27 +26,31 @@ __all__ = ["positive_int", "non_negative_int", "positive_float", "datapath_confi
            "output_path", "write_output"]
 
 
-def _int(flag: str, minimum: int, what: str):
+def _int(flag: str, minimum: int, what: str, maximum: int | None = None):
+    if maximum is not None:
+        what = f"{what} <= {maximum:,}"
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{flag} must be {what}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{flag} must be {what}, got {value}")
+        if value < minimum or (maximum is not None and value > maximum):
+            shown = text if len(text) <= 24 else text[:21] + "..."
+            raise argparse.ArgumentTypeError(f"{flag} must be {what}, got {shown}")
         return value
     parse.__name__ = what.replace(" ", "_")   # argparse names the type in some messages
     return parse
 
 
-def positive_int(flag: str):
-    """argparse ``type=``: an integer >= 1; the error names ``flag``."""
-    return _int(flag, 1, "a positive integer")
+def positive_int(flag: str, maximum: int | None = None):
+    """argparse ``type=``: an integer >= 1 (and <= ``maximum``); the error names ``flag``."""
+    return _int(flag, 1, "a positive integer", maximum)
 
 
-def non_negative_int(flag: str):
-    """argparse ``type=``: an integer >= 0; the error names ``flag``."""
-    return _int(flag, 0, "a non-negative integer")
+def non_negative_int(flag: str, maximum: int | None = None):
+    """argparse ``type=``: an integer >= 0 (and <= ``maximum``); the error names ``flag``."""
+    return _int(flag, 0, "a non-negative integer", maximum)
 
 
 def positive_float(flag: str):

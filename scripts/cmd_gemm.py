@@ -54,9 +54,14 @@ def run(args) -> int:
     dask = dask_options(args, args.sim)
     a = load_codes(args.a, "--a")
     b = load_codes(args.b, "--b")
+    # Operands checked once, before a simulator is built or a Dask cluster
+    # started (issue 24: `--workers 2` spent 10-16 s before refusing them).
+    from model.backend import check_gemm
+    op = check_gemm(a, b, args.a_format, args.b_format, name="cli",
+                    datapath=args.sim != "golden")
     from sim.factory import make_backend
     with make_backend(args.sim, config, **dask) as backend:
-        c = backend.gemm(a, b, args.a_format, args.b_format, name="cli")
+        c = backend.gemm_checked(op)
     from model.fileio import atomic_save_npy
     write_output("-o", out, atomic_save_npy, np.asarray(c, dtype=np.int64))
     return 0

@@ -14,12 +14,21 @@ from scripts.errors import CliError
 HELP = "Run the cocotb benches over many seeds as Dask tasks; exit 0 iff all pass."
 
 
+# One regression is at most this many seeds: 10^5 seeds x ~23 benches x 2
+# simulators is already days of simulation; a typo like 10^9 must not build a
+# billion-entry list (issue 24).  Seeds are 32-bit (cocotb's RANDOM_SEED).
+MAX_SEEDS = 100_000
+MAX_SEED = 2**32 - 1
+
+
 def add_arguments(p):
     from scripts.argtypes import non_negative_int, positive_float, positive_int
     from scripts.dask_options import add_dask_arguments
-    p.add_argument("--seeds", type=positive_int("--seeds"), default=10, metavar="N",
-                   help="run every bench with seeds FIRST..FIRST+N-1 (default 10)")
-    p.add_argument("--first-seed", type=non_negative_int("--first-seed"), default=1,
+    p.add_argument("--seeds", type=positive_int("--seeds", MAX_SEEDS), default=10, metavar="N",
+                   help=f"run every bench with seeds FIRST..FIRST+N-1 (default 10, at most "
+                        f"{MAX_SEEDS:,})")
+    p.add_argument("--first-seed", type=non_negative_int("--first-seed", MAX_SEED - MAX_SEEDS),
+                   default=1,
                    metavar="FIRST",
                    help="first seed (default 1)")
     p.add_argument("--sim", default="both", choices=("verilator", "icarus", "both"),

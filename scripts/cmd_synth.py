@@ -17,6 +17,7 @@ import datetime
 import json
 import os
 import platform
+import stat
 import subprocess
 import sys
 import time
@@ -65,8 +66,24 @@ def mode_name(args) -> str:
     return "--quick" if args.quick else "default"
 
 
+# A results.json of every design is tens of KiB; anything this large is not one.
+FROM_JSON_MAX_BYTES = 16 << 20
+
+
 def _load_results(path) -> dict:
     """An earlier run's results.json, checked for the shape ``render`` reads."""
+    # A regular file of bounded size: /dev/zero or a FIFO would be read forever.
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise CliError(f"--from-json: no such file: {path}") from None
+    except OSError as exc:
+        raise CliError(f"--from-json {path}: cannot read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise CliError(f"--from-json {path}: not a regular file")
+    if st.st_size > FROM_JSON_MAX_BYTES:
+        raise CliError(f"--from-json {path}: {st.st_size:,} bytes, more than the "
+                       f"{FROM_JSON_MAX_BYTES >> 20} MiB a results file can be")
     try:
         results = json.loads(Path(path).read_text())
     except FileNotFoundError:

@@ -19,13 +19,14 @@ def _tops():
 
 
 def add_arguments(p):
-    p.add_argument("--rows", type=int, default=8, help="array rows R (default 8)")
-    p.add_argument("--cols", type=int, default=8, help="array columns C (default 8)")
+    # None when not given: a flag the chosen top lacks is refused, not ignored.
+    p.add_argument("--rows", type=int, default=None, help="array rows R (default 8)")
+    p.add_argument("--cols", type=int, default=None, help="array columns C (default 8)")
     p.add_argument("--acc-width", type=int, default=32,
                    help="accumulator width in bits, 18..64 (default 32)")
     # `accel` is only offered once hw.accel exists; anything else is a one-line
     # argparse error (exit 2).
-    p.add_argument("--depth", type=int, default=512,
+    p.add_argument("--depth", type=int, default=None,
                    help="accel only: operand beats per bank, a power of two (default 512)")
     from model.config import DEFAULT_PE_LATENCY, PE_LATENCIES
     p.add_argument("--pe-latency", type=int, default=None, choices=PE_LATENCIES,
@@ -55,9 +56,14 @@ def run(args) -> int:
     if args.top not in ("accel", "qtile"):
         skip += ("depth",)
     if args.top == "quant":
-        if args.pe_latency is not None:
-            raise CliError("--pe-latency: the quant top has no PE")
         skip += ("pe_latency",)
+    lacks = [name for name in skip if getattr(args, name, None) is not None]
+    if args.top not in QUANT_TOPS and args.quant_lanes is not None:
+        lacks.append("quant_lanes")
+    if lacks:
+        flag = "--" + lacks[0].replace("_", "-")
+        raise CliError(f"{flag}: the {args.top} top has no such parameter "
+                       f"(it takes: {_takes(args.top)})")
     config = datapath_config(args, skip=skip)
     out = output_path("-o", args.output)
     if args.top in QUANT_TOPS:
@@ -66,6 +72,17 @@ def run(args) -> int:
         text = generate(args.top, config=config)
     write_output("-o", out, atomic_write_text, text)
     return 0
+
+
+def _takes(top: str) -> str:
+    """The design flags ``top`` takes, for the refusal above."""
+    flags = ["--rows"] if top in DIM_TOPS else []
+    flags += ["--cols"] if top != "pe" else []
+    flags += ["--acc-width"]
+    flags += ["--depth"] if top in ("accel", "qtile") else []
+    flags += ["--pe-latency"] if top != "quant" else []
+    flags += ["--quant-lanes"] if top in QUANT_TOPS else []
+    return ", ".join(flags)
 
 
 def _quant_verilog(args, config) -> str:

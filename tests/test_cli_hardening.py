@@ -143,6 +143,30 @@ def test_synth_from_json_wrong_shape(tmp_path, capsys, doc):
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("kind", ["/dev/zero", "fifo", "directory", "oversized"])
+def test_synth_from_json_reads_only_a_bounded_regular_file(tmp_path, kind):
+    """Issue 24: `--from-json /dev/zero` read forever.  A subprocess with a
+    timeout, so a regression fails instead of hanging the suite."""
+    if kind == "/dev/zero":
+        path = "/dev/zero"
+    elif kind == "fifo":
+        path = tmp_path / "f"
+        os.mkfifo(path)
+    elif kind == "directory":
+        path = tmp_path
+    else:
+        path = tmp_path / "big.json"
+        with open(path, "wb") as f:
+            f.truncate((16 << 20) + 1)
+    r = subprocess.run([sys.executable, "-m", "scripts.cli", "synth", "--from-json", str(path),
+                        "--out", str(tmp_path / "rep.md")], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2
+    line = one_line(r.stderr)
+    assert ("not a regular file" in line) if kind != "oversized" else ("16 MiB" in line), line
+    assert not (tmp_path / "rep.md").exists()
+
+
 def test_synth_out_may_not_be_its_input(tmp_path, capsys):
     (tmp_path / "r.json").write_text('{"designs": {}}')
     assert main(["synth", "--from-json", str(tmp_path / "r.json"),
@@ -217,3 +241,21 @@ def test_rtl_dims_refused_before_any_build(ab, flags, msg):
     assert r.returncode == 2 and msg in one_line(r.stderr)
     assert not build.exists()
     assert np.array_equal(np.load(ab / "C.npy"), np.full((2, 2), 7))
+
+
+def test_gemm_checks_operands_before_building_a_backend(tmp_path, capsys, monkeypatch):
+    """Issue 24: `gemm --workers 2` started a Dask cluster (10-16 s) before it
+    refused operands out of their format's range."""
+    import sim.factory
+
+    def no_backend(*a, **k):
+        raise AssertionError("a backend was built before the operands were checked")
+    monkeypatch.setattr(sim.factory, "make_backend", no_backend)
+    np.save(tmp_path / "A.npy", np.full((2, 3), 9, np.int8))      # 9 is not an int4 code
+    np.save(tmp_path / "B.npy", np.ones((3, 2), np.int8))
+    for extra in (["--workers", "2"], []):
+        assert main(["gemm", "--a", str(tmp_path / "A.npy"), "--b", str(tmp_path / "B.npy"),
+                     "--a-format", "int4", "--b-format", "int4", "--sim", "icarus", *extra,
+                     "-o", str(tmp_path / "C.npy")]) == 2
+        assert "int4" in one_line(capsys.readouterr().err)
+    assert not (tmp_path / "C.npy").exists()

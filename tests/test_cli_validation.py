@@ -42,8 +42,14 @@ def one_line(err: str) -> str:
     (["replay", "t.npz", "--rows", "0"], "--rows must be a positive integer, got 0"),
     (["replay", "t.npz", "--cols", "65"], "--cols must be in 1..64, got 65"),
     (["replay", "t.npz", "--acc-width", "7"], "--acc-width must be in"),
-    (["regress", "--seeds", "0"], "--seeds must be a positive integer, got 0"),
-    (["regress", "--first-seed", "-1"], "--first-seed must be a non-negative integer, got -1"),
+    (["regress", "--seeds", "0"], "--seeds must be a positive integer <= 100,000, got 0"),
+    # Issue 24: a billion seeds was a MemoryError traceback, 10^20 an internal message.
+    (["regress", "--seeds", "1000000000"], "--seeds must be a positive integer <= 100,000, got "
+                                           "1000000000"),
+    (["regress", "--seeds", "99999999999999999999"], "--seeds must be a positive integer <= "
+                                                     "100,000, got 99999999999999999999"),
+    (["regress", "--first-seed", "-1"], "--first-seed must be a non-negative integer <= "
+                                        "4,294,867,295, got -1"),
     (["regress", "--timeout", "inf"], "--timeout must be a finite number > 0, got inf"),
     (["synth", "--pnr-timeout", "0"], "--pnr-timeout must be a finite number > 0, got 0"),
     (["verilog", "--top", "array", "--rows", "65", "-o", "x.v"], "--rows must be in 1..64"),
@@ -61,8 +67,21 @@ def test_bad_values_name_the_flag(argv, msg, capsys, tmp_path, monkeypatch):
 
 def test_verilog_pe_has_no_rows(tmp_path, capsys):
     out = tmp_path / "pe.v"
-    assert main(["verilog", "--top", "pe", "--rows", "65", "--cols", "0", "-o", str(out)]) == 0
+    assert main(["verilog", "--top", "pe", "-o", str(out)]) == 0
     assert "module radix4_pe" in out.read_text() and capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("top,flag", [("pe", "--rows"), ("pe", "--cols"), ("array", "--depth"),
+                                      ("array", "--quant-lanes"), ("accel", "--quant-lanes"),
+                                      ("quant", "--pe-latency"), ("quant", "--rows")])
+def test_verilog_refuses_a_flag_its_top_lacks(top, flag, tmp_path, capsys):
+    """Issue 24: `--top array --quant-lanes 2` was silently ignored."""
+    out = tmp_path / "x.v"
+    value = "2" if flag != "--depth" else "256"
+    assert main(["verilog", "--top", top, flag, value, "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{flag}: the {top} top has no such parameter" in err[0], err
+    assert not out.exists()
 
 
 def test_absurd_lr_is_one_line_without_warnings():
