@@ -30,6 +30,8 @@ SELECTIONS = {
     # The k-lane PE (hw/dot_pe.py, dot_rows.py, adder_tree.py): Amaranth
     # simulation, and its cocotb bench on Icarus at 2, 4 and 16 lanes, W = 18.
     "tests:dot_pe": ["tests/test_dot_pe.py"],
+    # The quantization unit's cocotb bench, Icarus at 3 lanes W = 18.
+    "verif:quant": ["verif/test_quant_unit.py", "-k", "icarus-c3w18"],
     "verif:dot_pe": ["verif/test_dot_pe.py", "-k", "icarus-k2-w18 or icarus-k4-w18 or icarus-k16-w18"],
 }
 DEFAULT_LAYER = {"pe": "tests:pe", "product": "tests:pe", "product_pipeline": "tests:pe", "skew": "tests:array",
@@ -234,6 +236,11 @@ CATALOGUE = [
       "fifo.w_en.eq(b_valid & emit)", "measuring pass loses its amax beat"),
     M("qu_sticky_dropped", "quant_unit", "ceil_qt.eq(qt + sticky)", "ceil_qt.eq(qt)",
       "stochastic compare ignores the bits shifted out"),
+    # Issue 24: survived the cocotb bench, which never reached the band.
+    M("qu_sr_top_ignores_phase", "quant_unit", "qt >= (1 << (14 + phase + rq.FRAC_BITS))",
+      "qt >= (1 << (14 + rq.FRAC_BITS))",
+      "stochastic rounding saturates phase 1 at phase 0's top",
+      layers=("tests:quant", "verif:quant")),
 ]
 
 # Mutants argued equivalent in docs/verification.md ("Mutation gate"): none.

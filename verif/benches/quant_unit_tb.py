@@ -46,6 +46,12 @@ COV.declare("status", ["amax 0", "amax 2^(W-1)", "overflow reported", "amax-only
 COV.declare("config", ["rejected mode 3", "rejected mantissa 0", "sigma min", "sigma max",
                        "shift 0", "shift 63"])
 COV.declare("stalls", ["cfg gaps", "input gaps", "ready stalls", "input blocked"])
+# Stochastic rounding at the top of each phase (issue 24: the mutant
+# "saturation threshold ignores the phase" survived this bench): Q in
+# [2^14, 2^15) saturates phase 0 only (phase 1 still rounds between its top
+# two levels); Q >= 2^15 saturates both.
+COV.declare("stochastic top", ["phase 0 saturated, phase 1 rounding", "both saturated"])
+SAT_BAND = (1 << (14 + rq.FRAC_BITS), 1 << (15 + rq.FRAC_BITS))
 
 
 def _describe(d):
@@ -122,6 +128,14 @@ class QuantBench:
                     COV.hit("status", "overflow reported")
         if not cfg.emit:
             COV.hit("status", "amax-only job")
+        if cfg.mode == "fp4" and cfg.rounding == "stochastic":
+            qt, _ = rq._scaled_magnitude(np.asarray(job.acc, dtype=object), cfg.mantissa,
+                                         cfg.shift, cfg.sigma)
+            qt = qt[np.asarray(job.mask, dtype=bool)]
+            if ((qt >= SAT_BAND[0]) & (qt < SAT_BAND[1])).any():
+                COV.hit("stochastic top", "phase 0 saturated, phase 1 rounding")
+            if (qt >= SAT_BAND[1]).any():
+                COV.hit("stochastic top", "both saturated")
         if cfg.mode in ("uint4", "int4"):
             # the mask edges: 0 below (x < 0 / -alpha), 1 inside, 0 at or above alpha
             codes, mask = rq.forward_codes(job.acc, cfg.mantissa, cfg.shift, mode=cfg.mode,
@@ -166,6 +180,17 @@ async def random_jobs(dut):
         if job.kind == "sr-boundary" and not SR_EDGE:
             continue
         tb.send(job)
+    # Stochastic rounding at each phase's top: M = 1, sigma + shift = 10, so
+    # Q = |acc| << 18 and |acc| in [2^10, 2^11) is phase 0's saturation band,
+    # [2^11, 2^12) both phases' (fits every accumulator width >= 18).
+    mags = np.array([int(v) for v in tb.np_rng.integers(1 << 10, 1 << 12, 6 * COLS)],
+                    dtype=object).reshape(6, COLS)
+    acc = mags * np.array([int(x) for x in tb.np_rng.choice([-1, 1], mags.size)],
+                          dtype=object).reshape(mags.shape)
+    acc[0, 0], acc[1, 0] = (1 << 10) + 1, (1 << 11) + 1      # each band on any draw
+    cfg = rq.JobConfig("fp4", 1, 0, 10, "stochastic", seed=int(tb.np_rng.integers(0, 1 << 32)))
+    tb.send(stim.Job("bwd-stochastic", cfg, acc, np.ones(acc.shape, bool),
+                     np.zeros(acc.shape, bool)))
     # the extremes bins on purpose, whatever the draw
     for mode, sigma, shift in (("fp4", rq.SIGMA_MIN, 63), ("fp4", rq.SIGMA_MAX, 0),
                                ("uint4", 0, 0), ("int4", 0, 63)):
