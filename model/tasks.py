@@ -49,6 +49,13 @@ TASKS = {
 }
 
 
+# Tasks whose network is an MLP (optional one-hot input, then Linear layers
+# joined by activations): the only networks the on-chip recipes run
+# (model.onchip.check_network).  tests/test_train.py checks this against
+# the networks build_model makes.
+ONCHIP_TASKS = ("digits-mlp", "charlm")
+
+
 def build_model(name: str, seed: int) -> Sequential:
     rng = np.random.default_rng([seed, 0])
     if name == "digits-mlp":

@@ -17,8 +17,10 @@ def add_arguments(p):
     from scripts.argtypes import non_negative_int, positive_float, positive_int
     p.add_argument("--dataset", default="digits-mlp", choices=tuple(TASKS),
                    help="task: dataset and network (default: digits-mlp)")
+    from model.tasks import ONCHIP_TASKS
     p.add_argument("--recipe", default="4bit", choices=RECIPE_NAMES,
-                   help="precision recipe (default: 4bit)")
+                   help="precision recipe (default: 4bit); the on-chip ones (4bit-onchip*) "
+                        f"run MLP tasks only: {', '.join(ONCHIP_TASKS)}")
     p.add_argument("--backend", default="golden", choices=("golden",) + RTL_BACKENDS,
                    help="where the integer GEMMs run (default: golden)")
     p.add_argument("--epochs", type=positive_int("--epochs"), default=None,
@@ -49,6 +51,10 @@ def run(args) -> int:
     from model.train import Trainer
 
     recipe = get_recipe(args.recipe)
+    from model.tasks import ONCHIP_TASKS
+    if recipe.onchip and args.dataset not in ONCHIP_TASKS:
+        raise CliError(f"--recipe {recipe.name} runs MLP tasks only ({', '.join(ONCHIP_TASKS)}), "
+                       f"not --dataset {args.dataset}")
     from model.recipes import check_hardware
     try:   # before building a simulator that could not run the recipe's formats
         check_hardware(recipe, args.backend)

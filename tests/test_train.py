@@ -211,3 +211,30 @@ def test_models_not_ending_in_a_linear_layer_are_left_alone():
     w = model.layers[0].W.value.copy()
     Trainer(model, "fp32", seed=0)
     assert np.array_equal(model.layers[0].W.value, w)
+
+
+def test_onchip_tasks_are_exactly_the_networks_the_unit_runs():
+    """model.tasks.ONCHIP_TASKS (what --help promises) against check_network
+    on each task's network as the on-chip recipe builds it."""
+    from model.onchip import check_network
+    from model.recipes import get_recipe
+    from model.tasks import ONCHIP_TASKS, TASKS
+    runs = set()
+    for name in TASKS:
+        trainer = Trainer(make_task(name, 0).model, get_recipe("4bit-onchip"), seed=0)
+        try:
+            check_network(trainer.model)
+            runs.add(name)
+        except ValueError:
+            pass
+    assert runs == set(ONCHIP_TASKS)
+
+
+def test_onchip_recipe_refuses_other_tasks_before_training(capsys):
+    """Issue 24: `train --help` offered digits-cnn with the on-chip recipes,
+    which refused it only after the progress bar had started."""
+    assert cli_main(["train", "--dataset", "digits-cnn", "--recipe", "4bit-onchip",
+                     "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "runs MLP tasks only (digits-mlp, charlm)" in err
+    assert "step/s" not in err
