@@ -24,7 +24,8 @@ one thing each against ``4bit``.  ``4bit-all-sr-last`` is a variant of
 because it isolates the bias finding of docs/results.md; with 8-bit ends
 that gradient is INT8, so the variant would be moot on ``4bit``.  ``luq`` is
 the peer method of Chmiel et al.; ``4bit-onchip*`` are ``4bit-all`` with
-quantization on chip (the unit emits 4-bit codes only).
+quantization on chip (the unit emits 4-bit codes only); ``4bit-onchip-sr``
+rounds the gradients stochastically, with the unit's own generators.
 
 Around the quantizers, every recipe centers the output layer (the trainer
 projects its gradient onto the zero class-mean subspace softmax can see; a
@@ -130,6 +131,13 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     replace(_4BIT_ALL, name="4bit-onchip-delayed", onchip="delayed",
             description="4bit-onchip with GradScale's sigma from the previous step's amax "
                         "(one pass, saturating per SPEC 1.3)"),
+    # The unit's stochastic rounding (its xorshift32 lanes, SPEC 1.7) for the
+    # hidden gradients; the loss gradient, quantized on the host as in
+    # 4bit-onchip, uses the host's stochastic rule (SPEC 1.3) like 4bit-stochastic.
+    replace(_4BIT_ALL, name="4bit-onchip-sr", onchip="exact", rounding="stochastic",
+            description="4bit-onchip with stochastic rounding of the FP4 gradients: the "
+                        "unit's per-lane xorshift32 for every hidden gradient, the host's "
+                        "stochastic rule for the loss gradient"),
 )}
 
 
