@@ -38,6 +38,8 @@ def render(results: dict) -> str:
            "NAND2 eq. | NAND2 eq. / MAC |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for kind, r in rows.items():
+        if kind not in der:
+            continue
         d = der[kind]
         p = r.get("pnr") or {}
         fm = f"{p['fmax_mhz']:.1f} ({p['device']})" if p.get("fmax_mhz") else \
@@ -46,6 +48,20 @@ def render(results: dict) -> str:
                    f"{_f(r['pe']['ff'])} | {_f(d['pe_lut4_per_mac'], 1)} | {fm} | "
                    f"{_f(d.get('pe_lut4_per_mac_per_ns'), 1)} | {_f(r['pe']['nand2'])} | "
                    f"{_f(d['pe_nand2_per_mac'])} |")
+    conv = []
+    for kind in ("fp8", "fp16"):
+        raw = rows.get(f"{kind}_noconv")
+        if raw and kind in rows:
+            c = rows[kind]["pe"]["lut4"] - raw["pe"]["lut4"]
+            conv.append(f"{rows[kind]['label'].split(',')[0]}: {c:,} LUT4 of "
+                        f"{rows[kind]['pe']['lut4']:,} ({c / rows[kind]['pe']['lut4']:.0%})")
+    if conv:
+        out += ["", "The FP32 conversion (|acc|, leading zeros, normalize, round) is built in "
+                "every FP PE, because the array reads a finished `acc` from each PE; "
+                "synthesized without it (the PE's `acc` the fixed-point register) the PEs "
+                "are smaller by " + "; ".join(conv) + ". A design that converts in the "
+                "drain instead (one converter per column, wider result registers) would "
+                "save most of that."]
     out += ["", "## 8x8 arrays (composed)", "",
             "Fmax is the PE's (above): an array places slower (docs/hardware-cost.md, \"Why an "
             "array places slower than its PE\": control and drain fanout, shared by every "
@@ -55,6 +71,8 @@ def render(results: dict) -> str:
             "LUT4 per MAC/ns | NAND2 eq. / MAC |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for kind, r in rows.items():
+        if kind not in der:
+            continue
         d, a = der[kind], r["array"]
         out.append(f"| {r['label']} | {a['macs_per_cycle']} | {_f(a['lut4'])} | {_f(a['ff'])} | "
                    f"{_f(r['glue']['lut4'])} | {_f(d['array_lut4_per_mac'], 1)} | "
@@ -79,3 +97,37 @@ def render(results: dict) -> str:
                    f"{x(d.get('ratio_array_nand2_per_mac'))} | "
                    f"{x(d.get('ratio_pe_lut4_per_mac_per_ns'))} |")
     return "\n".join(out) + "\n"
+
+
+def plot(results: dict, path) -> None:
+    """Bars per design: array LUT4 per MAC/ns and NAND2 eq. per MAC (PNG, atomically)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from model.fileio import atomic_open
+    der, rows = results["derived"], results["rows"]
+    kinds = [k for k in der if der[k].get("array_lut4_per_mac_per_ns")]
+    if not kinds:
+        return
+    labels = [rows[k]["label"].split(" (")[0].split(",")[0] for k in kinds]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    panels = (("array_lut4_per_mac", "8x8 array: ECP5 LUT4 per MAC/cycle"),
+              ("array_lut4_per_mac_per_ns", "8x8 array: LUT4 per MAC/ns (PE Fmax)"),
+              ("array_nand2_per_mac", "8x8 array: CMOS NAND2 eq. per MAC"))
+    for ax, (metric, title) in zip(axes, panels):
+        vals = [der[k].get(metric) or 0 for k in kinds]
+        bars = ax.bar(labels, vals, color=["C0" if k == "radix4" else "C7" for k in kinds])
+        base = der.get("radix4", {}).get(metric)
+        for b, v in zip(bars, vals):
+            if base and v:
+                ax.annotate(f"{v / base:.2f}x", (b.get_x() + b.get_width() / 2, v),
+                            ha="center", va="bottom", fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(f"{rows[kinds[0]]['lanes']}-lane dot-product PEs, ratios to radix-4", fontsize=10)
+    fig.tight_layout()
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, dpi=100, format="png")
+    plt.close(fig)

@@ -13,8 +13,8 @@ with its 64 PEs as black boxes (skew, forwarding, result registers,
 drain, control) plus 64 stand-alone PEs (``hw.synth_compose``'s method;
 flattening a 100k-400k LUT4 array in WebAssembly Yosys takes hours here).
 
-Writes ``build/dot_baselines/results.json`` and ``docs/dot-baselines.md``
-(atomically); a design already measured with the same Verilog and tools is
+Writes ``build/dot_baselines/results.json``, ``docs/dot-baselines.md`` and
+``docs/dot_baselines.png`` (atomically); a design already measured with the same Verilog and tools is
 taken from the JSON.
 """
 
@@ -38,11 +38,16 @@ GLUE_FLOWS = ("ecp5_nodsp", "generic", "cmos")
 ROWS = COLS = 8
 
 # key -> (label, builder(lanes, latency or None))
-KINDS = ("radix4", "int8", "fp8", "fp16")
+KINDS = ("radix4", "int8", "fp8", "fp16", "fp8_noconv", "fp16_noconv")
 LABELS = {"radix4": "radix-4 (INT4/UINT4/FP4 x INT4/UINT4, INT32 acc)",
           "int8": "INT8 x INT8, INT32 acc",
           "fp8": "FP8 E4M3 x E4M3, FP32 result",
-          "fp16": "FP16 x FP16, FP32 result"}
+          "fp16": "FP16 x FP16, FP32 result",
+          # PE level only: the FP PEs without their FP32 conversion (acc = the
+          # fixed-point register), to show what the per-PE conversion costs.
+          "fp8_noconv": "FP8 PE without the FP32 conversion",
+          "fp16_noconv": "FP16 PE without the FP32 conversion"}
+PE_ONLY = ("fp8_noconv", "fp16_noconv")
 
 
 def pe_class(kind):
@@ -58,8 +63,17 @@ def pe_class(kind):
                 return cls(lanes=config.lanes, latency=config.pe_latency)
         Radix4.__name__ = "DotProductPE"
         return Radix4
+    from amaranth.hdl import signed
+
     from hw.baselines.fp_dot import Fp8DotPE, Fp16DotPE
     from hw.baselines.int8_dot import Int8DotPE
+    if kind in PE_ONLY:
+        base = Fp8DotPE if kind == "fp8_noconv" else Fp16DotPE
+
+        class NoConversion(base):
+            convert_stages = 0
+            acc_shape = signed(base.acc_bits)
+        return NoConversion
     return {"int8": Int8DotPE, "fp8": Fp8DotPE, "fp16": Fp16DotPE}[kind]
 
 
@@ -158,6 +172,9 @@ def measure(kind, lanes, pnr, timeout, stored):
     row["pe"] = {"lut4": s.luts(FLOW), "ff": s.ffs(FLOW), "generic": s.generic_cells(),
                  "transistors": s.transistors(), "nand2": s.nand2_equivalents(),
                  "cells": s.cells[FLOW]}
+    if kind in PE_ONLY:
+        row["seconds"] = time.monotonic() - t0
+        return row
     # The glue: the same array generator, PEs as black boxes.
     box = f"{key}_box"
     gdir = WORK / key / "glue"
@@ -209,6 +226,8 @@ def derived(rows: dict) -> dict:
     """Per-MAC figures and radix-4 ratios (baseline / radix-4: > 1 favours radix-4)."""
     out = {}
     for kind, r in rows.items():
+        if kind in PE_ONLY:
+            continue
         k, n = r["lanes"], ROWS * COLS
         f = (r.get("pnr") or {}).get("fmax_mhz")
         d = {"pe_lut4_per_mac": r["pe"]["lut4"] / k,
@@ -263,9 +282,10 @@ def main(argv=None) -> int:
         rows = {k: rows[k] for k in KINDS if k in rows}
         results = {"rows": rows, "derived": derived(rows)}
         atomic_write_text(args.json, json.dumps(results, indent=1))
-    from scripts.dot_baselines_report import render
+    from scripts.dot_baselines_report import plot, render
     atomic_write_text(args.doc, render(results))
-    print(f"wrote {args.json} and {args.doc}")
+    plot(results, args.doc.with_name("dot_baselines.png"))
+    print(f"wrote {args.json}, {args.doc} and its plot")
     return 0
 
 

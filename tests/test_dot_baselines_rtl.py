@@ -91,11 +91,15 @@ TIES = {
     # negative of the first; E4M3 16 = 0x58, 8 = 0x50, 2^-9 = 0x01, 2^-8 = 0x02, 2^-7 = 0x04
     "fp8_e4m3": [([0x58, 0x01, 0, 0], [0x50, 0x02, 0, 0]),
                  ([0x58, 0x01, 0x01, 0], [0x50, 0x02, 0x04, 0]),
-                 ([0xD8, 0x81, 0, 0], [0x50, 0x02, 0, 0])],
+                 ([0xD8, 0x81, 0, 0], [0x50, 0x02, 0, 0]),
+                 # 2^7 - 2^-18: 25 ones, rounds up into the next binade (2^7)
+                 ([0x58, 0x81, 0, 0], [0x50, 0x01, 0, 0])],
     # 1 + 2^-24 (even: down), 1 + 2^-23 + 2^-24 (odd: up); 2^-12 = 0x0C00, 2^-11 = 0x1000
     "fp16": [([0x3C00, 0x0C00, 0, 0], [0x3C00, 0x0C00, 0, 0]),
              ([0x3C00, 0x0C00, 0x0C00, 0], [0x3C00, 0x0C00, 0x1000, 0]),
-             ([0xBC00, 0x8C00, 0, 0], [0x3C00, 0x0C00, 0, 0])],
+             ([0xBC00, 0x8C00, 0, 0], [0x3C00, 0x0C00, 0, 0]),
+             # 1 - 2^-25: 25 ones, rounds up to 1.0 (2^-13 = 0x0800)
+             ([0x3C00, 0x8C00, 0, 0], [0x3C00, 0x0800, 0, 0])],
 }
 
 
@@ -119,6 +123,7 @@ def test_rounding_ties_and_cancellation(kind):
     want = expected(kind, jobs, 4)
     # The ties are real ties: even rounds down, odd rounds up (FP32 LSB).
     assert want[0][0] & 1 == 0 and want[1][0] & 1 == 0 and want[1][0] == want[0][0] + 2
+    assert want[3][0] in (0x43000000, 0x3F800000)      # exactly 2^7 / 1.0 after the carry
     check(kind, 4, jobs, seed=5)
 
 
