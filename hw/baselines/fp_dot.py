@@ -12,9 +12,9 @@ per lane:
   ``product_bits + 1`` bits, the lane's one term of the adder tree.
 
 FP8 does decode and multiply in one stage (4 x 4 bits), FP16 in two
-(11 x 11 bits).  After the accumulator, three conversion stages:
-magnitude (``|acc|``, one carry chain), normalize (leading-zero count and
-left shift), round to nearest even and pack (specials override).
+(11 x 11 bits).  After the accumulator, four conversion stages:
+magnitude (``|acc|``, one carry chain), leading-zero count, normalize (left
+shift), round to nearest even and pack (specials override).
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed  # no __future__ annotations: Amaranth reads them
@@ -33,7 +33,7 @@ class FpDotPE(DotBaselinePE):
 
     fmt = None
     acc_shape = 32            # FP32 bits
-    convert_stages = 3
+    convert_stages = 4
     rows = 1
     flags = ("nan", "pinf", "ninf")
     mul_stages = 1            # 1: decode and multiply in one stage; 2: a stage each
@@ -122,20 +122,25 @@ class FpDotPE(DotBaselinePE):
         m.d.sync += mag.eq(Mux(neg, -acc, acc))
         side = carry(0, dict(neg=neg, ovf=overflow, **flags))
 
-        # Stage 2: normalize, leading one to bit W - 1.
-        lz = Signal(range(W + 1), name="cv_lz")
-        m.d.comb += lz.eq(leading_zeros_tree(mag))
-        norm = Signal(W, name="cv1_norm")
-        m.d.sync += norm.eq(mag << lz)
-        exp = Signal(range(256), name="cv1_exp")
+        # Stage 2: the leading-zero count (a log-depth tree).
+        lz = Signal(range(W + 1), name="cv1_lz")
+        m.d.sync += lz.eq(leading_zeros_tree(mag))
+        mag2 = Signal(W, name="cv1_mag")
+        m.d.sync += mag2.eq(mag)
+        side = carry(1, side)
+
+        # Stage 3: normalize, leading one to bit W - 1.
+        norm = Signal(W, name="cv2_norm")
+        m.d.sync += norm.eq(mag2 << lz)
+        exp = Signal(range(256), name="cv2_exp")
         # value = norm * 2^(lsb_exp - lz); leading one at W-1-lz -> exponent
         # lsb_exp + W - 1 - lz (always 1..254: model.dot_baselines).
         m.d.sync += exp.eq(f.product_lsb_exp + W - 1 + 127 - lz)
-        zero = Signal(name="cv1_zero")
-        m.d.sync += zero.eq(mag == 0)
-        side = carry(1, side)
+        zero = Signal(name="cv2_zero")
+        m.d.sync += zero.eq(mag2 == 0)
+        side = carry(2, side)
 
-        # Stage 3: round to nearest even and pack; specials override.
+        # Stage 4: round to nearest even and pack; specials override.
         sig = norm[W - 24:W]
         rnd = norm[W - 25]
         sticky = norm[:W - 25].any()
@@ -145,13 +150,13 @@ class FpDotPE(DotBaselinePE):
         bump = rounded[24]
         frac = Mux(bump, rounded[1:24], rounded[:23])
         packed = Cat(frac, (exp + bump)[:8], side["neg"])
-        value = Signal(32, name="cv2_acc")
+        value = Signal(32, name="cv3_acc")
         nan = side["nan"] | (side["pinf"] & side["ninf"])
         m.d.sync += value.eq(Mux(nan, CANONICAL_NAN32,
                                  Mux(side["pinf"], POS_INF32,
                                      Mux(side["ninf"], NEG_INF32,
                                          Mux(zero, 0, packed)))))
-        ovf = Signal(name="cv2_ovf")
+        ovf = Signal(name="cv3_ovf")
         m.d.sync += ovf.eq(side["ovf"])
         return value, ovf
 
