@@ -148,7 +148,7 @@ def fingerprint(text: str) -> str:
     return h.hexdigest()
 
 
-def measure(kind, lanes, pnr, timeout, stored):
+def measure(kind, lanes, pnr, timeout, stored, work=WORK):
     from hw.array import SystolicArray
     from hw.synth_pnr import ECP5_25K, ECP5_85K, Device, fits, place_and_route
     from hw.synth_yosys import SYNTH_FLOWS, read_stats, synthesize, yosys_script
@@ -168,7 +168,7 @@ def measure(kind, lanes, pnr, timeout, stored):
     row = {"kind": kind, "label": LABELS[kind], "lanes": lanes, "latency": latency,
            "fingerprint": fp}
     t0 = time.monotonic()
-    s = synthesize(design, WORK / key / "pe", flows=list(PE_FLOWS))
+    s = synthesize(design, work / key / "pe", flows=list(PE_FLOWS))
     row["pe"] = {"lut4": s.luts(FLOW), "ff": s.ffs(FLOW), "generic": s.generic_cells(),
                  "transistors": s.transistors(), "nand2": s.nand2_equivalents(),
                  "cells": s.cells[FLOW]}
@@ -177,7 +177,7 @@ def measure(kind, lanes, pnr, timeout, stored):
         return row
     # The glue: the same array generator, PEs as black boxes.
     box = f"{key}_box"
-    gdir = WORK / key / "glue"
+    gdir = work / key / "glue"
     gdir.mkdir(parents=True, exist_ok=True)
     arr = SystolicArray(config=array_config(lanes, latency),
                         pe_class=black_box(signature, latency, lanes, box))
@@ -207,7 +207,7 @@ def measure(kind, lanes, pnr, timeout, stored):
         row["array"]["nand2"] = (row["glue"]["transistors"] + n * row["pe"]["transistors"]) / 4
     row["pnr"] = None
     if pnr:
-        pdir = WORK / key / "pnr"
+        pdir = work / key / "pnr"
         sp = synthesize(design, pdir, flows=[FLOW], for_pnr=True,
                         netlists={FLOW: f"{FLOW}.json"})
         ecp5_45 = Device("ecp5", "LFE5U-45F", ("--45k", "--package", "CABGA381",
@@ -251,10 +251,41 @@ def derived(rows: dict) -> dict:
     return out
 
 
+def measure_all(kinds, lanes: int, *, pnr: bool, timeout: float, json_path: Path,
+                work: Path = WORK, step=None) -> dict:
+    """Measure ``kinds`` (others already in ``json_path`` for the same lanes are
+    kept; a design whose Verilog and tools are unchanged is not run again);
+    saves and returns ``{"rows", "derived"}``.  ``step(text)`` reports progress
+    (default: a tqdm bar)."""
+    stored, rows = {}, {}
+    if json_path.exists():
+        try:
+            rows = dict(json.loads(json_path.read_text())["rows"])
+            stored = {r["fingerprint"]: r for r in rows.values()}
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            stored, rows = {}, {}
+    rows = {k: rows[k] for k in KINDS if k in rows and rows[k]["lanes"] == lanes}
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    if step is None:
+        from tqdm import tqdm
+        kinds = tqdm(kinds, desc="dot baselines", unit="design")
+    results = {"rows": rows, "derived": derived(rows)}
+    for kind in kinds:
+        if step is not None:
+            step(f"dot baselines: {kind}")
+        rows[kind] = measure(kind, lanes, pnr, timeout, stored, work)
+        rows = {k: rows[k] for k in KINDS if k in rows}
+        results = {"rows": rows, "derived": derived(rows)}
+        atomic_write_text(json_path, json.dumps(results, indent=1))
+    return results
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m scripts.measure_dot_baselines",
                                  description=__doc__.split("\n")[0])
-    ap.add_argument("--lanes", type=int, default=8)
+    from hw.dot_pe import DEFAULT_LANES
+    ap.add_argument("--lanes", type=int, default=DEFAULT_LANES,
+                    help=f"lanes of every PE (default: the radix-4 PE's, {DEFAULT_LANES})")
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--no-pnr", action="store_true")
     ap.add_argument("--pnr-timeout", type=float, default=3600)
@@ -262,26 +293,19 @@ def main(argv=None) -> int:
     ap.add_argument("--doc", type=Path, default=DOC)
     args = ap.parse_args(argv)
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    from model.config import check_lanes
+    try:
+        check_lanes(args.lanes)
+    except ValueError as exc:
+        print(f"measure_dot_baselines: {exc}", file=sys.stderr)
+        return 2
     bad = [k for k in kinds if k not in KINDS]
     if bad or not kinds:
         print(f"measure_dot_baselines: unknown kinds {bad}; expected some of {KINDS}",
               file=sys.stderr)
         return 2
-    from tqdm import tqdm
-    stored, rows = {}, {}
-    if args.json.exists():
-        try:
-            rows = dict(json.loads(args.json.read_text())["rows"])
-            stored = {r["fingerprint"]: r for r in rows.values()}
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-            stored, rows = {}, {}
-    rows = {k: rows[k] for k in KINDS if k in rows and rows[k]["lanes"] == args.lanes}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    for kind in tqdm(kinds, desc="dot baselines", unit="design"):
-        rows[kind] = measure(kind, args.lanes, not args.no_pnr, args.pnr_timeout, stored)
-        rows = {k: rows[k] for k in KINDS if k in rows}
-        results = {"rows": rows, "derived": derived(rows)}
-        atomic_write_text(args.json, json.dumps(results, indent=1))
+    results = measure_all(kinds, args.lanes, pnr=not args.no_pnr, timeout=args.pnr_timeout,
+                          json_path=args.json, work=args.json.parent)
     from scripts.dot_baselines_report import plot, render
     atomic_write_text(args.doc, render(results))
     plot(results, args.doc.with_name("dot_baselines.png"))
