@@ -116,7 +116,69 @@ def section(results: dict, level: int = 2) -> str:
                    f"{_x(d.get('ratio_array_nand2_per_mac'))} | "
                    f"{_x(d.get('ratio_pe_lut4_per_mac_per_ns'))} |")
     out += ["", "![array cost per MAC, ratios to radix-4](dot_baselines.png)", ""]
+    out += _analysis(rows, der, h)
     return "\n".join(out) + "\n"
+
+
+def _analysis(rows, der, h) -> list:
+    """Why the ratios are what they are, and what the figures leave out."""
+    out = [f"{h}# k-lane comparison: analysis", ""]
+    if "int8" in der and "radix4" in der:
+        r4, i8 = rows["radix4"], rows["int8"]
+        f4, f8 = der["radix4"]["fmax_mhz"], der["int8"]["fmax_mhz"]
+        out += ["- **radix-4 / INT8 is " + _x(der["int8"].get("ratio_array_lut4_per_mac_per_ns"))
+                + " per MAC/s** (" + _x(der["int8"].get("ratio_array_lut4_per_mac"))
+                + " per MAC/cycle). At equal lanes both PEs share everything but the lane "
+                "front end: the cross-lane adder tree is as wide for both (a radix-4 product "
+                "needs 17 signed bits for the FP4 range, INT4 B << 12; an INT8 product 16), "
+                "and the 32-bit accumulator, its overflow flag and the pipeline control are "
+                "identical. What differs is per lane: three radix-4 rows with the "
+                "INT4/UINT4/FP4 decode against four 2-bit-slice products of INT8 "
+                f"({r4['pe']['lut4']:,} against {i8['pe']['lut4']:,} LUT4 per 8-lane PE). "
+                f"The INT8 PE also places faster ({_f(f8, 0)} against {_f(f4, 0)} MHz). The "
+                "quick sketch of issue 27 (~286 LUT4 per MAC for INT8) used a plain `a * b` "
+                "multiplier; built with the same care as the radix-4 PE (slices, the shared "
+                f"tree) INT8 costs {_f(der['int8']['pe_lut4_per_mac'], 0)} per MAC. Reaching "
+                "2x needs a narrower radix-4 lane: the sketch's FP4-only lane (~88 LUT4 per "
+                "MAC) shows the INT4 x INT4 mode and the 17-bit products are most of the cost."]
+    from model.dot_baselines import get_float_format
+    for kind in ("fp8", "fp16"):
+        if kind not in der or "radix4" not in der:
+            continue
+        r = rows[kind]
+        fmt = get_float_format({"fp8": "fp8_e4m3", "fp16": "fp16"}[kind])
+        out += [f"- **radix-4 / {_short(r['label']).split(' x ')[0]} is "
+                + _x(der[kind].get("ratio_array_lut4_per_mac_per_ns")) + " per MAC/s** ("
+                + _x(der[kind].get("ratio_array_lut4_per_mac")) + " per MAC/cycle, "
+                + _x(der[kind].get("ratio_array_nand2_per_mac")) + " in NAND2 eq.). The "
+                "exact FP lane must place its product anywhere in a "
+                f"{fmt.product_bits + 1}-bit window (a left shifter by the exponent sum), "
+                "and every adder of the tree, the "
+                f"{fmt.acc_bits}-bit accumulator and the FP32 conversion are that wide."]
+    out += ["", "What the figures do not capture:", "",
+            "- **LUT4 per MAC/s** counts LUT4 (a CCU2C as 2), not flip-flops: ECP5 slices "
+            "carry two FFs per two LUT4, so FFs are free until a design has more FFs than "
+            "LUT4s (FF / MAC is in the array table). It uses the PE's Fmax: the arrays share "
+            "the control and drain fanout that make an array place slower, so the ratios hold "
+            "only if item 5 of issue 27 lifts every array alike. One nextpnr seed; LUT4 is "
+            "not ASIC area.",
+            "- **NAND2 eq. per MAC** (the CMOS proxy) has no library, sizing or wires and "
+            "counts a flip-flop as 24 transistors; use the ratios. A 2:1 multiplexer bit "
+            "costs a LUT4, as much as an adder bit; in gates it is about half an adder bit, "
+            "so the shifter-heavy FP PEs fare much better in this column.",
+            "- **Neither counts energy or data movement**: INT8 and FP8 move 2x, FP16 4x the "
+            "operand bits of radix-4 through the array (their forwarding registers are in "
+            "FF / MAC) and from memory (not measured here at all).",
+            "- **The FP baselines are a best case** (docs/architecture.md): exact "
+            "accumulation with one rounding costs one carry chain per group, less than an "
+            "FP32-rounding accumulator; a design that aligns to the group's largest "
+            "exponent in a narrow window (inexact, as MXDOTP-style units do) or converts to "
+            "FP32 once per column instead of in every PE would be cheaper still.",
+            "- **Features differ**: radix-4 multiplies three A by two B formats and keeps an "
+            "overflow flag (INT8 keeps the same flag; the FP PEs flag their fixed-point "
+            "range and keep NaN/Inf); a 4-bit training chip also needs 8-bit layers "
+            "(nibble decomposition, 4x the MACs), which the per-MAC ratios leave out.", ""]
+    return out
 
 
 def render(results: dict) -> str:
