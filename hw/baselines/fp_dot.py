@@ -17,7 +17,7 @@ magnitude (``|acc|``, one carry chain), leading-zero count, normalize (left
 shift), round to nearest even and pack (specials override).
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed  # no __future__ annotations: Amaranth reads them
+from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned  # no __future__ annotations: Amaranth reads them
 
 from model.dot_baselines import CANONICAL_NAN32, NEG_INF32, POS_INF32, get_float_format
 
@@ -32,7 +32,7 @@ class FpDotPE(DotBaselinePE):
     """Base of the FP baselines: ``fmt`` names the row of ``model.dot_baselines.FLOAT_FORMATS``."""
 
     fmt = None
-    acc_shape = 32            # FP32 bits
+    acc_shape = unsigned(32)  # FP32 bits
     convert_stages = 4
     rows = 1
     flags = ("nan", "pinf", "ninf")
