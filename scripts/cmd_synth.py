@@ -33,6 +33,7 @@ HELP = ("Synthesis/place-and-route cost report: radix-4 PE and arrays vs INT8 an
         "FP16 baseline PEs (writes build/synth/; docs/hardware-cost.md with --update-docs).")
 WORKDIR_DEFAULT_HELP = "build/synth of a checkout, else <user cache>/synth"
 DOCS_REPORT = Path("docs/hardware-cost.md")
+DOT_KEY = "dot_baselines"   # --only key of the k-lane comparison
 
 def add_arguments(p):
     from scripts.argtypes import positive_float
@@ -141,6 +142,8 @@ def run(args) -> int:
         return 0
 
     designs = hs.DESIGNS
+    # The k-lane comparison (scripts/measure_dot_baselines.py): its own step.
+    run_dot = not args.quick and not args.quant_section
     if args.quant_section:
         if args.only or args.quick:
             raise CliError("--quant-section chooses its designs: drop "
@@ -149,11 +152,12 @@ def run(args) -> int:
     if args.only:
         keys = [k.strip() for k in args.only.split(",") if k.strip()]
         known = {d.key: d for d in designs}
-        unknown = [k for k in keys if k not in known]
+        unknown = [k for k in keys if k not in known and k != DOT_KEY]
         if unknown or not keys:
             raise CliError(f"--only: unknown design(s) {', '.join(unknown) or '(none)'}; "
-                           f"expected some of {', '.join(known)}")
-        designs = [known[k] for k in keys]
+                           f"expected some of {', '.join(known)}, {DOT_KEY}")
+        designs = [known[k] for k in keys if k != DOT_KEY]
+        run_dot = DOT_KEY in keys
     workdir = Path(args.workdir)
     if workdir.exists() and not workdir.is_dir():
         raise CliError(f"--workdir {workdir}: not a directory")
@@ -176,7 +180,7 @@ def run(args) -> int:
 
     started = time.monotonic()
     plans = [(d, plan_design(d, hs, args.quick, args.no_pnr)) for d in designs]
-    steps = 1 + sum(steps_of(p, d) for d, p in plans)
+    steps = 1 + sum(steps_of(p, d) for d, p in plans) + int(run_dot)
     results = {"designs": {}, "seed": hs.SEED, "mode": mode_name(args),
                "pnr_timeout_s": args.pnr_timeout,
                "targets_mhz": {"ecp5": hs.ECP5_TARGET_MHZ, "ice40": hs.ICE40_TARGET_MHZ},
@@ -211,6 +215,16 @@ def run(args) -> int:
             results["seconds"] = time.monotonic() - started
             results["resumed"] = resumed
             json_path.parent.mkdir(parents=True, exist_ok=True)
+            write_output("--json", json_path, atomic_write_text, json.dumps(results, indent=1))
+        if run_dot:
+            from hw.dot_pe import DEFAULT_LANES
+            from scripts.measure_dot_baselines import KINDS, measure_all
+            results["dot"] = measure_all(
+                KINDS, DEFAULT_LANES, pnr=not args.no_pnr, timeout=args.pnr_timeout,
+                json_path=workdir / DOT_KEY / "results.json", work=workdir / DOT_KEY,
+                step=lambda text, _bar=bar: _bar.set_postfix_str(text))
+            bar.update()
+            results["seconds"] = time.monotonic() - started
             write_output("--json", json_path, atomic_write_text, json.dumps(results, indent=1))
     except hs.SynthError as exc:
         bar.close()

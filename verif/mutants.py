@@ -33,6 +33,9 @@ SELECTIONS = {
     # The quantization unit's cocotb bench, Icarus at 3 lanes W = 18.
     "verif:quant": ["verif/test_quant_unit.py", "-k", "icarus-c3w18"],
     "verif:dot_pe": ["verif/test_dot_pe.py", "-k", "icarus-k2-w18 or icarus-k4-w18 or icarus-k16-w18"],
+    # The k-lane baselines of the cost report (hw/baselines/int8_dot.py,
+    # fp_dot.py, dot_base.py) against model/dot_baselines.py, Amaranth simulation.
+    "tests:dot_baselines": ["tests/test_dot_baselines_rtl.py", "-m", "not slow"],
 }
 DEFAULT_LAYER = {"pe": "tests:pe", "product": "tests:pe", "product_pipeline": "tests:pe", "skew": "tests:array",
                  "grid": "tests:array", "drain": "tests:array", "array": "tests:array",
@@ -60,6 +63,7 @@ class Mutant:
 
 M = Mutant
 DOT_LAYERS = ("tests:dot_pe", "verif:dot_pe")
+BASE_LAYERS = ("tests:dot_baselines",)
 CATALOGUE = [
     # ---- PE -------------------------------------------------------------------
     M("pe_fp4_shift", "product", "b_value << (spec.shift_per_exp * (e - 1))",
@@ -126,6 +130,32 @@ CATALOGUE = [
       DOT_LAYERS),
     M("dot_fits_sign_only", "dot_pe", "return (top == 0) | (top == (1 << len(top)) - 1)",
       "return top == 0", "negative sums always flagged (range check on one side)", DOT_LAYERS),
+    # ---- the k-lane baselines of the cost report (issue 27 item 4) ---------------
+    M("fpdot_round_half_up", "baselines/fp_dot", "up = rnd & (sticky | sig[0])", "up = rnd",
+      "FP32 rounding: ties away from zero instead of to even", BASE_LAYERS),
+    M("fpdot_sticky_dropped", "baselines/fp_dot", "up = rnd & (sticky | sig[0])",
+      "up = rnd & sig[0]", "FP32 rounding ignores the bits below the round bit", BASE_LAYERS),
+    M("fpdot_exponent_bump_lost", "baselines/fp_dot", "Cat(frac, (exp + bump)[:8], side[\"neg\"])",
+      "Cat(frac, exp, side[\"neg\"])", "rounding up into the next binade keeps the exponent",
+      BASE_LAYERS),
+    M("fpdot_subnormal_hidden_bit", "baselines/fp_dot", "Cat(frac, e != 0)", "Cat(frac, 1)",
+      "subnormal operands get a hidden bit", BASE_LAYERS),
+    M("fpdot_inf_times_zero", "baselines/fp_dot",
+      "nan = da[\"nan\"] | db[\"nan\"] | (da[\"inf\"] & db[\"zero\"]) | (db[\"inf\"] & da[\"zero\"])",
+      "nan = da[\"nan\"] | db[\"nan\"]", "Inf x 0 is not NaN", BASE_LAYERS),
+    M("fpdot_inf_sign", "baselines/fp_dot", "lane_flags.append((nan, inf & ~sign, inf & sign))",
+      "lane_flags.append((nan, inf, 0))", "every infinity is +Inf", BASE_LAYERS),
+    M("fpdot_lane_pairing", "baselines/fp_dot", "self._decode(self.a[lane]), self._decode(self.b[lane])",
+      "self._decode(self.a[lane]), self._decode(self.b[(lane + 1) % self.lanes])",
+      "lane order: lane i's A multiplied by lane i+1's B", BASE_LAYERS),
+    M("dotbase_flags_not_sticky", "baselines/dot_base",
+      "m.d.sync += [sticky[n].eq(sticky[n] | gflags[n]) for n in names]",
+      "m.d.sync += [sticky[n].eq(gflags[n]) for n in names]",
+      "a NaN / Inf in an earlier group of the sum is forgotten", BASE_LAYERS),
+    M("int8dot_top_slice_unsigned", "baselines/int8_dot",
+      "piece = b[i:i + _SLICE].as_signed() if top else b[i:i + _SLICE]",
+      "piece = b[i:i + _SLICE]", "INT8 B's top slice zero-extended (B read as unsigned)",
+      BASE_LAYERS),
     # ---- skew / grid / drain / array ------------------------------------------
     M("skew_a_delay", "skew", 'self.a[lane * r:lane * (r + 1)], r, f"a_skew_{r}"',
       'self.a[lane * r:lane * (r + 1)], r // 2, f"a_skew_{r}"', "A row 1 not delayed"),
