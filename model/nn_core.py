@@ -17,7 +17,7 @@ import numpy as np
 
 from .formats import get_format, grad_scale_sigma, tpr_encode
 
-__all__ = ["MASTER_DTYPE", "Param", "QTensor", "Context", "Layer"]
+__all__ = ["MASTER_DTYPE", "Param", "QTensor", "Context", "Layer", "softmax"]
 
 MASTER_DTYPE = np.float32
 
@@ -85,6 +85,15 @@ class Context:
                              f"{c.shape} for GEMM {name!r}, expected {(a.shape[0], b.shape[1])}")
         return c.astype(np.int64, copy=False)
 
+    def block_gemm(self, a, b, name: str) -> np.ndarray:
+        """Block-format GEMM (``BlockTensor`` operands) on the backend: float64."""
+        c = np.asarray(self.backend.block_gemm(a, b, name=name), dtype=np.float64)
+        want = a.shape[:-1] + b.shape[-1:]
+        if c.shape != want:
+            raise ValueError(f"backend {getattr(self.backend, 'name', '?')} returned shape "
+                             f"{c.shape} for GEMM {name!r}, expected {want}")
+        return c
+
     def encode_grad(self, g: np.ndarray, name: str, rounding: str | None = None):
         """FP4 codes of dL/dY for the dX GEMM and the dW GEMM, with their scales.
 
@@ -130,3 +139,10 @@ class Layer:
 
     def backward(self, g, ctx):
         raise NotImplementedError
+
+
+def softmax(s):
+    """Softmax over the last axis (float64)."""
+    z = s - s.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)

@@ -253,8 +253,10 @@ def _mlp(rng):
 
 
 # The on-chip recipes run their GEMMs through the quantization tile's own
-# interface (tests/test_onchip_train.py), not a plain backend.
-@pytest.mark.parametrize("recipe", [r for r in RECIPES if r != "fp32" and not RECIPES[r].onchip])
+# interface (tests/test_onchip_train.py), not a plain backend; the block-format
+# recipes are checked in tests/test_block_recipes.py.
+@pytest.mark.parametrize("recipe", [r for r in RECIPES if r != "fp32" and not RECIPES[r].onchip
+                                    and not RECIPES[r].block])
 def test_every_gemm_of_a_4bit_step_goes_through_the_backend(recipe):
     rng = np.random.default_rng(10)
     x = rng.random((9, 16))
