@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from .formats import get_format, grad_scale_sigma, tpr_encode
+from .formats import get_format, grad_scale_sigma, sigma_range, tpr_encode
 
 __all__ = ["MASTER_DTYPE", "Param", "QTensor", "Context", "Layer", "softmax"]
 
@@ -103,14 +103,22 @@ class Context:
         step: it may saturate or underflow later, per SPEC 1.3.
         ``rounding`` overrides the recipe's rounding mode for this tensor
         (a recipe may round one layer's gradient differently).
+
+        A gradient so small that GradScale's sigma lies below the format's
+        legal range (``sigma_range``: max |g| <= 2^-1011 for radix 4, e.g.
+        the score gradient of a saturated softmax) is encoded at the lowest
+        legal sigma instead, by SPEC 1.3's rounding at that scale: the
+        encoder refuses such a sigma, and training must not stop on a
+        gradient that is zero for every practical purpose.
         """
         r = self.recipe
         rounding = r.rounding if rounding is None else rounding
+        lowest = sigma_range(r.grad_format)[0]
         if r.grad_scale:
-            sigma = None
+            sigma = max(grad_scale_sigma(g, name), lowest)
         else:
             if "fixed" not in self.sigma_state:
-                self.sigma_state["fixed"] = grad_scale_sigma(g, name)
+                self.sigma_state["fixed"] = max(grad_scale_sigma(g, name), lowest)
             sigma = self.sigma_state["fixed"]
         codes_dx, codes_dw, sigma = tpr_encode(
             g, sigma, tpr=r.tpr, rounding=rounding,
