@@ -29,6 +29,8 @@ def add_arguments(p):
                    help="int64 result, written to exactly this path (atomically; never an input)")
     from scripts.dask_options import add_dask_arguments
     add_dask_arguments(p)
+    from scripts.bus_option import add_bus_argument
+    add_bus_argument(p)
 
 
 def load_codes(path: str, label: str) -> np.ndarray:
@@ -52,6 +54,8 @@ def run(args) -> int:
     out = output_path("-o", args.output, {"--a": args.a, "--b": args.b})
     from scripts.dask_options import dask_options
     dask = dask_options(args, args.sim)
+    from scripts.bus_option import bus_options
+    bus = bus_options(args, args.sim, dask)
     a = load_codes(args.a, "--a")
     b = load_codes(args.b, "--b")
     # Operands checked once, before a simulator is built or a Dask cluster
@@ -60,7 +64,7 @@ def run(args) -> int:
     op = check_gemm(a, b, args.a_format, args.b_format, name="cli",
                     datapath=args.sim != "golden")
     from sim.factory import make_backend
-    with make_backend(args.sim, config, **dask) as backend:
+    with make_backend(args.sim, config, **dask, **bus) as backend:
         c = backend.gemm_checked(op)
     from model.fileio import atomic_save_npy
     write_output("-o", out, atomic_save_npy, np.asarray(c, dtype=np.int64))

@@ -36,11 +36,16 @@ SELECTIONS = {
     # The k-lane baselines of the cost report (hw/baselines/int8_dot.py,
     # fp_dot.py, dot_base.py) against model/dot_baselines.py, Amaranth simulation.
     "tests:dot_baselines": ["tests/test_dot_baselines_rtl.py", "-m", "not slow"],
+    # The AXI shell (hw/axi_*.py): its cocotbext-axi bench on Icarus, and the
+    # table-driven CSR decode in Amaranth simulation.
+    "verif:axi": ["verif/test_axi.py", "-k", "icarus"],
+    "tests:axi": ["tests/test_axi_csr.py"],
 }
 DEFAULT_LAYER = {"pe": "tests:pe", "product": "tests:pe", "product_pipeline": "tests:pe", "skew": "tests:array",
                  "grid": "tests:array", "drain": "tests:array", "array": "tests:array",
                  "accel": "tests:tile", "tile_quant": "tests:quant_tile", "quant_unit": "tests:quant",
-                 "dot_pe": "tests:dot_pe", "dot_rows": "tests:dot_pe", "adder_tree": "tests:dot_pe"}
+                 "dot_pe": "tests:dot_pe", "dot_rows": "tests:dot_pe", "adder_tree": "tests:dot_pe",
+                 "axi_shell": "verif:axi", "axi_lite": "verif:axi", "axi_csr": "tests:axi"}
 
 
 @dataclass(frozen=True)
@@ -250,6 +255,43 @@ CATALOGUE = [
       "every emitting job's last row ends the unit job (a job over several tiles is cut)"),
     M("qtile_mask_valid_ignored", "tile_quant", "mask_ok = ~mask_en | self.mask.valid",
       "mask_ok = ~mask_en | 1", "a routed row enters the unit before its mask beat"),
+    # ---- AXI shell (issue 26) -------------------------------------------------------
+    M("axi_start_while_busy", "axi_shell", "accept.eq(start & ~busy & ~bad_k & ~bad_fmt)",
+      "accept.eq(start & ~bad_k & ~bad_fmt)", "start while busy replaces the running job"),
+    M("axi_busy_ignores_rows", "axi_shell",
+      "busy.eq(cmd_valid | ~tile.idle | (rows_pending != 0))", "busy.eq(cmd_valid | ~tile.idle)",
+      "not busy while result rows are still to leave (done too early)"),
+    M("axi_k0_starts", "axi_shell", "bad_k.eq((k == 0) | (k > depth))", "bad_k.eq(k > depth)",
+      "k = 0 is passed to the tile instead of refused"),
+    M("axi_tlast_missing_unflagged", "axi_shell",
+      'err["tlast_missing"].eq(~self.s_axis_tlast & is_last)', 'err["tlast_missing"].eq(0)',
+      "a job's last beat without tlast is not flagged"),
+    M("axi_tlast_early_unflagged", "axi_shell",
+      'err["tlast_early"].eq(self.s_axis_tlast & ~is_last)', 'err["tlast_early"].eq(0)',
+      "tlast before a job's last beat is not flagged"),
+    M("axi_overflow_unflagged", "axi_shell",
+      'err["overflow"].eq(out_fire & (res.payload.overflow != 0))', 'err["overflow"].eq(0)',
+      "ERR.overflow never set"),
+    M("axi_done_not_cleared", "axi_shell", "                done.eq(0),\n", "",
+      "STATUS.done stays set while the next job runs"),
+    M("axi_irq_ignores_enable", "axi_shell",
+      "(csr.irq_status_done & csr.irq_enable_done)", "csr.irq_status_done",
+      "irq raised for a masked cause"),
+    M("axi_tdata_shifted", "axi_shell", "load.payload.eq(self.s_axis_tdata[:self.load_bits])",
+      "load.payload.eq(self.s_axis_tdata[1:self.load_bits + 1])",
+      "operand beats taken one bit off"),
+    M("axil_bresp_always_okay", "axi_lite", "self.bresp.eq(Mux(self.w_err, RESP_SLVERR, RESP_OKAY))",
+      "self.bresp.eq(RESP_OKAY)", "illegal writes answered OKAY"),
+    M("axil_read_overrun", "axi_lite", "self.arready.eq(~self.rvalid)", "self.arready.eq(1)",
+      "a read accepted while its predecessor's response waits (response lost)"),
+    M("csr_ro_write_ok", "axi_csr", "self.w_err.eq(self.w_en & (~w_hit | w_ro))",
+      "self.w_err.eq(self.w_en & ~w_hit)", "write to a read-only register gets OKAY",
+      ("tests:axi", "verif:axi")),
+    M("csr_strobes_ignored", "axi_csr", "wdata.eq(self.w_data & mask)", "wdata.eq(self.w_data)",
+      "byte strobes ignored on write-1 registers"),
+    M("csr_w1c_clear_lost", "axi_csr", "m.d.sync += port.eq((port & ~clear) | setp)",
+      "m.d.sync += port.eq(port | setp)", "write 1 does not clear a sticky bit",
+      ("tests:axi", "verif:axi")),
     # ---- quantization unit ------------------------------------------------------
     M("qu_xorshift", "quant_unit", "x = x ^ (x >> 17)", "x = x ^ (x >> 15)", "wrong PRNG step"),
     M("qu_fifo_overfill", "quant_unit", "a_valid + b_valid < FIFO_DEPTH)",
