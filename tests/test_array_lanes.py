@@ -171,3 +171,23 @@ def test_overflow_boundaries_of_the_lanes_rule(lanes):
         assert not flags[g].any(), "a sum that re-enters within a group is not flagged"
         _, one_lane = gemm_expect(a, b, af, bf, width, lanes=1)
         assert one_lane.all(), "with k = 1 the same sum is flagged (the rule is exercised)"
+
+
+def test_the_latency_follows_the_lanes():
+    """model.config states the k-lane PE's latencies without importing hw;
+    they must be the PE's own (hw.dot_pe), and a config given new lanes
+    takes their default latency unless one is given."""
+    from hw.dot_pe import default_dot_pe_latency, dot_pe_latencies
+    from model.config import PE_LATENCIES, ConfigError, pe_latencies
+    assert pe_latencies(1) == PE_LATENCIES and DatapathConfig().pe_latency == 3
+    for k in (2, 4, 8, 16):
+        assert pe_latencies(k) == tuple(dot_pe_latencies(k))
+        assert default_pe_latency(k) == default_dot_pe_latency(k)
+        assert DatapathConfig(lanes=k).pe_latency == default_pe_latency(k)
+    assert default_pe_latency(8) == 5           # docs/lanes.md: k = 8 at latency 5
+    eight = DatapathConfig(lanes=8)
+    assert DatapathConfig.of(eight, lanes=1).pe_latency == 3
+    assert DatapathConfig.of(eight, lanes=2, pe_latency=5).pe_latency == 5
+    assert DatapathConfig.of(eight, rows=2).pe_latency == 5
+    with pytest.raises(ConfigError, match="pe_latency must be one of 3, 4, 5, 6, 7 for 8 lanes"):
+        DatapathConfig(lanes=8, pe_latency=2)
