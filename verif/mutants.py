@@ -1,6 +1,7 @@
 """The mutation catalogue: seeded RTL bugs the suite must catch (``make mutate``).
 
-Each mutant is one exact text replacement in one file under hw/.  The old
+Each mutant is one exact text replacement in one file under hw/ (or, with
+``file``, another source file: the driver's lane packing and padding).  The old
 text must occur exactly once in the current source, so a refactor that moves
 it makes the catalogue fail loudly (``verif.mutate`` reports it as STALE)
 instead of silently testing nothing.  ``layers`` names the test selections
@@ -40,6 +41,12 @@ SELECTIONS = {
     # table-driven CSR decode in Amaranth simulation.
     "verif:axi": ["verif/test_axi.py", "-k", "icarus"],
     "tests:axi": ["tests/test_axi_csr.py"],
+    # The array and driver with k-lane PEs (issue 27 item 2): Amaranth array
+    # tests, the array's cocotb bench on Icarus at 2x3 k = 8, and the Icarus
+    # tile through the real driver (padding, lane packing) against the model.
+    "tests:lanes": ["tests/test_array_lanes.py"],
+    "verif:array_lanes": ["verif/test_array.py", "-k", "lanes and icarus and k8"],
+    "driver:lanes": ["tests/test_driver_lanes.py", "-m", "not slow"],
 }
 DEFAULT_LAYER = {"pe": "tests:pe", "product": "tests:pe", "product_pipeline": "tests:pe", "skew": "tests:array",
                  "grid": "tests:array", "drain": "tests:array", "array": "tests:array",
@@ -56,10 +63,11 @@ class Mutant:
     new: str
     why: str             # what the bug is
     layers: tuple = field(default=())   # default: the module's tests/ selection
+    file: str = ""       # a source file outside hw/ (default hw/<module>.py)
 
     @property
     def path(self) -> str:
-        return f"hw/{self.module}.py"
+        return self.file or f"hw/{self.module}.py"
 
     @property
     def kill_layers(self) -> tuple:
@@ -161,6 +169,19 @@ CATALOGUE = [
       "piece = b[i:i + _SLICE].as_signed() if top else b[i:i + _SLICE]",
       "piece = b[i:i + _SLICE]", "INT8 B's top slice zero-extended (B read as unsigned)",
       BASE_LAYERS),
+    # ---- the array and driver with k-lane PEs (issue 27 item 2) -----------------
+    M("array_lane_order", "array", "skew.a.eq(held.a),",
+      "skew.a.eq(sum(held.a[sig.lane_shape.width * (r * sig.lanes + j):][:sig.lane_shape.width]"
+      ".as_unsigned() << sig.lane_shape.width * (r * sig.lanes + sig.lanes - 1 - j)"
+      " for r in range(R) for j in range(sig.lanes))),",
+      "lane order: each PE's A lanes reversed on the way in (B in order)",
+      ("tests:lanes", "verif:array_lanes")),
+    M("driver_lane_order", "driver", ".transpose(0, 2, 1, 3)", ".transpose(0, 2, 3, 1)",
+      "driver packs A lane j of row r at j*R + r instead of r*k + j", ("driver:lanes",),
+      file="sim/driver.py"),
+    M("driver_pad_front", "driver", "a_pad[:m, :k] = a_nib", "a_pad[:m, kp - k:] = a_nib",
+      "driver zero-pads A's K at the front, B's at the end (K not a multiple of k)",
+      ("driver:lanes",), file="sim/driver.py"),
     # ---- skew / grid / drain / array ------------------------------------------
     M("skew_a_delay", "skew", 'self.a[lane * r:lane * (r + 1)], r, f"a_skew_{r}"',
       'self.a[lane * r:lane * (r + 1)], r // 2, f"a_skew_{r}"', "A row 1 not delayed"),
