@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     p.add_argument("--recipes", nargs="*", default=list(RECIPES), choices=RECIPES)
     p.add_argument("--render-only", action="store_true")
     p.add_argument("--raw", default=str(RAW), metavar="FILE.json",
-                   help=f"the raw runs, read and extended (default: {RAW.relative_to(ROOT)})")
+                   help="the raw runs, read and extended (default: build/results_onchip_raw.json)")
     p.add_argument("--merge", nargs="*", default=[], metavar="FILE.json",
                    help="add the runs of these raw files (of runs made elsewhere) first")
     args = p.parse_args(argv)
