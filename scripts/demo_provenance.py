@@ -30,9 +30,9 @@ __all__ = ["Provenance", "OPERANDS", "expected", "check", "rows"]
 
 # The two operands (A side, B side) of each kind of GEMM, by the name's suffix.
 OPERANDS = {".fwd": ("X", "W"), ".dX": ("dY phase 0", "W^T"), ".dW": ("X^T", "dY phase 1")}
-LABELS = {"unit": "on-chip unit", "sawb": "host SAWB (INT4 weights)",
-          "input": "host: network input quantizer", "loss": "host: loss gradient "
-          "(GradScale + TPR)", "?": "UNKNOWN"}
+LABELS = {"unit": "on-chip unit", "sawb": "host SAWB, INT4 weights",
+          "input": "host: network input quantizer", "loss": "host: loss gradient, "
+          "GradScale + TPR", "?": "UNKNOWN"}
 
 
 def _key(x) -> str:
@@ -94,7 +94,7 @@ class Provenance(BackendWrapper):
     def requant(self, acc, **kw):
         out = self.inner.requant(acc, **kw)
         for code in (out.code0, out.code1):
-            self.register(code, "unit", f"{kw['name']} (pass 2)")
+            self.register(code, "unit", f"{kw['name']}, pass 2")
         return out
 
 

@@ -28,6 +28,7 @@ import datetime  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 from multiprocessing import Pool  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -94,24 +95,34 @@ def main(argv=None) -> int:
     p.add_argument("--charlm-seeds", type=int, nargs="*", default=[0])
     p.add_argument("--recipes", nargs="*", default=list(RECIPES), choices=RECIPES)
     p.add_argument("--render-only", action="store_true")
+    p.add_argument("--raw", default=str(RAW), metavar="FILE.json",
+                   help="the raw runs, read and extended (default: build/results_onchip_raw.json)")
+    p.add_argument("--merge", nargs="*", default=[], metavar="FILE.json",
+                   help="add the runs of these raw files (of runs made elsewhere) first")
     args = p.parse_args(argv)
     require_checkout("scripts.results_onchip", "scripts.results_onchip (it rewrites "
                      "docs/results.md)")
     from model.fileio import atomic_write_text
-    runs = json.loads(RAW.read_text()) if RAW.exists() else []
+    raw = Path(args.raw)
+    runs = json.loads(raw.read_text()) if raw.exists() else []
+    for other in args.merge:
+        for res in json.loads(Path(other).read_text()):
+            runs = sorted([r for r in runs if _key(r) != _key(res)] + [res], key=_key)
+    if args.merge:
+        atomic_write_text(raw, json.dumps(runs, indent=1))
     if not args.render_only:
         work = [(t, r, s) for t, seeds in (("charlm", args.charlm_seeds),
                                            ("digits-mlp", args.digits_seeds))
                 for s in seeds for r in args.recipes]
         from tqdm import tqdm
-        RAW.parent.mkdir(parents=True, exist_ok=True)
+        raw.parent.mkdir(parents=True, exist_ok=True)
         with Pool(args.jobs) as pool:
             for res in tqdm(pool.imap_unordered(run_one, work), total=len(work),
                             file=sys.stderr, desc="onchip-sr", unit="run"):
                 print(f"{res['task']} {res['recipe']} seed {res['seed']}: {res['final']:.4f} "
                       f"({res['cpu_s']:.0f} CPU s)", file=sys.stderr, flush=True)
                 runs = sorted([r for r in runs if _key(r) != _key(res)] + [res], key=_key)
-                atomic_write_text(RAW, json.dumps(runs, indent=1))
+                atomic_write_text(raw, json.dumps(runs, indent=1))
                 write_section(section(runs))
     write_section(section(runs))
     print(f"wrote the on-chip stochastic rounding section of {DOC}")
