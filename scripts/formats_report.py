@@ -114,8 +114,8 @@ def render(runs) -> str:
             if not finals:
                 out.append(f"| `{recipe}` | {fmt} | {ends} | not run yet | – | 0 | {COST} |")
                 continue
-            gap = "–" if not gaps else (
-                f"{np.mean(gaps):+.2f}" + (f" ± {np.std(gaps, ddof=1):.2f}" if len(gaps) > 1 else ""))
+            spread = f" ± {np.std(gaps, ddof=1):.2f}" if len(gaps) > 1 else ""
+            gap = f"{np.mean(gaps):+.2f}{spread}" if gaps else "–"
             out.append(f"| `{recipe}` | {fmt} | {ends} | "
                        f"{_ms(finals, 100 if acc else 1, 2 if acc else 3)} | {gap} | "
                        f"{len(finals)} | {COST} |")

@@ -106,7 +106,8 @@ def test_two_steps_on_every_task_are_seeded_and_finite(recipe, task):
 @pytest.mark.parametrize("recipe", BLOCK_RECIPES)
 def test_rtl_backends_refuse_block_recipes_in_one_line(recipe, capsys):
     for sim in ("verilator", "icarus"):
-        with pytest.raises(ValueError, match=f"{RECIPES[recipe].block} block-scaled GEMMs, for which the RTL"):
+        fmt = RECIPES[recipe].block
+        with pytest.raises(ValueError, match=f"{fmt} block-scaled GEMMs, for which the RTL"):
             check_hardware(recipe, sim)
     check_hardware(recipe, "golden")
     assert cli_main(["train", "--recipe", recipe, "--backend", "verilator", "--steps", "1"]) == 2
