@@ -26,6 +26,7 @@ BEGIN, END = "<!-- formats-results:begin -->", "<!-- formats-results:end -->"
 TASKS = ("digits-mlp", "digits-cnn", "charlm", "charlm-attn")
 ROWS = (  # recipe, format of the hidden layers' GEMMs, end layers
     ("4bit", "radix-4 FP4 gradients, INT4 W/A", "8-bit"),
+    ("4bit-stochastic", "as 4bit, stochastic rounding", "8-bit"),
     ("luq", "radix-2 FP4 gradients, INT4 W/A", "8-bit"),
     ("nvfp4", "NVFP4", "8-bit"),
     ("mxfp4-ends", "MXFP4", "8-bit"),
