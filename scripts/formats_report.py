@@ -35,7 +35,8 @@ ROWS = (  # recipe, format of the hidden layers' GEMMs, end layers
     ("mxfp4", "MXFP4", "4-bit"),
     ("nvfp4-all", "NVFP4", "4-bit"),
 )
-SEEDS = (0, 1, 2)
+from scripts.results_plan import SEEDS  # noqa: E402
+
 COST = "pending (hardware half)"
 
 
@@ -50,7 +51,7 @@ def load_runs(paths) -> dict:
 
 def _planned(task: str, recipe: str) -> bool:
     """Whether ``make results`` runs ``recipe`` on ``task`` (scripts.results.TASK_RECIPES)."""
-    from scripts.results import TASK_RECIPES
+    from scripts.results_plan import TASK_RECIPES
     return TASK_RECIPES.get(task, lambda _: True)(recipe)
 
 

@@ -24,6 +24,8 @@ from multiprocessing import Pool  # noqa: E402
 
 from model.paths import SOURCE_ROOT  # noqa: E402
 from scripts.errors import require_checkout  # noqa: E402
+from scripts.results_plan import (FORMAT_RECIPES, ONCHIP, SEEDS, TASK_ORDER,  # noqa: E402,F401
+                                  TASK_RECIPES)
 
 import numpy as np  # noqa: E402
 
@@ -31,19 +33,6 @@ ROOT = SOURCE_ROOT     # the checkout: main() requires one
 DOCS = ROOT / "docs"
 RAW = ROOT / "build" / "results_raw.json"
 
-TASK_ORDER = ("digits-mlp", "digits-cnn", "charlm", "charlm-attn")
-SEEDS = (0, 1, 2)
-# Which recipes each task runs (None: all).  Budget: the whole command stays
-# near an hour on 2 idle cores (the block-format recipes cost 2-5x a 4bit run).  The on-chip recipes run MLPs of Linear layers
-# joined by PACTs only (model.onchip), so the digits MLP; the transformer gets
-# the three rows issue 16 asks for.
-ONCHIP = ("4bit-onchip", "4bit-onchip-delayed", "4bit-onchip-sr")
-# The 4-bit formats of issue 25 (docs/formats.md) run on every task; 4bit-onchip on
-# the char LM too (an MLP).
-FORMAT_RECIPES = ("fp32", "4bit", "luq", "mxfp4", "nvfp4")
-TASK_RECIPES = {"digits-cnn": lambda r: r not in ONCHIP,
-                "charlm": lambda r: r not in ONCHIP or r == "4bit-onchip",
-                "charlm-attn": lambda r: r in FORMAT_RECIPES}
 LM_TASKS = ("charlm", "charlm-attn")
 
 
