@@ -47,12 +47,16 @@ SELECTIONS = {
     "tests:lanes": ["tests/test_array_lanes.py"],
     "verif:array_lanes": ["verif/test_array.py", "-k", "lanes and icarus and k8"],
     "driver:lanes": ["tests/test_driver_lanes.py", "-m", "not slow"],
+    # The synthesized netlist of a small array (Yosys, PEs as black boxes):
+    # replicated control and drain enables stay apart (docs/timing.md).
+    "tests:replica": ["tests/test_replica.py"],
 }
 DEFAULT_LAYER = {"pe": "tests:pe", "product": "tests:pe", "product_pipeline": "tests:pe", "skew": "tests:array",
                  "grid": "tests:array", "drain": "tests:array", "array": "tests:array",
                  "accel": "tests:tile", "tile_quant": "tests:quant_tile", "quant_unit": "tests:quant",
                  "dot_pe": "tests:dot_pe", "dot_rows": "tests:dot_pe", "adder_tree": "tests:dot_pe",
-                 "axi_shell": "verif:axi", "axi_lite": "verif:axi", "axi_csr": "tests:axi"}
+                 "axi_shell": "verif:axi", "axi_lite": "verif:axi", "axi_csr": "tests:axi",
+                 "replica": "tests:replica"}
 
 
 @dataclass(frozen=True)
@@ -207,29 +211,49 @@ CATALOGUE = [
       "self.overflow[r].eq(Cat(*reversed(flags)))",
       "overflow bits in reversed column order (issue 17)",
       ("tests:array", "verif:array", "driver")),
-    M("drain_row_no_wrap", "drain", "with m.If(read_row == R - 1):\n"
-      "                    m.d.sync += read_row.eq(0)",
-      "with m.If(read_row == R - 1):\n                    pass",
+    M("drain_row_no_wrap", "drain", "Mux(read_row == R - 1, 0, read_row + 1)",
+      "read_row + 1",
       "row pointer does not wrap at R-1; only a non-power-of-two R shows it (issue 17)",
       ("tests:array", "verif:array")),
     M("drain_last_flag", "drain", "self.o.payload.last.eq(read_row == R - 1)",
       "self.o.payload.last.eq(read_row == 0)", "last on row 0"),
     M("drain_load_ignores_ready", "drain",
-      "read_now.eq(row_ready_bits[read_row] & (~self.o.valid | self.o.ready))",
-      "read_now.eq(row_ready_bits[read_row])",
+      "load_c = head_c & (~valid_c | self.o.ready)", "load_c = head_c",
       "output register loaded while its row is held (issue 17: output register load)",
       ("tests:array", "verif:array", "driver")),
     M("drain_valid_dropped", "drain", "with m.Elif(self.o.ready):\n"
       "            m.d.sync += self.o.valid.eq(0)",
       "with m.Elif(1):\n            m.d.sync += self.o.valid.eq(0)",
       "a row not taken is dropped", ("tests:array", "verif:array", "driver")),
-    M("drain_ready_bits_all_cleared", "drain", "with m.Elif(read_now & (read_row == r)):",
-      "with m.Elif(read_now):", "reading one row forgets the others"),
+    M("drain_ready_bits_all_cleared", "drain", "~(read_now & (read_row == r))",
+      "~read_now", "reading one row forgets the others"),
     M("drain_pending_rows_survive_reset", "drain", "row_ready = Signal(R)       # row r",
       "row_ready = Signal(R, reset_less=True)       # row r",
       "rows pending at reset come out after it (issue 17: reset of pending results; only "
       "seen with the next GEMM's row 0 readable behind a held last row)",
       ("tests:array", "verif:array")),
+    M("drain_column_row_late", "drain", "m.d.sync += row_c.eq(read_row_next)",
+      "m.d.sync += row_c.eq(read_row)",
+      "a column's copy of the row pointer lags the pointer by a cycle (wrong row's words)",
+      ("tests:array", "verif:array")),
+    M("drain_head_behind", "drain",
+      "head_next = _row_mux([ready_next[r] for r in range(R)])[read_row_next]",
+      "head_next = _row_mux([ready_next[r] for r in range(R)])[read_row]",
+      "head_ready computed for the current row, not the next: a bubble after every row",
+      ("tests:array",)),
+    # Timing structure (docs/timing.md): equivalent in behaviour, so only the
+    # netlist test sees them.
+    M("replica_attr_dropped", "replica", "attrs[REPLICA_ATTR] = 1", "pass",
+      "replicas not marked: Yosys merges every anti-diagonal's control registers"),
+    M("grid_ctrl_merged", "grid", 'reg = replica(control_layout(sig), f"ctrl_fwd_{r}_{c - 1}")',
+      'reg = Signal(control_layout(sig), name=f"ctrl_fwd_{r}_{c - 1}")',
+      "grid control registers merge along anti-diagonals", ("tests:replica",)),
+    M("skew_ctrl_merged", "skew", 'nxt = replica(control_layout(self.pe), f"ctrl_skew_{r + 1}")',
+      'nxt = Signal(control_layout(self.pe), name=f"ctrl_skew_{r + 1}")',
+      "a row's skewed control merges with the row above's forwarding register",
+      ("tests:replica",)),
+    M("drain_shared_enable", "drain", "load_c = head_c & (~valid_c | self.o.ready)",
+      "load_c = read_now", "one load enable for every output flip-flop", ("tests:replica",)),
     M("array_pending_survives_reset", "array", "results_pending = Signal()\n",
       "results_pending = Signal(reset_less=True)\n",
       "after a reset with results pending the next last beat waits forever "
