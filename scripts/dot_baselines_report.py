@@ -50,8 +50,8 @@ def section(results: dict, level: int = 2) -> str:
            "transistors). Array counts are **composed**: the array synthesized with its 64 "
            "PEs as black boxes (skew, forwarding and result registers, drain, control), plus "
            "64 stand-alone PEs (flattening a 70k-400k LUT4 array takes hours in WebAssembly "
-           "Yosys here; composed and flattened counts agree to a few per cent where both "
-           "were run, see above). Measured by `scripts/measure_dot_baselines.py`.",
+           "Yosys here; `hw/synth_compose.py`'s method, which `radix4 synth --composed` "
+           "checks against flattened arrays). Measured by `scripts/measure_dot_baselines.py`.",
            "",
            f"{h}# PE level",
            "",
