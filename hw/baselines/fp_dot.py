@@ -12,9 +12,13 @@ per lane:
   ``product_bits + 1`` bits, the lane's one term of the adder tree.
 
 Decode and multiply take a stage each (``mul_stages``; FP8 in one stage
-placed at 101 MHz).  FP16's tree has one adder level a stage (81-bit adders).  After the accumulator, four conversion stages:
-magnitude (``|acc|``, one carry chain), leading-zero count, normalize (left
-shift), round to nearest even and pack (specials override).
+placed at 101 MHz).  FP16's tree has one adder level a stage (81-bit adders).
+
+After the accumulator, five conversion stages: magnitude (``|acc|``, one
+carry chain), leading-zero count, normalize (left shift), the rounding
+decision (round bit, sticky OR), round to nearest even and pack (specials
+override).  Measured on ECP5: with the decision and the increment in one
+stage, or the count and the shift, the FP8 PE placed at 101 / 87 MHz.
 """
 
 from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned  # no __future__ annotations: Amaranth reads them
@@ -33,7 +37,7 @@ class FpDotPE(DotBaselinePE):
 
     fmt = None
     acc_shape = unsigned(32)  # FP32 bits
-    convert_stages = 4
+    convert_stages = 5
     rows = 1
     flags = ("nan", "pinf", "ninf")
     mul_stages = 1            # 1: decode and multiply in one stage; 2: a stage each
@@ -140,23 +144,28 @@ class FpDotPE(DotBaselinePE):
         m.d.sync += zero.eq(mag2 == 0)
         side = carry(2, side)
 
-        # Stage 4: round to nearest even and pack; specials override.
-        sig = norm[W - 24:W]
-        rnd = norm[W - 25]
-        sticky = norm[:W - 25].any()
-        up = rnd & (sticky | sig[0])
+        # Stage 4: the rounding decision (the sticky OR of the bits below).
+        sig = Signal(24, name="cv3_sig")
+        up = Signal(name="cv3_up")
+        m.d.sync += [sig.eq(norm[W - 24:W]),
+                     up.eq(norm[W - 25] & (norm[:W - 25].any() | norm[W - 24]))]
+        exp3, zero3 = Signal.like(exp, name="cv3_exp"), Signal(name="cv3_zero")
+        m.d.sync += [exp3.eq(exp), zero3.eq(zero)]
+        side = carry(3, side)
+
+        # Stage 5: round to nearest even and pack; specials override.
         rounded = Signal(25, name="cv_rounded")
         m.d.comb += rounded.eq(sig + up)
         bump = rounded[24]
         frac = Mux(bump, rounded[1:24], rounded[:23])
-        packed = Cat(frac, (exp + bump)[:8], side["neg"])
-        value = Signal(32, name="cv3_acc")
+        packed = Cat(frac, (exp3 + bump)[:8], side["neg"])
+        value = Signal(32, name="cv4_acc")
         nan = side["nan"] | (side["pinf"] & side["ninf"])
         m.d.sync += value.eq(Mux(nan, CANONICAL_NAN32,
                                  Mux(side["pinf"], POS_INF32,
                                      Mux(side["ninf"], NEG_INF32,
-                                         Mux(zero, 0, packed)))))
-        ovf = Signal(name="cv3_ovf")
+                                         Mux(zero3, 0, packed)))))
+        ovf = Signal(name="cv4_ovf")
         m.d.sync += ovf.eq(side["ovf"])
         return value, ovf
 
