@@ -135,13 +135,14 @@ def stub(signature, name) -> str:
     return f"(* blackbox *)\nmodule {name}({', '.join(ports)});\nendmodule\n"
 
 
-def array_config(lanes, latency):
-    """An 8x8 ``DatapathConfig`` at the PE's own latency.  ``model.config``
-    validates latencies for the radix-4 PE only; the baselines declare their
-    own (the grid checks the PE against this field), so it is set after
-    validation here."""
+def array_config(lanes, latency, rows=ROWS, cols=COLS):
+    """A ``rows`` x ``cols`` ``DatapathConfig`` at the PE's own latency.
+    ``model.config`` validates latencies for the radix-4 PE only; the
+    baselines declare their own (the grid checks the PE against this field),
+    so the configuration is validated with the default latency and the
+    baseline's is set after."""
     from model.config import DatapathConfig
-    cfg = DatapathConfig(rows=ROWS, cols=COLS, acc_width=32, lanes=lanes, pe_latency=1)
+    cfg = DatapathConfig(rows=rows, cols=cols, acc_width=32, lanes=lanes)
     object.__setattr__(cfg, "pe_latency", latency)
     return cfg
 
