@@ -10,7 +10,7 @@ configuration.  One clock: the board's 25 MHz oscillator (no PLL; the
 report of ``radix4 bitstream`` says whether it meets timing).
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Elaboratable, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -64,7 +64,7 @@ class BoardCore(wiring.Component):
         return m
 
 
-class BoardTop:
+class BoardTop(Elaboratable):
     """The elaboratable given to ``platform.build``."""
 
     def __init__(self, config, clk_hz: int, baud: int = BAUD):

@@ -74,3 +74,75 @@ def test_bad_device_path():
     pytest.importorskip("serial")
     with pytest.raises(DeviceError, match="cannot open /nonexistent/tty"):
         SerialTransport("/nonexistent/tty", 115200)
+
+
+# ---- `radix4 gemm --device` on a pseudo-terminal -------------------------------
+import os          # noqa: E402
+import subprocess  # noqa: E402
+import sys         # noqa: E402
+import threading   # noqa: E402
+import time        # noqa: E402
+
+
+def _serve(master: int, line: SimulatedLine | None, stop: threading.Event, garble=False):
+    """The far end of the pty: the simulated board (or silence, or garbage)."""
+    os.set_blocking(master, False)
+    while not stop.is_set():
+        try:
+            data = os.read(master, 4096)
+        except BlockingIOError:
+            data = b""
+        except OSError:
+            return
+        if garble and data:
+            os.write(master, b"\xa5\x02" + bytes(6))      # checksum wrong
+        if line is not None:      # the board runs on, whether bytes came or not
+            line.send(data)
+            line.now += 200
+            line.sim.run_until(line.now * 1e-6)
+            if line.in_q:
+                os.write(master, bytes(line.in_q))
+                line.in_q.clear()
+        elif not data:
+            time.sleep(0.005)
+
+
+def _gemm_cli(tmp_path, tty, *extra):
+    rng = np.random.default_rng(5)
+    a, b = rng.integers(-8, 8, size=(2, 3)), rng.integers(0, 16, size=(3, 2))
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    proc = subprocess.run(
+        [sys.executable, "-m", "scripts.cli", "gemm", "--a", str(tmp_path / "a.npy"),
+         "--b", str(tmp_path / "b.npy"), "--a-format", "int4", "--b-format", "uint4",
+         "--device", tty, "-o", str(tmp_path / "c.npy"), *extra],
+        capture_output=True, text=True, timeout=600)
+    return proc, gemm_exact(a, b, "int4", "uint4")
+
+
+@pytest.mark.parametrize("far_end", ["board", "silent", "garbage"])
+def test_cli_gemm_device_on_a_pty(tmp_path, far_end):
+    master, slave = os.openpty()
+    tty = os.ttyname(slave)
+    stop = threading.Event()
+    line = SimulatedLine(SMALL, divisor=4) if far_end == "board" else None
+    t = threading.Thread(target=_serve, args=(master, line, stop, far_end == "garbage"),
+                         daemon=True)
+    t.start()
+    try:
+        t0 = time.monotonic()
+        proc, want = _gemm_cli(tmp_path, tty, "--device-timeout",
+                               "60" if far_end == "board" else "1")
+        took = time.monotonic() - t0
+    finally:
+        stop.set()
+        t.join(5)
+        os.close(slave)
+        os.close(master)
+    if far_end == "board":
+        assert proc.returncode == 0, proc.stderr
+        np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), want)
+        return
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert ("no answer" if far_end == "silent" else "checksum") in proc.stderr
+    assert took < 30 and not (tmp_path / "c.npy").exists()
