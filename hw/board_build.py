@@ -52,7 +52,7 @@ class BuildReport:
                  + f", clock {self.target_mhz:.0f} MHz "
                  + ("(met)" if self.fmax_mhz and self.fmax_mhz >= self.target_mhz else "(NOT met)"),
                  "", "| resource | used | available |", "|---|---|---|"]
-        lines += [f"| {k} | {u} | {a} |" for k, (u, a) in self.utilisation.items()]
+        lines += [f"| {k} | {u} | {a} |" for k, (u, a) in self.utilisation.items() if u]
         return "\n".join(lines) + "\n"
 
 
