@@ -95,10 +95,6 @@ def render(results: dict, hs=None) -> str:
         ratios=_ratios(S, pnr), dot=_dot(results), quant=_quant_block(results)) + "\n"
 
 
-QUANT_BEGIN = "<!-- quant-unit: begin"
-QUANT_END = "<!-- quant-unit: end -->"
-
-
 def render_quant_section(results: dict) -> str:
     """Only the quantization-unit section (``radix4 synth --quant-section``), markers included."""
     text = _quant_block(results)
@@ -110,13 +106,8 @@ def render_quant_section(results: dict) -> str:
 def splice_quant_section(doc: str, section: str) -> str:
     """``doc`` with its quantization-unit section replaced by ``section`` (inserted
     before "## Caveats", else at the end, when it has none)."""
-    if QUANT_BEGIN in doc and QUANT_END in doc:
-        head, rest = doc.split(QUANT_BEGIN, 1)
-        return head + section.rstrip("\n") + rest.split(QUANT_END, 1)[1]
-    if "\n## Caveats" in doc:
-        head, rest = doc.split("\n## Caveats", 1)
-        return head + "\n" + section.rstrip("\n") + "\n\n## Caveats" + rest
-    return doc.rstrip("\n") + "\n\n" + section
+    from scripts.doc_sections import QUANT_UNIT, splice
+    return splice(doc, section, QUANT_UNIT, before="## Caveats")
 
 
 def _quant_block(results: dict) -> str:
