@@ -1,6 +1,7 @@
 """The mutation catalogue: seeded RTL bugs the suite must catch (``make mutate``).
 
-Each mutant is one exact text replacement in one file under hw/.  The old
+Each mutant is one exact text replacement in one file under hw/ (or, with
+``file``, another source file: the driver's lane packing and padding).  The old
 text must occur exactly once in the current source, so a refactor that moves
 it makes the catalogue fail loudly (``verif.mutate`` reports it as STALE)
 instead of silently testing nothing.  ``layers`` names the test selections
@@ -36,11 +37,26 @@ SELECTIONS = {
     # The k-lane baselines of the cost report (hw/baselines/int8_dot.py,
     # fp_dot.py, dot_base.py) against model/dot_baselines.py, Amaranth simulation.
     "tests:dot_baselines": ["tests/test_dot_baselines_rtl.py", "-m", "not slow"],
+    # The AXI shell (hw/axi_*.py): its cocotbext-axi bench on Icarus, and the
+    # table-driven CSR decode in Amaranth simulation.
+    "verif:axi": ["verif/test_axi.py", "-k", "icarus"],
+    "tests:axi": ["tests/test_axi_csr.py"],
+    # The array and driver with k-lane PEs (issue 27 item 2): Amaranth array
+    # tests, the array's cocotb bench on Icarus at 2x3 k = 8, and the Icarus
+    # tile through the real driver (padding, lane packing) against the model.
+    "tests:lanes": ["tests/test_array_lanes.py"],
+    "verif:array_lanes": ["verif/test_array.py", "-k", "lanes and icarus and k8"],
+    "driver:lanes": ["tests/test_driver_lanes.py", "-m", "not slow"],
+    # The synthesized netlist of a small array (Yosys, PEs as black boxes):
+    # replicated control and drain enables stay apart (docs/timing.md).
+    "tests:replica": ["tests/test_replica.py"],
 }
 DEFAULT_LAYER = {"pe": "tests:pe", "product": "tests:pe", "product_pipeline": "tests:pe", "skew": "tests:array",
                  "grid": "tests:array", "drain": "tests:array", "array": "tests:array",
                  "accel": "tests:tile", "tile_quant": "tests:quant_tile", "quant_unit": "tests:quant",
-                 "dot_pe": "tests:dot_pe", "dot_rows": "tests:dot_pe", "adder_tree": "tests:dot_pe"}
+                 "dot_pe": "tests:dot_pe", "dot_rows": "tests:dot_pe", "adder_tree": "tests:dot_pe",
+                 "axi_shell": "verif:axi", "axi_lite": "verif:axi", "axi_csr": "tests:axi",
+                 "replica": "tests:replica"}
 
 
 @dataclass(frozen=True)
@@ -51,10 +67,11 @@ class Mutant:
     new: str
     why: str             # what the bug is
     layers: tuple = field(default=())   # default: the module's tests/ selection
+    file: str = ""       # a source file outside hw/ (default hw/<module>.py)
 
     @property
     def path(self) -> str:
-        return f"hw/{self.module}.py"
+        return self.file or f"hw/{self.module}.py"
 
     @property
     def kill_layers(self) -> tuple:
@@ -158,6 +175,19 @@ CATALOGUE = [
       "piece = b[i:i + _SLICE].as_signed() if top else b[i:i + _SLICE]",
       "piece = b[i:i + _SLICE]", "INT8 B's top slice zero-extended (B read as unsigned)",
       BASE_LAYERS),
+    # ---- the array and driver with k-lane PEs (issue 27 item 2) -----------------
+    M("array_lane_order", "array", "skew.a.eq(held.a),",
+      "skew.a.eq(sum(held.a[sig.lane_shape.width * (r * sig.lanes + j):][:sig.lane_shape.width]"
+      ".as_unsigned() << sig.lane_shape.width * (r * sig.lanes + sig.lanes - 1 - j)"
+      " for r in range(R) for j in range(sig.lanes))),",
+      "lane order: each PE's A lanes reversed on the way in (B in order)",
+      ("tests:lanes", "verif:array_lanes")),
+    M("driver_lane_order", "driver", ".transpose(0, 2, 1, 3)", ".transpose(0, 2, 3, 1)",
+      "driver packs A lane j of row r at j*R + r instead of r*k + j", ("driver:lanes",),
+      file="sim/driver.py"),
+    M("driver_pad_front", "driver", "a_pad[:m, :k] = a_nib", "a_pad[:m, kp - k:] = a_nib",
+      "driver zero-pads A's K at the front, B's at the end (K not a multiple of k)",
+      ("driver:lanes",), file="sim/driver.py"),
     # ---- skew / grid / drain / array ------------------------------------------
     M("skew_a_delay", "skew", 'self.a[lane * r:lane * (r + 1)], r, f"a_skew_{r}"',
       'self.a[lane * r:lane * (r + 1)], r // 2, f"a_skew_{r}"', "A row 1 not delayed"),
@@ -183,29 +213,49 @@ CATALOGUE = [
       "self.overflow[r].eq(Cat(*reversed(flags)))",
       "overflow bits in reversed column order (issue 17)",
       ("tests:array", "verif:array", "driver")),
-    M("drain_row_no_wrap", "drain", "with m.If(read_row == R - 1):\n"
-      "                    m.d.sync += read_row.eq(0)",
-      "with m.If(read_row == R - 1):\n                    pass",
+    M("drain_row_no_wrap", "drain", "Mux(read_row == R - 1, 0, read_row + 1)",
+      "read_row + 1",
       "row pointer does not wrap at R-1; only a non-power-of-two R shows it (issue 17)",
       ("tests:array", "verif:array")),
     M("drain_last_flag", "drain", "self.o.payload.last.eq(read_row == R - 1)",
       "self.o.payload.last.eq(read_row == 0)", "last on row 0"),
     M("drain_load_ignores_ready", "drain",
-      "read_now.eq(row_ready_bits[read_row] & (~self.o.valid | self.o.ready))",
-      "read_now.eq(row_ready_bits[read_row])",
+      "load_c = head_c & (~valid_c | self.o.ready)", "load_c = head_c",
       "output register loaded while its row is held (issue 17: output register load)",
       ("tests:array", "verif:array", "driver")),
     M("drain_valid_dropped", "drain", "with m.Elif(self.o.ready):\n"
       "            m.d.sync += self.o.valid.eq(0)",
       "with m.Elif(1):\n            m.d.sync += self.o.valid.eq(0)",
       "a row not taken is dropped", ("tests:array", "verif:array", "driver")),
-    M("drain_ready_bits_all_cleared", "drain", "with m.Elif(read_now & (read_row == r)):",
-      "with m.Elif(read_now):", "reading one row forgets the others"),
+    M("drain_ready_bits_all_cleared", "drain", "~(read_now & (read_row == r))",
+      "~read_now", "reading one row forgets the others"),
     M("drain_pending_rows_survive_reset", "drain", "row_ready = Signal(R)       # row r",
       "row_ready = Signal(R, reset_less=True)       # row r",
       "rows pending at reset come out after it (issue 17: reset of pending results; only "
       "seen with the next GEMM's row 0 readable behind a held last row)",
       ("tests:array", "verif:array")),
+    M("drain_column_row_late", "drain", "m.d.sync += row_c.eq(read_row_next)",
+      "m.d.sync += row_c.eq(read_row)",
+      "a column's copy of the row pointer lags the pointer by a cycle (wrong row's words)",
+      ("tests:array", "verif:array")),
+    M("drain_head_behind", "drain",
+      "head_next = _row_mux([ready_next[r] for r in range(R)])[read_row_next]",
+      "head_next = _row_mux([ready_next[r] for r in range(R)])[read_row]",
+      "head_ready computed for the current row, not the next: a bubble after every row",
+      ("tests:array",)),
+    # Timing structure (docs/timing.md): equivalent in behaviour, so only the
+    # netlist test sees them.
+    M("replica_attr_dropped", "replica", "attrs[REPLICA_ATTR] = 1", "pass",
+      "replicas not marked: Yosys merges every anti-diagonal's control registers"),
+    M("grid_ctrl_merged", "grid", 'reg = replica(control_layout(sig), f"ctrl_fwd_{r}_{c - 1}")',
+      'reg = Signal(control_layout(sig), name=f"ctrl_fwd_{r}_{c - 1}")',
+      "grid control registers merge along anti-diagonals", ("tests:replica",)),
+    M("skew_ctrl_merged", "skew", 'nxt = replica(control_layout(self.pe), f"ctrl_skew_{r + 1}")',
+      'nxt = Signal(control_layout(self.pe), name=f"ctrl_skew_{r + 1}")',
+      "a row's skewed control merges with the row above's forwarding register",
+      ("tests:replica",)),
+    M("drain_shared_enable", "drain", "load_c = head_c & (~valid_c | self.o.ready)",
+      "load_c = read_now", "one load enable for every output flip-flop", ("tests:replica",)),
     M("array_pending_survives_reset", "array", "results_pending = Signal()\n",
       "results_pending = Signal(reset_less=True)\n",
       "after a reset with results pending the next last beat waits forever "
@@ -252,6 +302,43 @@ CATALOGUE = [
       "every emitting job's last row ends the unit job (a job over several tiles is cut)"),
     M("qtile_mask_valid_ignored", "tile_quant", "mask_ok = ~mask_en | self.mask.valid",
       "mask_ok = ~mask_en | 1", "a routed row enters the unit before its mask beat"),
+    # ---- AXI shell (issue 26) -------------------------------------------------------
+    M("axi_start_while_busy", "axi_shell", "accept.eq(start & ~busy & ~bad_k & ~bad_fmt)",
+      "accept.eq(start & ~bad_k & ~bad_fmt)", "start while busy replaces the running job"),
+    M("axi_busy_ignores_rows", "axi_shell",
+      "busy.eq(cmd_valid | ~tile.idle | (rows_pending != 0))", "busy.eq(cmd_valid | ~tile.idle)",
+      "not busy while result rows are still to leave (done too early)"),
+    M("axi_k0_starts", "axi_shell", "bad_k.eq((k == 0) | (k > depth))", "bad_k.eq(k > depth)",
+      "k = 0 is passed to the tile instead of refused"),
+    M("axi_tlast_missing_unflagged", "axi_shell",
+      'err["tlast_missing"].eq(~self.s_axis_tlast & is_last)', 'err["tlast_missing"].eq(0)',
+      "a job's last beat without tlast is not flagged"),
+    M("axi_tlast_early_unflagged", "axi_shell",
+      'err["tlast_early"].eq(self.s_axis_tlast & ~is_last)', 'err["tlast_early"].eq(0)',
+      "tlast before a job's last beat is not flagged"),
+    M("axi_overflow_unflagged", "axi_shell",
+      'err["overflow"].eq(out_fire & (res.payload.overflow != 0))', 'err["overflow"].eq(0)',
+      "ERR.overflow never set"),
+    M("axi_done_not_cleared", "axi_shell", "                done.eq(0),\n", "",
+      "STATUS.done stays set while the next job runs"),
+    M("axi_irq_ignores_enable", "axi_shell",
+      "(csr.irq_status_done & csr.irq_enable_done)", "csr.irq_status_done",
+      "irq raised for a masked cause"),
+    M("axi_tdata_shifted", "axi_shell", "load.payload.eq(self.s_axis_tdata[:self.load_bits])",
+      "load.payload.eq(self.s_axis_tdata[1:self.load_bits + 1])",
+      "operand beats taken one bit off"),
+    M("axil_bresp_always_okay", "axi_lite", "self.bresp.eq(Mux(self.w_err, RESP_SLVERR, RESP_OKAY))",
+      "self.bresp.eq(RESP_OKAY)", "illegal writes answered OKAY"),
+    M("axil_read_overrun", "axi_lite", "self.arready.eq(~self.rvalid)", "self.arready.eq(1)",
+      "a read accepted while its predecessor's response waits (response lost)"),
+    M("csr_ro_write_ok", "axi_csr", "self.w_err.eq(self.w_en & (~w_hit | w_ro))",
+      "self.w_err.eq(self.w_en & ~w_hit)", "write to a read-only register gets OKAY",
+      ("tests:axi", "verif:axi")),
+    M("csr_strobes_ignored", "axi_csr", "wdata.eq(self.w_data & mask)", "wdata.eq(self.w_data)",
+      "byte strobes ignored on write-1 registers"),
+    M("csr_w1c_clear_lost", "axi_csr", "m.d.sync += port.eq((port & ~clear) | setp)",
+      "m.d.sync += port.eq(port | setp)", "write 1 does not clear a sticky bit",
+      ("tests:axi", "verif:axi")),
     # ---- quantization unit ------------------------------------------------------
     M("qu_xorshift", "quant_unit", "x = x ^ (x >> 17)", "x = x ^ (x >> 15)", "wrong PRNG step"),
     M("qu_fifo_overfill", "quant_unit", "a_valid + b_valid < FIFO_DEPTH)",
