@@ -5,12 +5,15 @@ from __future__ import annotations
 from scripts.errors import CliError
 
 HELP = ("Generate Verilog for the PE, the systolic array, the accelerator tile (SPEC 4), "
+        "the tile behind AXI4-Lite/AXI4-Stream ports (axi; docs/integration.md), "
         "the quantization unit or the tile with the unit on its result path (SPEC 1.7).")
 
 # Tops with a quantization unit have their own generators (hw.quant_unit, hw.tile_quant).
 QUANT_TOPS = {"quant": "the quantization unit alone", "qtile": "the tile with the unit"}
 # Tops with rows; every top but pe has columns (quant: one lane group per column).
-DIM_TOPS = ("array", "accel", "qtile")
+DIM_TOPS = ("array", "accel", "qtile", "axi")
+# Tops with operand banks (--depth).
+BANK_TOPS = ("accel", "qtile", "axi")
 
 
 def _tops():
@@ -27,12 +30,10 @@ def add_arguments(p):
     # `accel` is only offered once hw.accel exists; anything else is a one-line
     # argparse error (exit 2).
     p.add_argument("--depth", type=int, default=None,
-                   help="accel only: operand beats per bank, a power of two (default 512)")
-    from model.config import DEFAULT_PE_LATENCY, PE_LATENCIES
-    p.add_argument("--pe-latency", type=int, default=None, choices=PE_LATENCIES,
-                   help="PE pipeline depth: 1 (product added in the same cycle), 2 "
-                        "(registered product) or 3 (product in two stages); "
-                        f"default {DEFAULT_PE_LATENCY}")
+                   help="accel, qtile and axi only: operand beats per bank, a power of two (default 512)")
+    from scripts.argtypes import add_lanes_argument, add_pe_latency_argument
+    add_pe_latency_argument(p)
+    add_lanes_argument(p, "pe/array/accel/qtile: ")
     p.add_argument("--quant-lanes", type=int, default=None,
                    help="quant/qtile only: datapath lanes of the unit, dividing --cols "
                         "(default: one per column for quant, the tile's default for qtile)")
@@ -53,10 +54,10 @@ def run(args) -> int:
         skip += ("rows",)
     if args.top == "pe":
         skip += ("cols",)
-    if args.top not in ("accel", "qtile"):
+    if args.top not in BANK_TOPS:
         skip += ("depth",)
     if args.top == "quant":
-        skip += ("pe_latency",)
+        skip += ("pe_latency", "lanes")
     lacks = [name for name in skip if getattr(args, name, None) is not None]
     if args.top not in QUANT_TOPS and args.quant_lanes is not None:
         lacks.append("quant_lanes")
@@ -79,8 +80,8 @@ def _takes(top: str) -> str:
     flags = ["--rows"] if top in DIM_TOPS else []
     flags += ["--cols"] if top != "pe" else []
     flags += ["--acc-width"]
-    flags += ["--depth"] if top in ("accel", "qtile") else []
-    flags += ["--pe-latency"] if top != "quant" else []
+    flags += ["--depth"] if top in BANK_TOPS else []
+    flags += ["--pe-latency", "--lanes"] if top != "quant" else []
     flags += ["--quant-lanes"] if top in QUANT_TOPS else []
     return ", ".join(flags)
 

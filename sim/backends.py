@@ -34,9 +34,18 @@ from model.recipes import RTL_BACKENDS
 from .driver import batch_files, batches, parse_results, plan_gemm
 from .host import HostConfig, build_host
 
-__all__ = ["RtlBackend", "SimulationError", "SIMULATORS"]
+__all__ = ["RtlBackend", "SimulationError", "SIMULATORS", "add_utilisation"]
 
 SIMULATORS = RTL_BACKENDS      # the simulators an RtlBackend runs on
+
+
+def add_utilisation(stats: dict, cfg: DatapathConfig) -> None:
+    """``stats["macs"]`` and ``stats["utilisation"]`` from the tile's counters:
+    utilisation against ``R*C*k`` MACs per cycle (a PE of ``k`` lanes does
+    ``k`` MACs a beat; the lanes of K's zero padding count as issued)."""
+    stats["macs"] = stats["mac_pe_cycles"] * cfg.lanes
+    peak = cfg.rows * cfg.cols * cfg.lanes * stats["cycles"]
+    stats["utilisation"] = stats["macs"] / peak if peak else 0.0
 
 
 class SimulationError(RuntimeError):
@@ -96,7 +105,7 @@ class RtlBackend(Backend):
         self._log = open(self._log_path, "wb")
         self._proc, results = tools.launch(
             self._SERVER, self._build, name="host",
-            extra_env={"RADIX4_HOST_SOCKET": sock_path},
+            extra_env={"RADIX4_HOST_SOCKET": sock_path, **self._server_env()},
             stdout=self._log, stderr=subprocess.STDOUT)
         self.run_dir = Path(results).parent
         deadline = time.monotonic() + 120
@@ -115,6 +124,10 @@ class RtlBackend(Backend):
         self._sock = conn
         self._sock.settimeout(None)
         self._rfile = conn.makefile("r")
+
+    def _server_env(self) -> dict:
+        """Extra environment of the cocotb server (a subclass's parameters)."""
+        return {}
 
     def _died(self, when):
         self._log.flush()
@@ -170,9 +183,7 @@ class RtlBackend(Backend):
 
     # ---------------------------------------------------------------- GEMMs
     def finish_stats(self):
-        st = self.last_stats
-        st["utilisation"] = (st["mac_pe_cycles"] / (self.cfg.rows * self.cfg.cols * st["cycles"])
-                             if st["cycles"] else 0.0)
+        add_utilisation(self.last_stats, self.cfg)
 
     def tile_gemm(self, a, b, a_format: str, b_format: str, *, name: str = "gemm"):
         """One 4-bit GEMM on the tile: ``(result int64, overflow bool)``, both
@@ -188,7 +199,7 @@ class RtlBackend(Backend):
     def run_part(self, part: GemmPart):
         cfg = self.cfg
         plan = plan_gemm(part.a, part.b, part.a_format, part.b_format, cfg.rows, cfg.cols,
-                         cfg.depth)
+                         cfg.depth, cfg.lanes)
         m, n = plan.m, plan.n
         out = np.zeros((m, n), np.int64)
         overflow = np.zeros((m, n), bool)

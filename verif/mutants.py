@@ -1,6 +1,7 @@
 """The mutation catalogue: seeded RTL bugs the suite must catch (``make mutate``).
 
-Each mutant is one exact text replacement in one file under hw/.  The old
+Each mutant is one exact text replacement in one file under hw/ (or, with
+``file``, another source file: the driver's lane packing and padding).  The old
 text must occur exactly once in the current source, so a refactor that moves
 it makes the catalogue fail loudly (``verif.mutate`` reports it as STALE)
 instead of silently testing nothing.  ``layers`` names the test selections
@@ -33,6 +34,19 @@ SELECTIONS = {
     # The quantization unit's cocotb bench, Icarus at 3 lanes W = 18.
     "verif:quant": ["verif/test_quant_unit.py", "-k", "icarus-c3w18"],
     "verif:dot_pe": ["verif/test_dot_pe.py", "-k", "icarus-k2-w18 or icarus-k4-w18 or icarus-k16-w18"],
+    # The k-lane baselines of the cost report (hw/baselines/int8_dot.py,
+    # fp_dot.py, dot_base.py) against model/dot_baselines.py, Amaranth simulation.
+    "tests:dot_baselines": ["tests/test_dot_baselines_rtl.py", "-m", "not slow"],
+    # The AXI shell (hw/axi_*.py): its cocotbext-axi bench on Icarus, and the
+    # table-driven CSR decode in Amaranth simulation.
+    "verif:axi": ["verif/test_axi.py", "-k", "icarus"],
+    "tests:axi": ["tests/test_axi_csr.py"],
+    # The array and driver with k-lane PEs (issue 27 item 2): Amaranth array
+    # tests, the array's cocotb bench on Icarus at 2x3 k = 8, and the Icarus
+    # tile through the real driver (padding, lane packing) against the model.
+    "tests:lanes": ["tests/test_array_lanes.py"],
+    "verif:array_lanes": ["verif/test_array.py", "-k", "lanes and icarus and k8"],
+    "driver:lanes": ["tests/test_driver_lanes.py", "-m", "not slow"],
     # The synthesized netlist of a small array (Yosys, PEs as black boxes):
     # replicated control and drain enables stay apart (docs/timing.md).
     "tests:replica": ["tests/test_replica.py"],
@@ -41,6 +55,7 @@ DEFAULT_LAYER = {"pe": "tests:pe", "product": "tests:pe", "product_pipeline": "t
                  "grid": "tests:array", "drain": "tests:array", "array": "tests:array",
                  "accel": "tests:tile", "tile_quant": "tests:quant_tile", "quant_unit": "tests:quant",
                  "dot_pe": "tests:dot_pe", "dot_rows": "tests:dot_pe", "adder_tree": "tests:dot_pe",
+                 "axi_shell": "verif:axi", "axi_lite": "verif:axi", "axi_csr": "tests:axi",
                  "replica": "tests:replica"}
 
 
@@ -52,10 +67,11 @@ class Mutant:
     new: str
     why: str             # what the bug is
     layers: tuple = field(default=())   # default: the module's tests/ selection
+    file: str = ""       # a source file outside hw/ (default hw/<module>.py)
 
     @property
     def path(self) -> str:
-        return f"hw/{self.module}.py"
+        return self.file or f"hw/{self.module}.py"
 
     @property
     def kill_layers(self) -> tuple:
@@ -64,6 +80,7 @@ class Mutant:
 
 M = Mutant
 DOT_LAYERS = ("tests:dot_pe", "verif:dot_pe")
+BASE_LAYERS = ("tests:dot_baselines",)
 CATALOGUE = [
     # ---- PE -------------------------------------------------------------------
     M("pe_fp4_shift", "product", "b_value << (spec.shift_per_exp * (e - 1))",
@@ -130,6 +147,47 @@ CATALOGUE = [
       DOT_LAYERS),
     M("dot_fits_sign_only", "dot_pe", "return (top == 0) | (top == (1 << len(top)) - 1)",
       "return top == 0", "negative sums always flagged (range check on one side)", DOT_LAYERS),
+    # ---- the k-lane baselines of the cost report (issue 27 item 4) ---------------
+    M("fpdot_round_half_up", "baselines/fp_dot",
+      "up.eq(norm[W - 25] & (norm[:W - 25].any() | norm[W - 24]))", "up.eq(norm[W - 25])",
+      "FP32 rounding: ties away from zero instead of to even", BASE_LAYERS),
+    M("fpdot_sticky_dropped", "baselines/fp_dot",
+      "up.eq(norm[W - 25] & (norm[:W - 25].any() | norm[W - 24]))",
+      "up.eq(norm[W - 25] & norm[W - 24])", "FP32 rounding ignores the bits below the round bit", BASE_LAYERS),
+    M("fpdot_exponent_bump_lost", "baselines/fp_dot", "Cat(frac, (exp3 + bump)[:8], side[\"neg\"])",
+      "Cat(frac, exp3, side[\"neg\"])", "rounding up into the next binade keeps the exponent",
+      BASE_LAYERS),
+    M("fpdot_subnormal_hidden_bit", "baselines/fp_dot", "Cat(frac, e != 0)", "Cat(frac, 1)",
+      "subnormal operands get a hidden bit", BASE_LAYERS),
+    M("fpdot_inf_times_zero", "baselines/fp_dot",
+      "nan = da[\"nan\"] | db[\"nan\"] | (da[\"inf\"] & db[\"zero\"]) | (db[\"inf\"] & da[\"zero\"])",
+      "nan = da[\"nan\"] | db[\"nan\"]", "Inf x 0 is not NaN", BASE_LAYERS),
+    M("fpdot_inf_sign", "baselines/fp_dot", "lane_flags.append((nan, inf & ~sign, inf & sign))",
+      "lane_flags.append((nan, inf, 0))", "every infinity is +Inf", BASE_LAYERS),
+    M("fpdot_lane_pairing", "baselines/fp_dot", "self._decode(self.a[lane]), self._decode(self.b[lane])",
+      "self._decode(self.a[lane]), self._decode(self.b[(lane + 1) % self.lanes])",
+      "lane order: lane i's A multiplied by lane i+1's B", BASE_LAYERS),
+    M("dotbase_flags_not_sticky", "baselines/dot_base",
+      "m.d.sync += [sticky[n].eq(sticky[n] | gflags[n]) for n in names]",
+      "m.d.sync += [sticky[n].eq(gflags[n]) for n in names]",
+      "a NaN / Inf in an earlier group of the sum is forgotten", BASE_LAYERS),
+    M("int8dot_top_slice_unsigned", "baselines/int8_dot",
+      "piece = b[i:i + _SLICE].as_signed() if top else b[i:i + _SLICE]",
+      "piece = b[i:i + _SLICE]", "INT8 B's top slice zero-extended (B read as unsigned)",
+      BASE_LAYERS),
+    # ---- the array and driver with k-lane PEs (issue 27 item 2) -----------------
+    M("array_lane_order", "array", "skew.a.eq(held.a),",
+      "skew.a.eq(sum(held.a[sig.lane_shape.width * (r * sig.lanes + j):][:sig.lane_shape.width]"
+      ".as_unsigned() << sig.lane_shape.width * (r * sig.lanes + sig.lanes - 1 - j)"
+      " for r in range(R) for j in range(sig.lanes))),",
+      "lane order: each PE's A lanes reversed on the way in (B in order)",
+      ("tests:lanes", "verif:array_lanes")),
+    M("driver_lane_order", "driver", ".transpose(0, 2, 1, 3)", ".transpose(0, 2, 3, 1)",
+      "driver packs A lane j of row r at j*R + r instead of r*k + j", ("driver:lanes",),
+      file="sim/driver.py"),
+    M("driver_pad_front", "driver", "a_pad[:m, :k] = a_nib", "a_pad[:m, kp - k:] = a_nib",
+      "driver zero-pads A's K at the front, B's at the end (K not a multiple of k)",
+      ("driver:lanes",), file="sim/driver.py"),
     # ---- skew / grid / drain / array ------------------------------------------
     M("skew_a_delay", "skew", 'self.a[lane * r:lane * (r + 1)], r, f"a_skew_{r}"',
       'self.a[lane * r:lane * (r + 1)], r // 2, f"a_skew_{r}"', "A row 1 not delayed"),
@@ -254,6 +312,43 @@ CATALOGUE = [
       "every emitting job's last row ends the unit job (a job over several tiles is cut)"),
     M("qtile_mask_valid_ignored", "tile_quant", "mask_ok = ~mask_en | self.mask.valid",
       "mask_ok = ~mask_en | 1", "a routed row enters the unit before its mask beat"),
+    # ---- AXI shell (issue 26) -------------------------------------------------------
+    M("axi_start_while_busy", "axi_shell", "accept.eq(start & ~busy & ~bad_k & ~bad_fmt)",
+      "accept.eq(start & ~bad_k & ~bad_fmt)", "start while busy replaces the running job"),
+    M("axi_busy_ignores_rows", "axi_shell",
+      "busy.eq(cmd_valid | ~tile.idle | (rows_pending != 0))", "busy.eq(cmd_valid | ~tile.idle)",
+      "not busy while result rows are still to leave (done too early)"),
+    M("axi_k0_starts", "axi_shell", "bad_k.eq((k == 0) | (k > depth))", "bad_k.eq(k > depth)",
+      "k = 0 is passed to the tile instead of refused"),
+    M("axi_tlast_missing_unflagged", "axi_shell",
+      'err["tlast_missing"].eq(~self.s_axis_tlast & is_last)', 'err["tlast_missing"].eq(0)',
+      "a job's last beat without tlast is not flagged"),
+    M("axi_tlast_early_unflagged", "axi_shell",
+      'err["tlast_early"].eq(self.s_axis_tlast & ~is_last)', 'err["tlast_early"].eq(0)',
+      "tlast before a job's last beat is not flagged"),
+    M("axi_overflow_unflagged", "axi_shell",
+      'err["overflow"].eq(out_fire & (res.payload.overflow != 0))', 'err["overflow"].eq(0)',
+      "ERR.overflow never set"),
+    M("axi_done_not_cleared", "axi_shell", "                done.eq(0),\n", "",
+      "STATUS.done stays set while the next job runs"),
+    M("axi_irq_ignores_enable", "axi_shell",
+      "(csr.irq_status_done & csr.irq_enable_done)", "csr.irq_status_done",
+      "irq raised for a masked cause"),
+    M("axi_tdata_shifted", "axi_shell", "load.payload.eq(self.s_axis_tdata[:self.load_bits])",
+      "load.payload.eq(self.s_axis_tdata[1:self.load_bits + 1])",
+      "operand beats taken one bit off"),
+    M("axil_bresp_always_okay", "axi_lite", "self.bresp.eq(Mux(self.w_err, RESP_SLVERR, RESP_OKAY))",
+      "self.bresp.eq(RESP_OKAY)", "illegal writes answered OKAY"),
+    M("axil_read_overrun", "axi_lite", "self.arready.eq(~self.rvalid)", "self.arready.eq(1)",
+      "a read accepted while its predecessor's response waits (response lost)"),
+    M("csr_ro_write_ok", "axi_csr", "self.w_err.eq(self.w_en & (~w_hit | w_ro))",
+      "self.w_err.eq(self.w_en & ~w_hit)", "write to a read-only register gets OKAY",
+      ("tests:axi", "verif:axi")),
+    M("csr_strobes_ignored", "axi_csr", "wdata.eq(self.w_data & mask)", "wdata.eq(self.w_data)",
+      "byte strobes ignored on write-1 registers"),
+    M("csr_w1c_clear_lost", "axi_csr", "m.d.sync += port.eq((port & ~clear) | setp)",
+      "m.d.sync += port.eq(port | setp)", "write 1 does not clear a sticky bit",
+      ("tests:axi", "verif:axi")),
     # ---- quantization unit ------------------------------------------------------
     M("qu_xorshift", "quant_unit", "x = x ^ (x >> 17)", "x = x ^ (x >> 15)", "wrong PRNG step"),
     M("qu_fifo_overfill", "quant_unit", "a_valid + b_valid < FIFO_DEPTH)",
