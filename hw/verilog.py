@@ -29,7 +29,7 @@ __all__ = ["generate", "dot_pe_verilog", "TOPS", "available_tops", "build_top", 
 TIMESCALE = "`timescale 1ns/1ps"
 
 # top name -> Verilog module name
-TOPS = {"pe": "radix4_pe", "array": "radix4_array", "accel": "radix4_accel"}
+TOPS = {"pe": "radix4_pe", "array": "radix4_array", "accel": "radix4_accel", "axi": "radix4_axi"}
 
 
 def available_tops() -> list[str]:
@@ -37,6 +37,8 @@ def available_tops() -> list[str]:
     tops = ["pe", "array"]
     if importlib.util.find_spec("hw.accel") is not None:
         tops.append("accel")
+    if importlib.util.find_spec("hw.axi_shell") is not None:
+        tops.append("axi")     # the tile behind AXI (hw.axi_shell)
     return tops
 
 
@@ -57,6 +59,10 @@ def build_top(top: str, rows: int | None = None, cols: int | None = None,
     if top == "accel" and "accel" in available_tops():
         from . import accel
         return accel.AcceleratorTile(config=config)
+    if top == "axi" and "axi" in available_tops():
+        from .accel import AcceleratorTile
+        from .axi_shell import AxiShell
+        return AxiShell(AcceleratorTile(config=config))
     raise ValueError(f"unknown top {top!r}; expected one of {', '.join(available_tops())}")
 
 
@@ -88,7 +94,7 @@ def generate(top: str, rows: int | None = None, cols: int | None = None,
     """Verilog text of ``top`` (module ``radix4_<top>``) with a header.
 
     ``config`` (a ``model.config.DatapathConfig``, default the defaults) with
-    the fields given replaced; ``depth`` applies to the ``accel`` top only,
+    the fields given replaced; ``depth`` applies to the ``accel`` and ``axi`` tops only,
     rows and columns not to ``pe``.
     """
     config = DatapathConfig.of(config, rows=rows, cols=cols, acc_width=acc_width, depth=depth,
@@ -98,7 +104,7 @@ def generate(top: str, rows: int | None = None, cols: int | None = None,
     c = config
     if top == "pe":
         params = f"acc_width={c.acc_width}"
-    elif top == "accel":
+    elif top in ("accel", "axi"):
         params = f"rows={c.rows} cols={c.cols} acc_width={c.acc_width} depth={c.depth}"
     else:
         params = f"rows={c.rows} cols={c.cols} acc_width={c.acc_width}"

@@ -141,8 +141,9 @@ def run(args) -> int:
          f"{'yes' if weights_equal else 'NO'}")
     if args.onchip:
         from scripts.demo_onchip import onchip_demo_step
-        _say(f"[+] one step of 4bit-onchip from the same state: every activation and "
-             f"gradient code from the quantization unit ({args.sim})")
+        _say(f"[+] one step of 4bit-onchip from the same state ({args.sim}): every hidden "
+             f"activation and gradient code from the quantization unit, the INT4 weights from "
+             f"host SAWB, the input and the loss gradient quantized on the host")
         all_exact &= onchip_demo_step(trainer, xb, yb, args.sim, config, _say)
     trainer = hw_trainer
     trainer.backend = GoldenBackend()

@@ -45,6 +45,8 @@ def add_arguments(p):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from scripts.dask_options import add_dask_arguments
     add_dask_arguments(p)
+    from scripts.bus_option import add_bus_argument
+    add_bus_argument(p)
 
 
 def run(args) -> int:
@@ -64,6 +66,8 @@ def run(args) -> int:
         raise CliError(str(exc)) from None
     from scripts.dask_options import dask_options
     dask = dask_options(args, args.backend)
+    from scripts.bus_option import bus_options
+    bus = bus_options(args, args.backend, dask, quant=recipe.onchip is not None)
     backend = None
     if recipe.quantized:
         # One configuration, before anything is built: the tile's --rows and
@@ -77,7 +81,8 @@ def run(args) -> int:
             from sim.factory import make_backend
         except ImportError as exc:
             raise CliError(f"--backend {args.backend} is not available ({exc})") from None
-        backend = make_backend(args.backend, config, quant=recipe.onchip is not None, **dask)
+        backend = make_backend(args.backend, config, quant=recipe.onchip is not None, **dask,
+                               **bus)
     elif args.backend != "golden":
         raise CliError(f"recipe fp32 runs no integer GEMMs; --backend {args.backend} "
                        "needs a quantized recipe")

@@ -5,12 +5,15 @@ from __future__ import annotations
 from scripts.errors import CliError
 
 HELP = ("Generate Verilog for the PE, the systolic array, the accelerator tile (SPEC 4), "
+        "the tile behind AXI4-Lite/AXI4-Stream ports (axi; docs/integration.md), "
         "the quantization unit or the tile with the unit on its result path (SPEC 1.7).")
 
 # Tops with a quantization unit have their own generators (hw.quant_unit, hw.tile_quant).
 QUANT_TOPS = {"quant": "the quantization unit alone", "qtile": "the tile with the unit"}
 # Tops with rows; every top but pe has columns (quant: one lane group per column).
-DIM_TOPS = ("array", "accel", "qtile")
+DIM_TOPS = ("array", "accel", "qtile", "axi")
+# Tops with operand banks (--depth).
+BANK_TOPS = ("accel", "qtile", "axi")
 
 
 def _tops():
@@ -27,7 +30,7 @@ def add_arguments(p):
     # `accel` is only offered once hw.accel exists; anything else is a one-line
     # argparse error (exit 2).
     p.add_argument("--depth", type=int, default=None,
-                   help="accel only: operand beats per bank, a power of two (default 512)")
+                   help="accel, qtile and axi only: operand beats per bank, a power of two (default 512)")
     from scripts.argtypes import add_lanes_argument, add_pe_latency_argument
     add_pe_latency_argument(p)
     add_lanes_argument(p, "pe/array/accel/qtile: ")
@@ -51,7 +54,7 @@ def run(args) -> int:
         skip += ("rows",)
     if args.top == "pe":
         skip += ("cols",)
-    if args.top not in ("accel", "qtile"):
+    if args.top not in BANK_TOPS:
         skip += ("depth",)
     if args.top == "quant":
         skip += ("pe_latency", "lanes")
@@ -77,7 +80,7 @@ def _takes(top: str) -> str:
     flags = ["--rows"] if top in DIM_TOPS else []
     flags += ["--cols"] if top != "pe" else []
     flags += ["--acc-width"]
-    flags += ["--depth"] if top in ("accel", "qtile") else []
+    flags += ["--depth"] if top in BANK_TOPS else []
     flags += ["--pe-latency", "--lanes"] if top != "quant" else []
     flags += ["--quant-lanes"] if top in QUANT_TOPS else []
     return ", ".join(flags)

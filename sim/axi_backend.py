@@ -1,0 +1,41 @@
+"""The GEMM backend through the AXI shell (``radix4 gemm --sim icarus --bus axi``).
+
+``AxiRtlBackend`` is ``sim.backends.RtlBackend`` with another simulation
+behind the same socket: the ``radix4_axi`` top (``hw.axi_shell``: the tile
+behind AXI4-Lite and AXI4-Stream) driven by ``sim.axi_server``, which
+programs each job over the bus with cocotbext-axi masters exactly as a host
+CPU would.  Planning, batching, operand checks, the B-side FP4 transpose,
+8-bit decomposition and overflow handling are the base class's, so the
+results are checked against the same golden model (bit-exact or an error).
+Slower than the host testbench (Python drives the bus every cycle): meant
+to prove the software path a board would use, not for training at scale.
+"""
+
+from __future__ import annotations
+
+import json
+
+from verif import toolchain as tc
+
+from .backends import RtlBackend
+from .host import HostConfig
+
+__all__ = ["AxiRtlBackend", "build_axi"]
+
+
+def _params(cfg: HostConfig) -> dict:
+    return {"rows": cfg.rows, "cols": cfg.cols, "acc_width": cfg.acc_width, "depth": cfg.depth,
+            "pe_latency": cfg.pe_latency, "lanes": cfg.lanes}
+
+
+def build_axi(cfg: HostConfig, sim: str = "icarus") -> tc.Build:
+    """The cached cocotb build of ``radix4_axi`` for ``cfg``."""
+    return tc.build("axi", _params(cfg), sim)
+
+
+class AxiRtlBackend(RtlBackend):
+    _SERVER = "sim.axi_server"
+    _build_fn = staticmethod(build_axi)
+
+    def _server_env(self) -> dict:
+        return {"RADIX4_AXI_PARAMS": json.dumps(_params(self.cfg))}
