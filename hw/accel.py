@@ -62,9 +62,11 @@ def job_layout(depth: int, pe: PESignature | None = None) -> data.StructLayout:
     })
 
 
-def load_layout(rows: int, cols: int, pe: PESignature | None = None) -> data.StructLayout:
-    """An operand beat: R A operands and C B operands of the PE (``pe``)."""
-    pe = pe or default_pe_signature()
+def load_layout(rows: int, cols: int, pe: PESignature | None = None, *,
+                lanes: int = 1) -> data.StructLayout:
+    """An operand beat: R A operands and C B operands of the PE (``pe``; default
+    the radix-4 PE of ``lanes`` lanes): ``k`` codes per PE input, as the array takes them."""
+    pe = pe or default_pe_signature(lanes)
     return data.StructLayout({"a": rows * pe.operand_width, "b": cols * pe.operand_width})
 
 

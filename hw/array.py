@@ -14,8 +14,9 @@ Data flow (R rows, C columns, one input beat = one k step)::
   output stream.
 
 The PE is a parameter: ``pe_class.from_config(config)`` builds each cell
-(default ``hw.pe.ProcessingElement``) and must declare the configuration's
-latency and lanes; the operand and select widths of the input beat are
+(default ``default_pe_class(config.lanes)``: ``hw.pe.ProcessingElement`` for
+one lane, ``hw.dot_pe.DotProductPE`` for k lanes) and must declare the
+configuration's latency and lanes; the operand and select widths of the input beat are
 the PE's signature's.  The array's external timing is the same for PE
 latency 1 and 2 (see ``hw.grid``).
 
@@ -40,13 +41,26 @@ from .pe import ProcessingElement
 from .pe_signature import PESignature, default_pe_signature
 from .skew import Skew, control_layout
 
-__all__ = ["SystolicArray", "input_layout", "output_layout", "row_bits", "control_layout"]
+__all__ = ["SystolicArray", "input_layout", "output_layout", "row_bits", "control_layout",
+           "default_pe_class"]
 
 
-def input_layout(rows: int, cols: int, pe: PESignature | None = None) -> data.StructLayout:
+def default_pe_class(lanes: int):
+    """The radix-4 PE of ``lanes`` lanes: today's one-MAC PE for one lane, the
+    k-lane dot-product PE (SPEC 2, ``--lanes K``) otherwise."""
+    if lanes == 1:
+        return ProcessingElement
+    from .dot_pe import DotProductPE
+    return DotProductPE
+
+
+def input_layout(rows: int, cols: int, pe: PESignature | None = None, *,
+                 lanes: int = 1) -> data.StructLayout:
     """One input beat: R A operands, C B operands, the selects, first and last
-    (operand and select widths: the PE's signature ``pe``; default the radix-4 PE's)."""
-    pe = pe or default_pe_signature()
+    (operand and select widths: the PE's signature ``pe``; default the radix-4
+    PE's of ``lanes`` lanes).  PE row r's ``k`` codes are A lanes
+    ``r*k .. r*k + k - 1`` (lane 0 of the PE, the lowest K of the group, lowest)."""
+    pe = pe or default_pe_signature(lanes)
     return data.StructLayout({
         "a": rows * pe.operand_width, "b": cols * pe.operand_width,
         "a_fmt": pe.a_select_width, "b_fmt": pe.b_select_width, "first": 1, "last": 1,
@@ -78,7 +92,7 @@ class SystolicArray(wiring.Component):
         self.rows, self.cols, self.acc_width = cfg.rows, cfg.cols, cfg.acc_width
         self.pe_latency = cfg.pe_latency
         # hw.synth_compose passes a black box here.
-        self.pe_class = pe_class if pe_class is not None else ProcessingElement
+        self.pe_class = pe_class if pe_class is not None else default_pe_class(cfg.lanes)
         self.grid = PEGrid(cfg, self.pe_class)
         self.pe_signature = self.grid.pe_signature
         super().__init__({

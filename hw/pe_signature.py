@@ -113,7 +113,7 @@ class PESignature(wiring.Signature):
                 f"acc_shape={self.acc_shape!r}{', extra=' + repr(self.extra) if self.extra else ''})")
 
 
-def default_pe_signature() -> PESignature:
-    """The radix-4 PE's signature (one lane, the format table's widths), for
+def default_pe_signature(lanes: int = 1) -> PESignature:
+    """The radix-4 PE's signature (``lanes`` lanes, the format table's widths), for
     operand layouts asked for without a PE (the accumulator does not matter there)."""
-    return PESignature.from_formats(DEFAULT_ACC_WIDTH)
+    return PESignature.from_formats(DEFAULT_ACC_WIDTH, lanes)

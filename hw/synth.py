@@ -40,7 +40,7 @@ from __future__ import annotations
 # The flow is split by job (tools, designs, Yosys, nextpnr, composition);
 # this module is its public face, and every name below is importable from it.
 from .synth_compose import BLACKBOX_PE, BlackBoxPE, compose, glue_verilog, synthesize_glue
-from .synth_designs import DESIGNS, Design, InputRegistered
+from .synth_designs import DESIGNS, QUANT_SECTION, Design, InputRegistered
 from .synth_pnr import (ECP5_25K, ECP5_85K, ECP5_TARGET_MHZ, ICE40_HX8K, ICE40_TARGET_MHZ,
                         SEED, Device, PnrResult, fits, place_and_route)
 from .synth_tools import SynthError, tool_path, tool_versions, warm_up
@@ -48,7 +48,7 @@ from .synth_yosys import (ARRAY_FLOWS, SYNTH_FLOWS, TRANSISTORS_PER_FF, SynthRes
                           lut_equivalent, synthesize)
 
 __all__ = [
-    "Design", "DESIGNS", "InputRegistered", "SynthResult", "PnrResult", "Device",
+    "Design", "DESIGNS", "QUANT_SECTION", "InputRegistered", "SynthResult", "PnrResult", "Device",
     "ECP5_25K", "ECP5_85K", "ICE40_HX8K", "SEED", "tool_path", "tool_versions", "warm_up",
     "synthesize", "place_and_route", "lut_equivalent", "SynthError",
     "BlackBoxPE", "synthesize_glue", "compose", "glue_verilog",

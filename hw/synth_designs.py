@@ -9,7 +9,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
-__all__ = ["InputRegistered", "Design", "DESIGNS"]
+__all__ = ["InputRegistered", "Design", "DESIGNS", "QUANT_SECTION"]
 
 
 class InputRegistered(wiring.Component):
@@ -42,15 +42,16 @@ class Design:
 
     key: str            # file-system friendly name, also the Verilog top
     label: str          # table label
-    kind: str           # "pe" or "array"
+    kind: str           # "pe", "array" or "quant" (the quantization unit, no MACs)
     rows: int = 1
     cols: int = 1
     acc_width: int = 32
     latency: int | None = None   # PE pipeline latency; None: the class's default
+    lanes: int | None = None     # quant: the unit's datapath lanes (docs/quantizer.md)
 
     @property
     def macs_per_cycle(self) -> int:
-        return self.rows * self.cols
+        return 0 if self.kind == "quant" else self.rows * self.cols
 
     def component(self) -> wiring.Component:
         kwargs = {} if self.latency is None else {"latency": self.latency}
@@ -69,6 +70,9 @@ class Design:
         if self.kind == "array":
             from .array import SystolicArray
             return SystolicArray(self.rows, self.cols, self.acc_width)
+        if self.kind == "quant":
+            from .quant_unit import QuantUnit
+            return QuantUnit(self.cols, self.acc_width, self.lanes)
         raise ValueError(f"unknown design {self.key!r}")
 
     def pnr_component(self) -> wiring.Component:
@@ -91,4 +95,11 @@ DESIGNS = [
     Design("radix4_array_4x4", "radix-4 array 4x4", "array", 4, 4),
     Design("radix4_array_8x8", "radix-4 array 8x8", "array", 8, 8),
     Design("radix4_array_16x16", "radix-4 array 16x16", "array", 16, 16),
+    # The on-chip quantization unit for the 8x8 tile's 8 columns (hw/quant_unit.py):
+    # one lane, and two time-shared lanes (the tile's default, hw.tile_quant).
+    Design("quant_unit_1lane", "quantization unit, 8 columns, 1 lane", "quant", cols=8, lanes=1),
+    Design("quant_unit_2lanes", "quantization unit, 8 columns, 2 lanes", "quant", cols=8,
+           lanes=2),
 ]
+QUANT_SECTION = ("radix4_array_8x8", "quant_unit_1lane", "quant_unit_2lanes")
+"""The designs of the report's quantization-unit section (``radix4 synth --quant-section``)."""

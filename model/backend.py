@@ -239,6 +239,13 @@ class Backend(abc.ABC):
         """``(sums int64, overflow bool)``, both M x N, of one checked 4-bit part
         in its own orientation; never raises on overflow."""
 
+    def block_gemm(self, a, b, *, name: str = "gemm") -> np.ndarray:
+        """``a . b`` of two ``model.block_quant.BlockTensor`` s (MXFP4, NVFP4):
+        float64, exact then rounded once (``model.block_gemm``).  Only the
+        golden model has it until block-scaled PEs exist."""
+        raise ValueError(f"GEMM {name!r}: the {self.name} backend has no block-scaled "
+                         f"(MXFP4/NVFP4) datapath; run it with --backend golden")
+
     # ------------------------------------------------------------ statistics
     def reset_last_stats(self) -> None:
         self.last_stats = dict.fromkeys(self.STATS, 0)
@@ -306,6 +313,12 @@ class GoldenBackend(Backend):
                  config: DatapathConfig | None = None, lanes: int | None = None):
         super().__init__(DatapathConfig.of(config, acc_width=acc_width, lanes=lanes))
         self.check_overflow = check_overflow
+
+    def block_gemm(self, a, b, *, name: str = "gemm") -> np.ndarray:
+        from .block_gemm import block_gemm
+        out = block_gemm(a, b, name)
+        self.total_stats["block_gemms"] = self.total_stats.get("block_gemms", 0) + 1
+        return out
 
     def run_part(self, part):
         av, bv = part.values()

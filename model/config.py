@@ -24,12 +24,15 @@ from .hw_vocab import product_width
 __all__ = ["DatapathConfig", "ConfigError", "acc_range", "check_acc_width",
            "DIM_MAX", "DEPTH_MIN", "DEPTH_MAX", "ACC_WIDTH_MIN", "ACC_WIDTH_MAX",
            "PE_LATENCIES", "SUPPORTED_LANES", "LANES_MAX", "check_lanes", "DEFAULT_ROWS", "DEFAULT_COLS",
-           "DEFAULT_ACC_WIDTH", "DEFAULT_DEPTH", "DEFAULT_PE_LATENCY", "DEFAULT_LANES"]
+           "DEFAULT_ACC_WIDTH", "DEFAULT_DEPTH", "DEFAULT_PE_LATENCY", "DEFAULT_LANES",
+           "DOT_ROW_LEVELS", "dot_levels", "pe_latencies", "default_pe_latency"]
 
 DIM_MAX = 64                  # rows/cols (16x16 is the largest tested size)
 DEPTH_MIN, DEPTH_MAX = 2, 1 << 16
 # SPEC 2: one accumulator range everywhere (golden model, RTL, every command).
 ACC_WIDTH_MIN, ACC_WIDTH_MAX = 18, 64
+# The one-lane PE's latencies (``hw.pe.ProcessingElement``); a k-lane PE
+# (``hw.dot_pe.DotProductPE``) takes ``pe_latencies(k)``.
 PE_LATENCIES = (1, 2, 3)
 # The lane counts the RTL implements (SPEC 2, ``--lanes K``); a k-lane PE
 # widens this tuple.
@@ -46,6 +49,33 @@ DEFAULT_DEPTH = 512
 # is smaller (docs/hardware-cost.md).
 DEFAULT_PE_LATENCY = 3
 DEFAULT_LANES = 1
+# Adder levels of one lane's rows in the k-lane PE (``hw.dot_rows.LanePlan``:
+# three rows, two levels); ``hw.dot_pe`` checks it against its plan at import.
+DOT_ROW_LEVELS = 2
+# A k-lane PE puts at most this many adder levels in one pipeline stage by default.
+DOT_LEVELS_PER_STAGE = 2
+
+
+def dot_levels(lanes: int) -> int:
+    """Adder levels of a ``lanes``-lane PE: a lane's rows, then the lane products."""
+    return DOT_ROW_LEVELS + max(0, check_lanes(lanes) - 1).bit_length()
+
+
+def pe_latencies(lanes: int = DEFAULT_LANES) -> tuple[int, ...]:
+    """The PE latencies a ``lanes``-lane array takes: ``PE_LATENCIES`` for one
+    lane (``hw.pe``), 3 (the whole tree in one stage) .. 2 + levels (one
+    adder level a stage) for a k-lane PE (``hw.dot_pe``)."""
+    if check_lanes(lanes) == 1:
+        return PE_LATENCIES
+    return tuple(range(3, 3 + dot_levels(lanes)))
+
+
+def default_pe_latency(lanes: int = DEFAULT_LANES) -> int:
+    """``DEFAULT_PE_LATENCY`` for one lane; ``2 + ceil(levels / 2)`` (at most
+    two adder levels a stage) for a k-lane PE (docs/lanes.md: 5 for 8 lanes)."""
+    if check_lanes(lanes) == 1:
+        return DEFAULT_PE_LATENCY
+    return 2 + -(-dot_levels(lanes) // DOT_LEVELS_PER_STAGE)
 
 
 class ConfigError(ValueError):
@@ -105,7 +135,8 @@ class DatapathConfig:
     cols: int = DEFAULT_COLS
     acc_width: int = DEFAULT_ACC_WIDTH
     depth: int = DEFAULT_DEPTH
-    pe_latency: int = DEFAULT_PE_LATENCY
+    # None: the default for the lanes (``default_pe_latency``), set in __post_init__.
+    pe_latency: int | None = None
     lanes: int = DEFAULT_LANES
 
     def __post_init__(self):
@@ -122,25 +153,34 @@ class DatapathConfig:
         if not DEPTH_MIN <= depth <= DEPTH_MAX or depth & (depth - 1):
             raise ConfigError("depth", f"must be {rule}, got {depth}")
         object.__setattr__(self, "depth", depth)
-        for name, allowed, what in (("pe_latency", PE_LATENCIES, ""),
-                                    ("lanes", SUPPORTED_LANES, " (the lane counts the RTL "
-                                                               "implements)")):
-            value = getattr(self, name)
-            if isinstance(value, bool) or value not in allowed:
-                raise ConfigError(name, f"must be one of {', '.join(map(str, allowed))}{what}, "
-                                        f"got {value!r}")
-            object.__setattr__(self, name, int(value))
+        lanes = self.lanes
+        if isinstance(lanes, bool) or lanes not in SUPPORTED_LANES:
+            raise ConfigError("lanes", f"must be one of {', '.join(map(str, SUPPORTED_LANES))} "
+                                       f"(the lane counts the RTL implements), got {lanes!r}")
+        object.__setattr__(self, "lanes", int(lanes))
+        if self.pe_latency is None:
+            object.__setattr__(self, "pe_latency", default_pe_latency(self.lanes))
+        allowed, latency = pe_latencies(self.lanes), self.pe_latency
+        if isinstance(latency, bool) or latency not in allowed:
+            what = f" for {self.lanes} lanes" if self.lanes != 1 else ""
+            raise ConfigError("pe_latency", f"must be one of {', '.join(map(str, allowed))}"
+                                            f"{what}, got {latency!r}")
+        object.__setattr__(self, "pe_latency", int(latency))
 
     @classmethod
     def of(cls, config: DatapathConfig | None = None, **fields) -> DatapathConfig:
         """A ``cls`` from ``config`` (default: the defaults) with the fields that
         are not None replaced.  ``config`` may be any ``DatapathConfig``: a
-        subclass (``sim.host.HostConfig``) gives or takes its datapath fields."""
+        subclass (``sim.host.HostConfig``) gives or takes its datapath fields.
+        The latency follows the lanes: when ``lanes`` changes and
+        ``pe_latency`` is not given, the new lanes' default latency is taken."""
         given = {k: v for k, v in fields.items() if v is not None}
         if config is None:
             return cls(**given)
         if not isinstance(config, DatapathConfig):
             raise TypeError(f"config must be a DatapathConfig, got {type(config).__name__}")
+        if "lanes" in given and "pe_latency" not in given and given["lanes"] != config.lanes:
+            given["pe_latency"] = None
         if type(config) is cls:
             return dataclasses.replace(config, **given) if given else config
         names = {f.name for f in dataclasses.fields(cls)}

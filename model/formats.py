@@ -13,6 +13,17 @@ bit 3 sign, bits 2..0 exponent field ``e``; ``e == 0`` is zero and for
 
 so the largest magnitude ("top") is ``2^(sigma + phase)``.  ``mag(e)`` is the
 integer the hardware multiplies by: a left shift by ``log2(radix)*(e-1)``.
+
+Minifloat formats (kind ``"float"``: ``e2m1``, the OCP FP4 element of MXFP4
+and NVFP4) have layout [1, exp_bits, man_bits]: bit 3 sign, then exponent
+field ``e``, then mantissa ``m``; no infinities or NaN.  Their integer value is
+the value in units of the smallest subnormal, ``2^(1 - bias - man_bits)``::
+
+    iv = (m + (e > 0) * 2^man_bits) * 2^max(e - 1, 0)
+    value = (-1)^s * iv * 2^-scale_offset,   scale_offset = bias + man_bits - 1
+
+so E2M1 codes 0..7 have ``iv`` 0, 1, 2, 3, 4, 6, 8, 12 (values 0, 0.5, 1,
+1.5, 2, 3, 4, 6).  The block scales around them are in ``model.block_formats``.
 """
 
 from __future__ import annotations
@@ -37,7 +48,7 @@ class FormatSpec:
     """Parameters of one 4-bit number format."""
 
     name: str
-    kind: str            # "int" or "log"
+    kind: str            # "int", "log" or "float" (minifloat)
     bits: int            # width of a code
     code_min: int        # smallest legal code value as held in numpy
     code_max: int        # largest legal code value as held in numpy
@@ -46,6 +57,8 @@ class FormatSpec:
     radix: int = 0       # log formats: ratio between adjacent levels
     exp_bits: int = 0    # log formats: width of the exponent field
     sides: str = ""      # GEMM operand sides the datapath accepts it on: "a", "b", "ab"
+    man_bits: int = 0    # float formats: mantissa width
+    bias: int = 0        # float formats: exponent bias
 
     @property
     def is_log(self) -> bool:
@@ -61,20 +74,29 @@ class FormatSpec:
         return (1 << self.exp_bits) - 1
 
     @property
+    def is_float(self) -> bool:
+        return self.kind == "float"
+
+    @property
     def scale_offset(self) -> int:
-        """value = int_value * 2^(sigma + phase - scale_offset)."""
+        """Log formats: value = int_value * 2^(sigma + phase - scale_offset);
+        float formats: value = int_value * 2^-scale_offset."""
+        if self.is_float:
+            return self.bias + self.man_bits - 1
         return self.shift_per_exp * (self.e_max - 1)
 
     @property
     def int_min(self) -> int:
         """Smallest integer value a code can stand for."""
-        return -self.int_max if self.is_log else self.code_min
+        return self.code_min if self.kind == "int" else -self.int_max
 
     @property
     def int_max(self) -> int:
         """Largest integer value a code can stand for."""
         if self.is_log:
             return self.radix ** (self.e_max - 1)
+        if self.is_float:
+            return ((2 << self.man_bits) - 1) << (self.e_max - 1)
         return self.code_max
 
 
@@ -86,6 +108,10 @@ FORMATS: dict[str, FormatSpec] = {
                       sides="a"),
     # Radix-2 [1,3,0] ablation: levels 2x apart, top / 2^6 at the bottom.
     "fp4r2": FormatSpec("fp4r2", "log", 4, 0, 15, np.uint8, hw_code=None, radix=2, exp_bits=3),
+    # OCP FP4 E2M1 (the element of MXFP4 and NVFP4): +-{0, 0.5, 1, 1.5, 2, 3, 4, 6}.
+    # Model only until the block-scaled PEs exist (issue 25 hardware half).
+    "e2m1": FormatSpec("e2m1", "float", 4, 0, 15, np.uint8, hw_code=None, exp_bits=2,
+                       man_bits=1, bias=1),
 }
 
 
@@ -133,6 +159,12 @@ def int_value_table(fmt: str) -> np.ndarray:
         sign = np.where(nib >> spec.exp_bits, -1, 1)
         mag = np.where(e == 0, 0, spec.radix ** np.maximum(e - 1, 0))
         return sign * mag
+    if spec.is_float:
+        field = spec.exp_bits + spec.man_bits
+        e = (nib >> spec.man_bits) & spec.e_max
+        m = nib & ((1 << spec.man_bits) - 1)
+        mag = (m + ((e > 0) << spec.man_bits)) << np.maximum(e - 1, 0)
+        return np.where(nib >> field, -mag, mag)
     if spec.code_min < 0:  # two's complement
         return np.where(nib >= (1 << (spec.bits - 1)), nib - (1 << spec.bits), nib)
     return nib
@@ -166,7 +198,7 @@ def int_value(codes, fmt: str, name: str = "codes") -> np.ndarray:
 def checked_value(codes, fmt: str) -> np.ndarray:
     """``int_value`` of codes that already passed ``check_codes`` (not checked again)."""
     wide = np.asarray(codes).astype(np.int64, copy=False)
-    if get_format(fmt).is_log:
+    if get_format(fmt).kind != "int":
         return int_value_table(fmt)[wide]
     return wide
 
@@ -174,7 +206,7 @@ def checked_value(codes, fmt: str) -> np.ndarray:
 def int_encode(x, fmt: str, name: str = "x") -> np.ndarray:
     """Round real numbers to the nearest integer code (ties to even), clipped."""
     spec = get_format(fmt)
-    if spec.is_log:
+    if spec.kind != "int":
         raise ValueError(f"int_encode: {fmt} is not an integer format")
     arr = np.asarray(x, dtype=np.float64)
     if np.isnan(arr).any():

@@ -27,7 +27,8 @@ Numerics
 Layers are configured for a recipe by ``Sequential.configure``: in a
 quantized recipe every ``ReLU`` that feeds a GEMM layer becomes a ``PACT``
 (a clipped ReLU with a learnable clip that emits UINT codes), as in the PACT
-paper.
+paper, unless that layer runs a block format (MXFP4, NVFP4: it quantizes
+floats itself, ``model.block_layer``).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class Sequential(Layer):
             layer.weight_bits, layer.act_bits = recipe.layer_bits(i, len(gemms))
             layer.grad_bits = recipe.layer_grad_bits(i, len(gemms))
             layer.grad_rounding = recipe.grad_rounding(i, len(gemms))
+            layer.block = recipe.layer_block(i, len(gemms))
         for layer in self.layers:
             # Composite layers (model.nn_attn.AttentionBlock) set their own inner GEMMs.
             if hasattr(layer, "configure"):
@@ -81,7 +83,7 @@ class Sequential(Layer):
                 seen_params = True
             if recipe.quantized and isinstance(layer, ReLU):
                 nxt = next((m for m in self.layers[i + 1:] if not isinstance(m, Flatten)), None)
-                if isinstance(nxt, _GemmLayer):
+                if isinstance(nxt, _GemmLayer) and not nxt.block:   # a block layer takes floats
                     self.layers[i] = PACT(layer.name, bits=nxt.act_bits)
 
     def params(self):

@@ -29,6 +29,11 @@ norm, residual sums and bias additions:
   (phase 1).  As for a layer's dX and dW, the two products of one gradient
   tensor get the two TPR grids.
 
+Block-format recipes (``Recipe.block``) run the four ``Linear`` layers in
+that format and, with ``block_attention``, the attention products too
+(``model.block_layer.attention_*``, per sample); without it (``nvfp4``, as
+NVIDIA's recipe) the attention products stay float.
+
 The attention products are per-sample (T x d by d x T and so on).  To keep
 the number of backend calls small they are issued as one GEMM per group of
 ``GROUP`` samples: the A operand is block-diagonal (one sample per block),
@@ -43,7 +48,9 @@ import math
 
 import numpy as np
 
+from . import block_layer
 from .nn_core import Layer, Param, QTensor
+from .nn_core import softmax as _softmax
 from .nn_gemm import Linear
 from .nn_layers import PACT, ReLU
 from .quant import sawb_quantize
@@ -161,7 +168,8 @@ class AttentionBlock(Layer):
             lin.weight_bits, lin.act_bits = recipe.weight_bits, recipe.act_bits
             lin.grad_bits = 4
             lin.grad_rounding = recipe.rounding
-        if recipe.quantized and isinstance(self.act, ReLU):
+            lin.block = recipe.block
+        if recipe.quantized and not recipe.block and isinstance(self.act, ReLU):
             self.act = PACT(self.act.name, bits=recipe.act_bits)
 
     def params(self):
@@ -189,9 +197,15 @@ class AttentionBlock(Layer):
         f = self.ff2.forward(self.act.forward(self.ff1.forward(self.ln2.forward(x2, ctx), ctx), ctx), ctx)
         return self.ln3.forward(x2 + f, ctx).reshape(n, t * d)
 
+    def _float_attention(self, ctx) -> bool:
+        r = ctx.recipe
+        return not r.quantized or (r.block is not None and not r.block_attention)
+
     def _attend(self, q, k, v, ctx):
         inv_sqrt_d = 1.0 / math.sqrt(self.dim)
-        if not ctx.quantized:
+        if ctx.quantized and ctx.recipe.block and ctx.recipe.block_attention:
+            return block_layer.attention_forward(self, q, k, v, ctx, inv_sqrt_d)
+        if self._float_attention(ctx):
             s = np.matmul(q, k.transpose(0, 2, 1)) * inv_sqrt_d
             p = _softmax(s)
             self._cache = (q, k, v, p)
@@ -223,7 +237,9 @@ class AttentionBlock(Layer):
 
     def _attend_backward(self, do, ctx):
         inv_sqrt_d = 1.0 / math.sqrt(self.dim)
-        if not ctx.quantized:
+        if ctx.quantized and ctx.recipe.block and ctx.recipe.block_attention:
+            return block_layer.attention_backward(self, do, ctx, inv_sqrt_d)
+        if self._float_attention(ctx):
             q, k, v, p = self._cache
             dp = np.matmul(do, v.transpose(0, 2, 1))
             dv = np.matmul(p.transpose(0, 2, 1), do)
@@ -243,9 +259,3 @@ class AttentionBlock(Layer):
         dk = batched_gemm(ctx, ds1.transpose(0, 2, 1), qc, fmt, "int4",
                           f"{self.name}.qk.dK") * (t1 * sq)
         return dq * mq, dk * mk, dv * mv
-
-
-def _softmax(s):
-    z = s - s.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)

@@ -15,9 +15,9 @@ import math
 
 import numpy as np
 
-from .formats import get_format, grad_scale_sigma, tpr_encode
+from .formats import get_format, grad_scale_sigma, sigma_range, tpr_encode
 
-__all__ = ["MASTER_DTYPE", "Param", "QTensor", "Context", "Layer"]
+__all__ = ["MASTER_DTYPE", "Param", "QTensor", "Context", "Layer", "softmax"]
 
 MASTER_DTYPE = np.float32
 
@@ -85,6 +85,15 @@ class Context:
                              f"{c.shape} for GEMM {name!r}, expected {(a.shape[0], b.shape[1])}")
         return c.astype(np.int64, copy=False)
 
+    def block_gemm(self, a, b, name: str) -> np.ndarray:
+        """Block-format GEMM (``BlockTensor`` operands) on the backend: float64."""
+        c = np.asarray(self.backend.block_gemm(a, b, name=name), dtype=np.float64)
+        want = a.shape[:-1] + b.shape[-1:]
+        if c.shape != want:
+            raise ValueError(f"backend {getattr(self.backend, 'name', '?')} returned shape "
+                             f"{c.shape} for GEMM {name!r}, expected {want}")
+        return c
+
     def encode_grad(self, g: np.ndarray, name: str, rounding: str | None = None):
         """FP4 codes of dL/dY for the dX GEMM and the dW GEMM, with their scales.
 
@@ -94,14 +103,22 @@ class Context:
         step: it may saturate or underflow later, per SPEC 1.3.
         ``rounding`` overrides the recipe's rounding mode for this tensor
         (a recipe may round one layer's gradient differently).
+
+        A gradient so small that GradScale's sigma lies below the format's
+        legal range (``sigma_range``: max |g| <= 2^-1011 for radix 4, e.g.
+        the score gradient of a saturated softmax) is encoded at the lowest
+        legal sigma instead, by SPEC 1.3's rounding at that scale: the
+        encoder refuses such a sigma, and training must not stop on a
+        gradient that is zero for every practical purpose.
         """
         r = self.recipe
         rounding = r.rounding if rounding is None else rounding
+        lowest = sigma_range(r.grad_format)[0]
         if r.grad_scale:
-            sigma = None
+            sigma = max(grad_scale_sigma(g, name), lowest)
         else:
             if "fixed" not in self.sigma_state:
-                self.sigma_state["fixed"] = grad_scale_sigma(g, name)
+                self.sigma_state["fixed"] = max(grad_scale_sigma(g, name), lowest)
             sigma = self.sigma_state["fixed"]
         codes_dx, codes_dw, sigma = tpr_encode(
             g, sigma, tpr=r.tpr, rounding=rounding,
@@ -130,3 +147,10 @@ class Layer:
 
     def backward(self, g, ctx):
         raise NotImplementedError
+
+
+def softmax(s):
+    """Softmax over the last axis (float64)."""
+    z = s - s.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)

@@ -3,6 +3,8 @@
 In a quantized recipe each runs three exact integer GEMMs on the backend
 (forward, dX, dW; see ``model.nn`` for the numerics), with INT4 SAWB weights,
 UINT4 PACT (or fixed-scale) input codes and FP4 (or INT8) output gradients.
+A layer with a block format (``block``, set by ``Sequential.configure``)
+runs them in MXFP4 or NVFP4 instead (``model.block_layer``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 
 import numpy as np
 
+from . import block_layer
 from .nn_core import Layer, Param, QTensor
 from .quant import check_step, int8_grad_quantize, sawb_quantize, ste_grad
 
@@ -48,6 +51,7 @@ class _GemmLayer(Layer):
         self.grad_bits = 4         # 4: FP4 (the recipe's format); 8: INT8 (SPEC 1.6)
         self.need_dx = True
         self.grad_rounding = None  # None: the recipe's rounding (set by configure)
+        self.block = None          # block format (model.block_layer) or None: integer codes
         # Fixed quantizer for float inputs (the network input): set on first use.
         self.in_alpha = None
         self.in_signed = False
@@ -95,6 +99,8 @@ class _GemmLayer(Layer):
         if not ctx.quantized:
             self._cache = (a, None)
             return a @ self.W.value.astype(np.float64) + b
+        if self.block:
+            return block_layer.forward(self, a, ctx)
         wq = sawb_quantize(self.W.value, bits=self.weight_bits, name=self.W.name)
         self._cache = (a, (a_fmt, a_scale, wq))
         c = ctx.gemm(a, wq.codes, a_fmt, wq.fmt, f"{self.name}.fwd")
@@ -102,6 +108,8 @@ class _GemmLayer(Layer):
 
     def _gemm_backward(self, dy, ctx):
         """Accumulate dW, db from ``dy`` (M x N); return dA (float) or None."""
+        if ctx.quantized and self.block:
+            return block_layer.backward(self, dy, ctx)
         a, q = self._cache
         if self.b is not None:
             self.b.grad += dy.sum(axis=0)
@@ -133,9 +141,10 @@ class Linear(_GemmLayer):
         super().__init__(name, in_features, out_features, rng, bias)
 
     def forward(self, x, ctx):
-        if not ctx.quantized:
+        if not ctx.quantized or self.block:
             if isinstance(x, QTensor):
                 x = x.dequantize()
+            self._mask = None
             return self._gemm_forward(np.asarray(x, dtype=np.float64), ctx)
         codes, fmt, scale, self._mask = self._quantize_input(x)
         return self._gemm_forward(codes, ctx, fmt, scale)
@@ -186,7 +195,8 @@ class Conv2d(_GemmLayer):
 
     def forward(self, x, ctx):
         k, s, p = self.kernel, self.stride, self.pad
-        if ctx.quantized:
+        self._mask = None
+        if ctx.quantized and not self.block:
             codes, fmt, scale, self._mask = self._quantize_input(x)
             self._in_shape = codes.shape
             y2 = self._gemm_forward(im2col(codes, k, k, s, p), ctx, fmt, scale)

@@ -24,7 +24,12 @@ one thing each against ``4bit``.  ``4bit-all-sr-last`` is a variant of
 because it isolates the bias finding of docs/results.md; with 8-bit ends
 that gradient is INT8, so the variant would be moot on ``4bit``.  ``luq`` is
 the peer method of Chmiel et al.; ``4bit-onchip*`` are ``4bit-all`` with
-quantization on chip (the unit emits 4-bit codes only).
+quantization on chip (the unit emits 4-bit codes only); ``4bit-onchip-sr``
+rounds the gradients stochastically, with the unit's own generators.  ``mxfp4`` and
+``nvfp4`` are the block-scaled E2M1 formats of issue 25 (``model.block_*``,
+docs/formats.md): their GEMM layers quantize float operands to blocks along
+each GEMM's reduction axis and run ``backend.block_gemm``; no PACT (a ReLU
+stays a ReLU in front of a block layer).
 
 Around the quantizers, every recipe centers the output layer (the trainer
 projects its gradient onto the zero class-mean subspace softmax can see; a
@@ -57,6 +62,10 @@ class Recipe:
     center_output: bool = True      # drop the class-shared part of the output layer's gradient
     output_rounding: str | None = None  # rounding of the last GEMM layer's dL/dY (None: ``rounding``)
     onchip: str | None = None       # quantization on chip (model.onchip): "exact" or "delayed"
+    block: str | None = None        # block format of the GEMM layers (model.block_formats)
+    block_rht: bool = False         # random Hadamard transform on the dW GEMM's inputs
+    block_2d_weights: bool = False  # weights in B x B tiles (one quantization for fwd and dX)
+    block_attention: bool = True    # attention products (Q.K^T, P.V) in the block format too
     description: str = ""
 
     def layer_bits(self, index: int, count: int) -> tuple[int, int]:
@@ -64,6 +73,12 @@ class Recipe:
         if self.ends_bits is not None and index in (0, count - 1):
             return self.ends_bits, self.ends_bits
         return self.weight_bits, self.act_bits
+
+    def layer_block(self, index: int, count: int) -> str | None:
+        """Block format of GEMM layer ``index`` of ``count`` (None: integer path)."""
+        if self.ends_bits is not None and index in (0, count - 1):
+            return None
+        return self.block
 
     def layer_grad_bits(self, index: int, count: int) -> int:
         """Bits of GEMM layer ``index``'s output gradient: 4 (FP4) or 8 (INT8)."""
@@ -130,6 +145,27 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     replace(_4BIT_ALL, name="4bit-onchip-delayed", onchip="delayed",
             description="4bit-onchip with GradScale's sigma from the previous step's amax "
                         "(one pass, saturating per SPEC 1.3)"),
+    # The unit's stochastic rounding (its xorshift32 lanes, SPEC 1.7) for the
+    # hidden gradients; the loss gradient, quantized on the host as in
+    # 4bit-onchip, uses the host's stochastic rule (SPEC 1.3) like 4bit-stochastic.
+    replace(_4BIT_ALL, name="4bit-onchip-sr", onchip="exact", rounding="stochastic",
+            description="4bit-onchip with stochastic rounding of the FP4 gradients: the "
+                        "unit's per-lane xorshift32 for every hidden gradient, the host's "
+                        "stochastic rule for the loss gradient"),
+    # Block-scaled E2M1 (issue 25).  Gradients (dL/dY) are rounded
+    # stochastically, weights and activations to nearest (even).
+    Recipe("mxfp4", block="mxfp4", rounding="stochastic",
+           description="every GEMM in OCP MXFP4 (E2M1 elements, blocks of 32 along the "
+                       "reduction axis, E8M0 scale by the OCP rule), nearest rounding of "
+                       "weights and activations, stochastic rounding of gradients; golden "
+                       "model only"),
+    Recipe("nvfp4", block="nvfp4", rounding="stochastic", ends_bits=8, block_rht=True,
+           block_2d_weights=True, block_attention=False,
+           description="NVIDIA's NVFP4 recipe (arXiv 2509.25149): E2M1 elements, blocks of 16, "
+                       "UE4M3 block scale and FP32 tensor scale; 16x16 weight tiles, random "
+                       "Hadamard transform (16-point) on both dW inputs, stochastic rounding "
+                       "of gradients; first and last GEMM layers at 8 bits as in 4bit, "
+                       "attention products in float as in the paper; golden model only"),
 )}
 
 
@@ -141,6 +177,8 @@ def hardware_formats(recipe: str | Recipe) -> set[str]:
     r = get_recipe(recipe)
     if not r.quantized:
         return set()
+    if r.block:
+        return {"e2m1"} | ({"int4", "uint4"} if r.ends_bits else set())
     return {"int4", "uint4", r.grad_format}
 
 
@@ -156,6 +194,9 @@ def check_hardware(recipe: str | Recipe, backend_name: str) -> None:
     r = get_recipe(recipe)
     if backend_name not in RTL_BACKENDS:
         return
+    if r.block:
+        raise ValueError(f"recipe {r.name!r} runs {r.block} block-scaled GEMMs, for which the "
+                         f"RTL has no PE yet (issue 25); run it with --backend golden")
     missing = sorted(f for f in hardware_formats(r) if get_format(f).hw_code is None)
     if missing:
         raise ValueError(f"recipe {r.name!r} uses {', '.join(missing)} codes, which the PE "

@@ -49,14 +49,40 @@ def lane_seeds(seed: int, cols: int) -> list[int]:
     return out
 
 
+# xorshift32 is linear over GF(2): step^n(x) is the XOR of step^n(2^j) over
+# the set bits j of x.  _basis(beats)[j, n] = step^(n+1)(2^j), grown on demand,
+# turns a lane's sequence into a few vectorised XORs instead of a Python loop
+# per word (the loop made stochastic on-chip training crawl on the golden model).
+_BASIS = np.zeros((32, 0), dtype=np.uint32)
+
+
+def _basis(beats: int) -> np.ndarray:
+    global _BASIS
+    have = _BASIS.shape[1]
+    if have < beats:
+        grown = np.empty((32, max(beats, 2 * have, 1024)), dtype=np.uint32)
+        grown[:, :have] = _BASIS
+        x = _BASIS[:, have - 1].copy() if have else \
+            np.left_shift(np.uint32(1), np.arange(32, dtype=np.uint32))
+        for n in range(have, grown.shape[1]):
+            x ^= x << np.uint32(13)
+            x ^= x >> np.uint32(17)
+            x ^= x << np.uint32(5)
+            grown[:, n] = x
+        _BASIS = grown
+    return _BASIS[:, :beats]
+
+
 def lane_randoms(seed: int, beats: int, cols: int) -> np.ndarray:
     """``uint32`` (beats, cols): the word lane c uses for beat n, step^(n+1)(init).
 
-    Phase 0 takes the low 16 bits, phase 1 the high 16 bits.
+    Phase 0 takes the low 16 bits, phase 1 the high 16 bits.  (Equal to
+    stepping ``xorshift32`` beats times per lane; tests/test_requant.py
+    checks it against that loop.)
     """
+    basis = _basis(beats)
     out = np.zeros((beats, cols), dtype=np.uint32)
     for c, x in enumerate(lane_seeds(seed, cols)):
-        for n in range(beats):
-            x = xorshift32(x)
-            out[n, c] = x
+        bits = [j for j in range(32) if x >> j & 1]      # x != 0: never empty
+        out[:, c] = np.bitwise_xor.reduce(basis[bits], axis=0)
     return out

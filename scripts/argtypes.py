@@ -5,6 +5,10 @@ integer, got -1``), exit status 2, and happens before any work:
 
 * ``positive_int("--epochs")``, ``non_negative_int("--seed")``,
   ``positive_float("--lr")`` (finite, > 0): argparse ``type=`` callables;
+* ``add_lanes_argument(p)`` / ``add_pe_latency_argument(p)``: the one
+  declaration of ``--lanes K`` (SPEC 2 and 4: the PE's dot-product width;
+  ``--help`` shows the default) and ``--pe-latency`` for every command that
+  builds a datapath;
 * ``datapath_config(args, ...)``: the ``model.config.DatapathConfig`` of the
   command's ``--rows``/``--cols``/``--acc-width``/``--depth``/
   ``--pe-latency``/``--lanes`` (those the command and its design have),
@@ -23,7 +27,8 @@ import math
 from scripts.errors import CliError
 
 __all__ = ["positive_int", "non_negative_int", "positive_float", "datapath_config",
-           "output_path", "write_output"]
+           "output_path", "write_output", "lanes_type", "add_lanes_argument",
+           "add_pe_latency_argument"]
 
 
 def _int(flag: str, minimum: int, what: str, maximum: int | None = None):
@@ -65,6 +70,46 @@ def positive_float(flag: str):
         return value
     parse.__name__ = "positive_number"
     return parse
+
+
+def lanes_type(text: str) -> int:
+    """argparse ``type=`` of ``--lanes``: one of ``model.config.SUPPORTED_LANES``."""
+    from model.config import SUPPORTED_LANES
+    allowed = ", ".join(map(str, SUPPORTED_LANES))
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value not in SUPPORTED_LANES:
+        shown = text if len(text) <= 24 else text[:21] + "..."
+        raise argparse.ArgumentTypeError(f"--lanes must be one of {allowed} (the lane counts "
+                                         f"the RTL implements), got {shown}")
+    return value
+
+
+lanes_type.__name__ = "lanes"
+
+
+def add_lanes_argument(p, where: str = "") -> None:
+    """``--lanes K`` (None when not given: the default, ``model.config.DEFAULT_LANES``)."""
+    from model.config import DEFAULT_LANES, SUPPORTED_LANES
+    p.add_argument("--lanes", type=lanes_type, default=None, metavar="K",
+                   help=f"{where}dot-product lanes of each PE: K products a cycle, K in "
+                        f"{', '.join(map(str, SUPPORTED_LANES))}; a GEMM's inner dimension "
+                        f"is zero-padded to a multiple of K (default {DEFAULT_LANES})")
+
+
+def add_pe_latency_argument(p, where: str = "") -> None:
+    """``--pe-latency`` (None when not given: the default for the lanes)."""
+    from model.config import PE_LATENCIES, SUPPORTED_LANES, default_pe_latency, pe_latencies
+    multi = [k for k in SUPPORTED_LANES if k > 1]
+    p.add_argument("--pe-latency", type=int, default=None, metavar="L",
+                   help=f"{where}PE pipeline depth. One lane: "
+                        f"{', '.join(map(str, PE_LATENCIES))} (1: product added in the same "
+                        f"cycle, 2: registered product, 3: product in two stages; default "
+                        f"{default_pe_latency(1)}). K lanes: 3..{max(pe_latencies(multi[-1]))} "
+                        f"as the adder tree allows (default: "
+                        + ", ".join(f"{default_pe_latency(k)} at K={k}" for k in multi) + ")")
 
 
 # DatapathConfig field -> the flag that sets it.

@@ -33,6 +33,8 @@ def add_arguments(p):
     p.add_argument("--rows", type=int, default=8, help="array rows, 1..64 (default 8)")
     p.add_argument("--cols", type=int, default=8, help="array columns, 1..64 (default 8)")
     p.add_argument("--seed", type=non_negative_int("--seed"), default=0)
+    from scripts.argtypes import add_lanes_argument
+    add_lanes_argument(p)
     p.add_argument("--no-onchip", dest="onchip", action="store_false",
                    help="skip the on-chip quantization step (4bit-onchip on the tile with the unit)")
     p.add_argument("--trace", metavar="TRACE.npz",
@@ -85,11 +87,11 @@ def run(args) -> int:
     xb, yb = task.X_train[idx], task.y_train[idx]
 
     golden = copy.deepcopy(trainer)
-    golden.backend = TraceRecorder(GoldenBackend())
+    golden.backend = TraceRecorder(GoldenBackend(config=config))
     golden.step(xb, yb)
 
     _say(f"[2/3] one training step ({task.batch_size} images) on the RTL: "
-         f"{args.sim}, {args.rows}x{args.cols} array (first run builds the model, "
+         f"{args.sim}, {args.rows}x{args.cols} array, {config.lanes} lane(s) per PE (first run builds the model, "
          f"cached afterwards)")
     t_build = time.perf_counter()
     with make_backend(args.sim, config) as rtl:
@@ -131,6 +133,7 @@ def run(args) -> int:
     weights_equal = w_golden.keys() == w_rtl.keys() and all(
         np.array_equal(w_golden[k], w_rtl[k]) for k in w_golden)
     all_exact &= weights_equal
+    # MACs issued over R*C*k per cycle (a k-lane PE does k MACs a beat).
     util = pe_cycles / (args.rows * args.cols * cycles) if cycles else 0.0
     _say(f"      {len(rtl_records)} GEMMs, {macs:,} MACs, {cycles:,} cycles, "
          f"array utilisation {util:.1%}, RTL step wall time {step_time:.2f} s")
@@ -138,8 +141,9 @@ def run(args) -> int:
          f"{'yes' if weights_equal else 'NO'}")
     if args.onchip:
         from scripts.demo_onchip import onchip_demo_step
-        _say(f"[+] one step of 4bit-onchip from the same state: every activation and "
-             f"gradient code from the quantization unit ({args.sim})")
+        _say(f"[+] one step of 4bit-onchip from the same state ({args.sim}): every hidden "
+             f"activation and gradient code from the quantization unit, the INT4 weights from "
+             f"host SAWB, the input and the loss gradient quantized on the host")
         all_exact &= onchip_demo_step(trainer, xb, yb, args.sim, config, _say)
     trainer = hw_trainer
     trainer.backend = GoldenBackend()

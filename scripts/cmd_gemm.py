@@ -25,6 +25,9 @@ def add_arguments(p):
                    help="operand beats per tile bank (RTL only; power of two)")
     p.add_argument("--acc-width", type=int, default=32,
                    help=f"accumulator width in bits, {ACC_WIDTH_MIN}..{ACC_WIDTH_MAX} (default 32)")
+    from scripts.argtypes import add_lanes_argument
+    add_lanes_argument(p, "the PE's K-index group (RTL: the tile's PEs; golden: the overflow "
+                          "rule's groups). ")
     p.add_argument("-o", "--output", required=True, metavar="C.npy",
                    help="int64 result, written to exactly this path (atomically; never an input)")
     from scripts.dask_options import add_dask_arguments

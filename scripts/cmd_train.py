@@ -40,6 +40,8 @@ def add_arguments(p):
                    help="array columns (RTL backends and on-chip recipes; 1..64, default 8)")
     p.add_argument("--depth", type=int, default=512,
                    help="operand beats per tile bank (RTL backends; default 512)")
+    from scripts.argtypes import add_lanes_argument
+    add_lanes_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from scripts.dask_options import add_dask_arguments
     add_dask_arguments(p)

@@ -31,11 +31,9 @@ def add_arguments(p):
     # argparse error (exit 2).
     p.add_argument("--depth", type=int, default=None,
                    help="accel, qtile and axi only: operand beats per bank, a power of two (default 512)")
-    from model.config import DEFAULT_PE_LATENCY, PE_LATENCIES
-    p.add_argument("--pe-latency", type=int, default=None, choices=PE_LATENCIES,
-                   help="PE pipeline depth: 1 (product added in the same cycle), 2 "
-                        "(registered product) or 3 (product in two stages); "
-                        f"default {DEFAULT_PE_LATENCY}")
+    from scripts.argtypes import add_lanes_argument, add_pe_latency_argument
+    add_pe_latency_argument(p)
+    add_lanes_argument(p, "pe/array/accel/qtile: ")
     p.add_argument("--quant-lanes", type=int, default=None,
                    help="quant/qtile only: datapath lanes of the unit, dividing --cols "
                         "(default: one per column for quant, the tile's default for qtile)")
@@ -59,7 +57,7 @@ def run(args) -> int:
     if args.top not in BANK_TOPS:
         skip += ("depth",)
     if args.top == "quant":
-        skip += ("pe_latency",)
+        skip += ("pe_latency", "lanes")
     lacks = [name for name in skip if getattr(args, name, None) is not None]
     if args.top not in QUANT_TOPS and args.quant_lanes is not None:
         lacks.append("quant_lanes")
@@ -83,7 +81,7 @@ def _takes(top: str) -> str:
     flags += ["--cols"] if top != "pe" else []
     flags += ["--acc-width"]
     flags += ["--depth"] if top in BANK_TOPS else []
-    flags += ["--pe-latency"] if top != "quant" else []
+    flags += ["--pe-latency", "--lanes"] if top != "quant" else []
     flags += ["--quant-lanes"] if top in QUANT_TOPS else []
     return ", ".join(flags)
 

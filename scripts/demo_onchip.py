@@ -2,80 +2,23 @@
 
 From the demo's trained network, one training step of the on-chip recipe
 runs on the golden model (``model.onchip_tile``) and on the tile with the
-quantization unit (``sim.quant_backend``).  Every GEMM operand that is an
-activation or a gradient is traced to where it was made: the unit (a
-forward job, a measuring + requant pair, or a one-pass job), or the host's
-two allowed exceptions (the network input's fixed quantizer and the loss
-gradient).  Prints that table, whether the weights after the step are
-bit-identical, and the host traffic against shipping every GEMM's INT32
-results (what the plain tile does).
+quantization unit (``sim.quant_backend``).  Every operand of every GEMM,
+weights included, is traced to where its codes were made
+(``scripts.demo_provenance``): the unit (hidden activations and gradients),
+the host's SAWB (the INT4 weights, every step), the host's input quantizer
+(the network input) or the host's loss-gradient quantizer.  Prints that
+table, whether each operand came from where the recipe says, whether the
+weights after the step are bit-identical, and the host traffic against
+shipping every GEMM's INT32 results (what the plain tile does).
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 
 import numpy as np
 
-from model.backend import BackendWrapper
-
 __all__ = ["onchip_demo_step"]
-
-
-def _key(x) -> str:
-    x = np.ascontiguousarray(x)
-    return hashlib.sha1(x.tobytes() + str(x.shape).encode()).hexdigest()
-
-
-class _Provenance(BackendWrapper):
-    """Wraps a quant backend; records who produced each code tensor and what each GEMM took."""
-
-    def __init__(self, inner):
-        super().__init__(inner)
-        self.made = {}        # key -> producer label
-        self.gemms = []       # (gemm name, [(operand label, producer)])
-
-    def _note(self, arr, label):
-        if arr is not None:
-            self.made[_key(arr)] = label
-            self.made[_key(np.asarray(arr).T)] = label
-
-    def _source(self, arr):
-        return self.made.get(_key(arr), "host")
-
-    def _record(self, name, a, b, fa, fb):
-        ops = []
-        if name.endswith(".fwd"):
-            ops.append(("X", self._source(a)))
-        elif name.endswith(".dX"):
-            ops.append(("dY phase 0", self._source(a)))
-        elif name.endswith(".dW"):
-            ops += [("X^T", self._source(a)), ("dY phase 1", self._source(b))]
-        self.gemms.append((name, ops))
-
-    def gemm(self, a, b, fa, fb, *, name="gemm", **kw):
-        self._record(name, a, b, fa, fb)
-        return self.inner.gemm(a, b, fa, fb, name=name, **kw)
-
-    def forward_quant(self, a, b, fa, fb, **kw):
-        self._record(kw["name"], a, b, fa, fb)
-        codes, mask = self.inner.forward_quant(a, b, fa, fb, **kw)
-        self._note(codes, f"unit ({kw['name']} forward job)")
-        return codes, mask
-
-    def backward_quant(self, a, b, fa, fb, **kw):
-        self._record(kw["name"], a, b, fa, fb)
-        out = self.inner.backward_quant(a, b, fa, fb, **kw)
-        self._note(out.code0, f"unit ({kw['name']}, one pass)")
-        self._note(out.code1, f"unit ({kw['name']}, one pass)")
-        return out
-
-    def requant(self, acc, **kw):
-        out = self.inner.requant(acc, **kw)
-        self._note(out.code0, f"unit ({kw['name']})")
-        self._note(out.code1, f"unit ({kw['name']})")
-        return out
 
 
 def onchip_demo_step(trainer, xb, yb, sim, config, say) -> bool:
@@ -83,6 +26,8 @@ def onchip_demo_step(trainer, xb, yb, sim, config, say) -> bool:
     from model.onchip import check_network
     from model.onchip_tile import GoldenQuantTile
     from model.recipes import get_recipe
+    from scripts.demo_provenance import Provenance, check, register_host_codes
+    from scripts.demo_provenance import rows as provenance_rows
     from sim.quant_backend import QuantRtlBackend
 
     recipe = get_recipe("4bit-onchip")
@@ -91,24 +36,21 @@ def onchip_demo_step(trainer, xb, yb, sim, config, say) -> bool:
     golden.backend = GoldenQuantTile(config=config)
     golden.step(xb, yb)
     rows, cols = config.rows, config.cols
+    _, linears, _ = check_network(base.model)
     with QuantRtlBackend(sim, config) as rtl:
         hw = copy.deepcopy(base)
-        hw.backend = _Provenance(rtl)
+        prov = Provenance(rtl, last_layer=linears[-1].name)
+        register_host_codes(prov, hw.model, xb)
+        hw.backend = prov
         hw.step(xb, yb)
         traffic, stats = dict(rtl.total_traffic), dict(rtl.total_stats)
-    _, linears, _ = check_network(hw.model)
-    first, last = linears[0].name, linears[-1].name
-    say(f"      {'GEMM':<10} {'operand':<12} produced by")
-    ok = True
-    for name, ops in hw.backend.gemms:
-        for op, src in ops:
-            if src == "host":
-                allowed = (op in ("X", "X^T") and name.startswith(first + ".")) or \
-                          (op.startswith("dY") and name.startswith(last + "."))
-                src = ("host: network input (allowed)" if op.startswith("X") else
-                       "host: loss gradient (allowed)") if allowed else "host: NOT the unit"
-                ok &= allowed
-            say(f"      {name:<10} {op:<12} {src}")
+    for line in provenance_rows(prov.gemms):
+        say("      " + line)
+    problems = check(prov.gemms, [layer.name for layer in linears])
+    for p in problems:
+        say(f"      PROVENANCE WRONG: {p}")
+    ok = not problems
+    say(f"      every operand made where the recipe says: {'yes' if ok else 'NO'}")
     w_g, w_h = golden.state(), hw.state()
     same = w_g.keys() == w_h.keys() and all(np.array_equal(w_g[k], w_h[k]) for k in w_g)
     say(f"      weights after the on-chip step identical on golden and RTL: "

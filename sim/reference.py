@@ -52,13 +52,13 @@ def _cache_root() -> Path:
     return Path(os.environ.get("RADIX4_CXX_BUILD") or paths.build_dir("cxx"))
 
 
-def build_reference(rows: int = 8, cols: int = 8, acc_width: int = 32) -> Path:
-    """Path of the harness executable for this array size (built if needed)."""
+def build_reference(rows: int = 8, cols: int = 8, acc_width: int = 32, lanes: int = 1) -> Path:
+    """Path of the harness executable for this array size and PE lanes (built if needed)."""
     sim = tc.find_simulator("verilator")
     verilog = tc.generate_verilog("array", {"rows": rows, "cols": cols,
-                                            "acc_width": acc_width})
+                                            "acc_width": acc_width, "lanes": lanes})
     source = HARNESS_SOURCE.read_text()
-    header = array_header(rows, cols, acc_width)    # field offsets from the layouts
+    header = array_header(rows, cols, acc_width, lanes)   # field offsets from the layouts
     defines = f"-DROWS={rows} -DCOLS={cols} -DACC_WIDTH={acc_width}"
     key = {**tc.tool_key(sim, cocotb=False), "verilog": tc.sha256_text(verilog),
            "harness": tc.sha256_text(source), "header": tc.sha256_text(header),
@@ -82,22 +82,23 @@ def build_reference(rows: int = 8, cols: int = 8, acc_width: int = 32) -> Path:
                                  f"(exit {proc.returncode}); log {log}:\n"
                                  f"{log.read_text()[-3000:]}")
 
-    build_dir, _ = tc.cached_build(_cache_root(), f"array-{rows}x{cols}-w{acc_width}", key,
+    label = f"array-{rows}x{cols}-w{acc_width}" + (f"-k{lanes}" if lanes != 1 else "")
+    build_dir, _ = tc.cached_build(_cache_root(), label, key,
                                    populate, outputs=(EXE,))
     return build_dir / EXE
 
 
 def run_reference(rows: int = 8, cols: int = 8, k: int = 512, cycles: int = 1_000_000,
-                  *, acc_width: int = 32, seed: int = 1) -> dict:
+                  *, acc_width: int = 32, seed: int = 1, lanes: int = 1) -> dict:
     """Free-run the array for ``cycles`` clock cycles; return its speed.
 
     ``dict(cycles_per_s, macs_per_s, beats, cycles, seconds, rows_out)`` where
-    MACs are accepted beats x rows x cols (every accepted beat is one k step
-    of a rows x cols output tile).
+    MACs are accepted beats x rows x cols x lanes (every accepted beat is
+    ``lanes`` k steps of a rows x cols output tile); ``k`` is beats per GEMM.
     """
     if k < 1 or cycles < 1:
         raise ValueError(f"k and cycles must be positive, got k={k}, cycles={cycles}")
-    exe = build_reference(rows, cols, acc_width)
+    exe = build_reference(rows, cols, acc_width, lanes)
     proc = subprocess.run([str(exe), str(k), str(cycles), str(seed)],
                           capture_output=True, text=True)
     m = _LINE.search(proc.stdout)
@@ -107,7 +108,7 @@ def run_reference(rows: int = 8, cols: int = 8, k: int = 512, cycles: int = 1_00
     ran, beats, rows_out = int(m.group(1)), int(m.group(2)), int(m.group(3))
     seconds = float(m.group(4))
     seconds = max(seconds, 1e-9)
-    return {"cycles_per_s": ran / seconds, "macs_per_s": beats * rows * cols / seconds,
+    return {"cycles_per_s": ran / seconds, "macs_per_s": beats * rows * cols * lanes / seconds,
             "beats": beats, "cycles": ran, "seconds": seconds, "rows_out": rows_out}
 
 

@@ -253,8 +253,10 @@ def _mlp(rng):
 
 
 # The on-chip recipes run their GEMMs through the quantization tile's own
-# interface (tests/test_onchip_train.py), not a plain backend.
-@pytest.mark.parametrize("recipe", [r for r in RECIPES if r != "fp32" and not RECIPES[r].onchip])
+# interface (tests/test_onchip_train.py), not a plain backend; the block-format
+# recipes are checked in tests/test_block_recipes.py.
+@pytest.mark.parametrize("recipe", [r for r in RECIPES if r != "fp32" and not RECIPES[r].onchip
+                                    and not RECIPES[r].block])
 def test_every_gemm_of_a_4bit_step_goes_through_the_backend(recipe):
     rng = np.random.default_rng(10)
     x = rng.random((9, 16))
@@ -413,3 +415,25 @@ def test_luq_gradients_are_radix2_unbiased_with_stochastic_underflow():
     assert set(np.unique(np.abs(draws))) <= {0.0} | {2.0 ** -j for j in range(7)}
     np.testing.assert_allclose(draws.mean(axis=0), g, rtol=0.1, atol=2e-4)
     assert np.mean(draws[:, 3] == 0) > 0.5 and np.mean(draws[:, 3] != 0) > 0.2   # below the bottom
+
+
+@pytest.mark.parametrize("recipe", ["4bit-all", "luq", "4bit-nogradscale"])
+def test_a_gradient_below_the_sigma_range_is_encoded_not_refused(recipe):
+    """charlm-attn under 4bit-all stopped with 'sigma -1016 is outside the legal
+    range' in block.dS: a nearly saturated softmax leaves a score gradient
+    near 2^-1016.  GradScale now stops at the lowest legal sigma."""
+    from model.formats import get_format, log_decode, sigma_range
+    from model.nn import Context
+    r = get_recipe(recipe)
+    lo = sigma_range(r.grad_format)[0]
+    offset = get_format(r.grad_format).scale_offset
+    g = np.array([[2.0 ** (lo - 6), -(2.0 ** (lo - 9)), 0.0]])
+    ctx = Context(r, GoldenBackend(), np.random.default_rng(0))
+    dx, dw, s_dx, s_dw = ctx.encode_grad(g, "block.dS")
+    assert s_dx == 2.0 ** (lo - offset)
+    got = log_decode(dx, lo, 0, fmt=r.grad_format)
+    assert got[0, 0] == g[0, 0] and got[0, 2] == 0
+    # One step above the range is untouched: GradScale's own sigma.
+    g2 = np.array([[2.0 ** (lo + 3)]])
+    _, _, s2, _ = Context(r, GoldenBackend(), np.random.default_rng(0)).encode_grad(g2, "x")
+    assert s2 == 2.0 ** (lo + 3 - offset)

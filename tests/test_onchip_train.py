@@ -76,9 +76,52 @@ def test_onchip_refuses_a_plain_rtl_backend_and_non_mlps():
         tr.step(task.X_train[:4], task.y_train[:4])
 
 
-@pytest.mark.slow  # four RTL training runs with two tile builds: `make test-slow`
+class _RoundingSpy(GoldenQuantTile):
+    """Records the rounding and seed of every FP4 job of the unit."""
+
+    def __init__(self):
+        super().__init__(3, 4)
+        self.jobs = []
+
+    def backward_quant(self, *a, **kw):
+        self.jobs.append((kw["name"], kw["rounding"], kw["seed"]))
+        return super().backward_quant(*a, **kw)
+
+    def requant(self, acc, **kw):
+        self.jobs.append((kw["name"], kw["rounding"], kw["seed"]))
+        return super().requant(acc, **kw)
+
+
+def test_onchip_sr_rounds_the_hidden_gradients_on_the_unit_stochastically():
+    task, sr = _trainer("4bit-onchip-sr")
+    _, nearest = _trainer("4bit-onchip")
+    sr.backend, nearest.backend = _RoundingSpy(), _RoundingSpy()
+    batches = _batches(task, 2, 32)
+    for t in (sr, nearest):
+        for idx in batches:
+            t.step(task.X_train[idx], task.y_train[idx])
+    # fc3.dX and fc2.dX: a measuring pass and a requant job each, per step
+    assert len(sr.backend.jobs) == len(nearest.backend.jobs) == 8
+    assert {r for _, r, _ in sr.backend.jobs} == {"stochastic"}
+    assert {r for _, r, _ in nearest.backend.jobs} == {"nearest"}
+    # the generators are seeded afresh per layer and step
+    assert len({s for _, _, s in sr.backend.jobs}) == 4
+    assert any(not np.array_equal(sr.state()[k], nearest.state()[k]) for k in sr.state())
+
+
+def test_onchip_sr_trains_digits():
+    task, tr = _trainer("4bit-onchip-sr")
+    hist = tr.fit(task.X_train, task.y_train, epochs=2, batch_size=task.batch_size,
+                  eval_data=(task.X_test, task.y_test))
+    assert all(np.isfinite(hist["train_loss"]))
+    assert hist["train_loss"][-1] < 0.5 * hist["train_loss"][0]
+    assert hist["metric"][-1] > 0.85          # chance is 0.10
+
+
+@pytest.mark.slow  # RTL training runs with two tile builds: `make test-slow`
 @pytest.mark.parametrize("sim,recipe,steps", [("verilator", "4bit-onchip", 1),
                                               ("verilator", "4bit-onchip-delayed", 2),
+                                              ("verilator", "4bit-onchip-sr", 2),
                                               ("icarus", "4bit-onchip", 1),
                                               ("icarus", "4bit-onchip-delayed", 2)])
 def test_onchip_steps_on_rtl_equal_golden(sim, recipe, steps):

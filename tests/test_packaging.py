@@ -207,11 +207,16 @@ def _doc_writer(module, tmp_path, monkeypatch):
         monkeypatch.setattr(mod, "DOCS", tmp_path / "docs")
         monkeypatch.setattr(mod, "RAW", tmp_path / "raw.json")
         return mod.main, ["--render-only"]
+    if module == "scripts.results_onchip":
+        monkeypatch.setattr(mod, "DOC", tmp_path / "docs" / "results.md")
+        monkeypatch.setattr(mod, "RAW", tmp_path / "raw.json")
+        return mod.main, ["--render-only"]
     monkeypatch.setattr(mod, "ROOT", tmp_path)                    # verif.mutate
     return mod.main, ["--no-baseline", mod.CATALOGUE[0].name]
 
 
-@pytest.mark.parametrize("module", ["scripts.bench", "scripts.results", "verif.mutate"])
+@pytest.mark.parametrize("module", ["scripts.bench", "scripts.results", "scripts.results_onchip",
+                                    "verif.mutate"])
 def test_installed_doc_writers_refuse(installed, monkeypatch, capsys, module):
     main, argv = _doc_writer(module, installed, monkeypatch)
     try:

@@ -202,6 +202,25 @@ def test_lane_randoms_sequence():
     assert rq.lane_seeds(0, 1) == [0x6D2B79F5]        # the all-zero state is replaced
 
 
+def test_lane_randoms_equal_the_stepped_generator_at_every_length():
+    """The vectorised lane_randoms (GF(2) basis, grown on demand) against
+    stepping xorshift32 word by word: random seeds, lengths across the
+    basis' growth points, the zero-seed lane, calls in growing and shrinking order."""
+    rng = np.random.default_rng(24)
+    cases = [(0, 0, 1), (0x6D2B79F5, 3, 1), (0, 7, 8), (0xFFFFFFFF, 1, 3)]
+    cases += [(int(rng.integers(0, 1 << 32)), int(n), int(c))
+              for n, c in ((1, 1), (1023, 8), (1024, 2), (1025, 5), (3000, 8), (17, 64))]
+    for seed, beats, cols in cases + cases[::-1]:
+        words = rq.lane_randoms(seed, beats, cols)
+        assert words.shape == (beats, cols) and words.dtype == np.uint32
+        for c, x in enumerate(rq.lane_seeds(seed, cols)):
+            want = []
+            for _ in range(beats):
+                x = rq.xorshift32(x)
+                want.append(x)
+            assert words[:, c].tolist() == want, (seed, beats, c)
+
+
 def test_stochastic_against_reference():
     rng = np.random.default_rng(3)
     for mant, shift, sigma in BWD_CFGS[:8]:

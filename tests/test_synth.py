@@ -223,3 +223,46 @@ def test_a_stopped_nextpnr_run_says_how_far_it_got(tmp_path):
     assert _stage_reached(log) == (" (placement finished; routing did not, 350 of 1,200 arcs "
                                    "left after 2,000 router iterations)")
     assert _stage_reached(tmp_path / "missing.log") == ""
+
+
+def _fake_dot():
+    """The k-lane comparison's results as scripts.measure_dot_baselines saves them."""
+    from scripts.measure_dot_baselines import derived
+
+    def row(kind, label, pe_lut, glue_lut, fmax, nand2):
+        return {"kind": kind, "label": label, "lanes": 8, "latency": 5, "fingerprint": kind,
+                "pe": {"lut4": pe_lut, "ff": 100, "generic": 1, "transistors": 4 * nand2,
+                       "nand2": nand2, "cells": {}},
+                "glue": {"lut4": glue_lut, "ff": 1000, "transistors": 4 * 6400},
+                "array": {"lut4": glue_lut + 64 * pe_lut, "ff": 1000 + 6400,
+                          "macs_per_cycle": 512, "nand2": (4 * 6400 + 64 * 4 * nand2) / 4},
+                "pnr": {"device": "LFE5U-25F", "fmax_mhz": fmax, "seconds": 1, "skipped": None}}
+    rows = {"radix4": row("radix4", "radix-4 (ours)", 1000, 6400, 150.0, 8000),
+            "int8": row("int8", "INT8 x INT8, INT32 acc", 1900, 6400, 150.0, 16000),
+            "fp16": row("fp16", "FP16 x FP16, FP32 result", 7000, 6400, 100.0, 40000)}
+    return {"rows": rows, "derived": derived(rows)}
+
+
+def test_report_renders_the_k_lane_comparison(tmp_path):
+    """Array LUT4 per MAC/s = (glue + 64 PE) / (512 MAC * f): radix-4
+    (6400 + 64000) / (512 * 0.15) and INT8 (6400 + 121600) / (512 * 0.15) ->
+    1.82x (short of 2.0x); FP16 (6400 + 448000) / (512 * 0.1) -> 9.68x."""
+    import json
+
+    data = _fake_results(2400)
+    data["dot"] = _fake_dot()
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(data))
+    out = tmp_path / "cost.md"
+    assert cli_main(["synth", "--from-json", str(results), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "$" not in text
+    assert "| INT8 x INT8 | 1.82x | >= 2.0x | **not met** | 1.82x |" in text
+    assert "| FP16 x FP16 | 9.68x | >= 7.0x | met | 6.45x |" in text
+    # NAND2 eq. per MAC: (6400 + 64 * nand2) / 512 -> 1030400 / 518400 for INT8
+    assert "| INT8 x INT8 | 1.82x | >= 2.0x | **not met** | 1.82x | 1.99x | 1.90x |" in text
+    assert text.index("k-lane dot-product PEs") < text.index("## Caveats")
+    # Without a k-lane run the section is absent.
+    results.write_text(json.dumps(_fake_results(2400)))
+    assert cli_main(["synth", "--from-json", str(results), "--out", str(out)]) == 0
+    assert "k-lane dot-product PEs" not in out.read_text()

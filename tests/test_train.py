@@ -230,11 +230,24 @@ def test_onchip_tasks_are_exactly_the_networks_the_unit_runs():
     assert runs == set(ONCHIP_TASKS)
 
 
-def test_onchip_recipe_refuses_other_tasks_before_training(capsys):
+@pytest.mark.parametrize("recipe", ["4bit-onchip", "4bit-onchip-delayed", "4bit-onchip-sr"])
+def test_onchip_recipe_refuses_other_tasks_before_training(capsys, recipe):
     """Issue 24: `train --help` offered digits-cnn with the on-chip recipes,
     which refused it only after the progress bar had started."""
-    assert cli_main(["train", "--dataset", "digits-cnn", "--recipe", "4bit-onchip",
+    assert cli_main(["train", "--dataset", "digits-cnn", "--recipe", recipe,
                      "--steps", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "runs MLP tasks only (digits-mlp, charlm)" in err
     assert "step/s" not in err
+
+
+def test_train_help_names_every_onchip_recipe_pattern(capsys):
+    """--help says the on-chip recipes are ``4bit-onchip*``: every recipe with
+    quantization on chip matches that name, and no other recipe does."""
+    from model.recipes import RECIPES
+    with pytest.raises(SystemExit):
+        cli_main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "the on-chip ones (4bit-onchip*) run MLP tasks only: digits-mlp, charlm" in out
+    assert {n for n, r in RECIPES.items() if r.onchip} == \
+        {n for n in RECIPES if n.startswith("4bit-onchip")} >= {"4bit-onchip-sr"}

@@ -1,6 +1,7 @@
 """The mutation catalogue: seeded RTL bugs the suite must catch (``make mutate``).
 
-Each mutant is one exact text replacement in one file under hw/.  The old
+Each mutant is one exact text replacement in one file under hw/ (or, with
+``file``, another source file: the driver's lane packing and padding).  The old
 text must occur exactly once in the current source, so a refactor that moves
 it makes the catalogue fail loudly (``verif.mutate`` reports it as STALE)
 instead of silently testing nothing.  ``layers`` names the test selections
@@ -33,16 +34,29 @@ SELECTIONS = {
     # The quantization unit's cocotb bench, Icarus at 3 lanes W = 18.
     "verif:quant": ["verif/test_quant_unit.py", "-k", "icarus-c3w18"],
     "verif:dot_pe": ["verif/test_dot_pe.py", "-k", "icarus-k2-w18 or icarus-k4-w18 or icarus-k16-w18"],
+    # The k-lane baselines of the cost report (hw/baselines/int8_dot.py,
+    # fp_dot.py, dot_base.py) against model/dot_baselines.py, Amaranth simulation.
+    "tests:dot_baselines": ["tests/test_dot_baselines_rtl.py", "-m", "not slow"],
     # The AXI shell (hw/axi_*.py): its cocotbext-axi bench on Icarus, and the
     # table-driven CSR decode in Amaranth simulation.
     "verif:axi": ["verif/test_axi.py", "-k", "icarus"],
     "tests:axi": ["tests/test_axi_csr.py"],
+    # The array and driver with k-lane PEs (issue 27 item 2): Amaranth array
+    # tests, the array's cocotb bench on Icarus at 2x3 k = 8, and the Icarus
+    # tile through the real driver (padding, lane packing) against the model.
+    "tests:lanes": ["tests/test_array_lanes.py"],
+    "verif:array_lanes": ["verif/test_array.py", "-k", "lanes and icarus and k8"],
+    "driver:lanes": ["tests/test_driver_lanes.py", "-m", "not slow"],
+    # The synthesized netlist of a small array (Yosys, PEs as black boxes):
+    # replicated control and drain enables stay apart (docs/timing.md).
+    "tests:replica": ["tests/test_replica.py"],
 }
 DEFAULT_LAYER = {"pe": "tests:pe", "product": "tests:pe", "product_pipeline": "tests:pe", "skew": "tests:array",
                  "grid": "tests:array", "drain": "tests:array", "array": "tests:array",
                  "accel": "tests:tile", "tile_quant": "tests:quant_tile", "quant_unit": "tests:quant",
                  "dot_pe": "tests:dot_pe", "dot_rows": "tests:dot_pe", "adder_tree": "tests:dot_pe",
-                 "axi_shell": "verif:axi", "axi_lite": "verif:axi", "axi_csr": "tests:axi"}
+                 "axi_shell": "verif:axi", "axi_lite": "verif:axi", "axi_csr": "tests:axi",
+                 "replica": "tests:replica"}
 
 
 @dataclass(frozen=True)
@@ -53,10 +67,11 @@ class Mutant:
     new: str
     why: str             # what the bug is
     layers: tuple = field(default=())   # default: the module's tests/ selection
+    file: str = ""       # a source file outside hw/ (default hw/<module>.py)
 
     @property
     def path(self) -> str:
-        return f"hw/{self.module}.py"
+        return self.file or f"hw/{self.module}.py"
 
     @property
     def kill_layers(self) -> tuple:
@@ -65,6 +80,7 @@ class Mutant:
 
 M = Mutant
 DOT_LAYERS = ("tests:dot_pe", "verif:dot_pe")
+BASE_LAYERS = ("tests:dot_baselines",)
 CATALOGUE = [
     # ---- PE -------------------------------------------------------------------
     M("pe_fp4_shift", "product", "b_value << (spec.shift_per_exp * (e - 1))",
@@ -131,6 +147,47 @@ CATALOGUE = [
       DOT_LAYERS),
     M("dot_fits_sign_only", "dot_pe", "return (top == 0) | (top == (1 << len(top)) - 1)",
       "return top == 0", "negative sums always flagged (range check on one side)", DOT_LAYERS),
+    # ---- the k-lane baselines of the cost report (issue 27 item 4) ---------------
+    M("fpdot_round_half_up", "baselines/fp_dot",
+      "up.eq(norm[W - 25] & (norm[:W - 25].any() | norm[W - 24]))", "up.eq(norm[W - 25])",
+      "FP32 rounding: ties away from zero instead of to even", BASE_LAYERS),
+    M("fpdot_sticky_dropped", "baselines/fp_dot",
+      "up.eq(norm[W - 25] & (norm[:W - 25].any() | norm[W - 24]))",
+      "up.eq(norm[W - 25] & norm[W - 24])", "FP32 rounding ignores the bits below the round bit", BASE_LAYERS),
+    M("fpdot_exponent_bump_lost", "baselines/fp_dot", "Cat(frac, (exp3 + bump)[:8], side[\"neg\"])",
+      "Cat(frac, exp3, side[\"neg\"])", "rounding up into the next binade keeps the exponent",
+      BASE_LAYERS),
+    M("fpdot_subnormal_hidden_bit", "baselines/fp_dot", "Cat(frac, e != 0)", "Cat(frac, 1)",
+      "subnormal operands get a hidden bit", BASE_LAYERS),
+    M("fpdot_inf_times_zero", "baselines/fp_dot",
+      "nan = da[\"nan\"] | db[\"nan\"] | (da[\"inf\"] & db[\"zero\"]) | (db[\"inf\"] & da[\"zero\"])",
+      "nan = da[\"nan\"] | db[\"nan\"]", "Inf x 0 is not NaN", BASE_LAYERS),
+    M("fpdot_inf_sign", "baselines/fp_dot", "lane_flags.append((nan, inf & ~sign, inf & sign))",
+      "lane_flags.append((nan, inf, 0))", "every infinity is +Inf", BASE_LAYERS),
+    M("fpdot_lane_pairing", "baselines/fp_dot", "self._decode(self.a[lane]), self._decode(self.b[lane])",
+      "self._decode(self.a[lane]), self._decode(self.b[(lane + 1) % self.lanes])",
+      "lane order: lane i's A multiplied by lane i+1's B", BASE_LAYERS),
+    M("dotbase_flags_not_sticky", "baselines/dot_base",
+      "m.d.sync += [sticky[n].eq(sticky[n] | gflags[n]) for n in names]",
+      "m.d.sync += [sticky[n].eq(gflags[n]) for n in names]",
+      "a NaN / Inf in an earlier group of the sum is forgotten", BASE_LAYERS),
+    M("int8dot_top_slice_unsigned", "baselines/int8_dot",
+      "piece = b[i:i + _SLICE].as_signed() if top else b[i:i + _SLICE]",
+      "piece = b[i:i + _SLICE]", "INT8 B's top slice zero-extended (B read as unsigned)",
+      BASE_LAYERS),
+    # ---- the array and driver with k-lane PEs (issue 27 item 2) -----------------
+    M("array_lane_order", "array", "skew.a.eq(held.a),",
+      "skew.a.eq(sum(held.a[sig.lane_shape.width * (r * sig.lanes + j):][:sig.lane_shape.width]"
+      ".as_unsigned() << sig.lane_shape.width * (r * sig.lanes + sig.lanes - 1 - j)"
+      " for r in range(R) for j in range(sig.lanes))),",
+      "lane order: each PE's A lanes reversed on the way in (B in order)",
+      ("tests:lanes", "verif:array_lanes")),
+    M("driver_lane_order", "driver", ".transpose(0, 2, 1, 3)", ".transpose(0, 2, 3, 1)",
+      "driver packs A lane j of row r at j*R + r instead of r*k + j", ("driver:lanes",),
+      file="sim/driver.py"),
+    M("driver_pad_front", "driver", "a_pad[:m, :k] = a_nib", "a_pad[:m, kp - k:] = a_nib",
+      "driver zero-pads A's K at the front, B's at the end (K not a multiple of k)",
+      ("driver:lanes",), file="sim/driver.py"),
     # ---- skew / grid / drain / array ------------------------------------------
     M("skew_a_delay", "skew", 'self.a[lane * r:lane * (r + 1)], r, f"a_skew_{r}"',
       'self.a[lane * r:lane * (r + 1)], r // 2, f"a_skew_{r}"', "A row 1 not delayed"),
@@ -156,29 +213,49 @@ CATALOGUE = [
       "self.overflow[r].eq(Cat(*reversed(flags)))",
       "overflow bits in reversed column order (issue 17)",
       ("tests:array", "verif:array", "driver")),
-    M("drain_row_no_wrap", "drain", "with m.If(read_row == R - 1):\n"
-      "                    m.d.sync += read_row.eq(0)",
-      "with m.If(read_row == R - 1):\n                    pass",
+    M("drain_row_no_wrap", "drain", "Mux(read_row == R - 1, 0, read_row + 1)",
+      "read_row + 1",
       "row pointer does not wrap at R-1; only a non-power-of-two R shows it (issue 17)",
       ("tests:array", "verif:array")),
     M("drain_last_flag", "drain", "self.o.payload.last.eq(read_row == R - 1)",
       "self.o.payload.last.eq(read_row == 0)", "last on row 0"),
     M("drain_load_ignores_ready", "drain",
-      "read_now.eq(row_ready_bits[read_row] & (~self.o.valid | self.o.ready))",
-      "read_now.eq(row_ready_bits[read_row])",
+      "load_c = head_c & (~valid_c | self.o.ready)", "load_c = head_c",
       "output register loaded while its row is held (issue 17: output register load)",
       ("tests:array", "verif:array", "driver")),
     M("drain_valid_dropped", "drain", "with m.Elif(self.o.ready):\n"
       "            m.d.sync += self.o.valid.eq(0)",
       "with m.Elif(1):\n            m.d.sync += self.o.valid.eq(0)",
       "a row not taken is dropped", ("tests:array", "verif:array", "driver")),
-    M("drain_ready_bits_all_cleared", "drain", "with m.Elif(read_now & (read_row == r)):",
-      "with m.Elif(read_now):", "reading one row forgets the others"),
+    M("drain_ready_bits_all_cleared", "drain", "~(read_now & (read_row == r))",
+      "~read_now", "reading one row forgets the others"),
     M("drain_pending_rows_survive_reset", "drain", "row_ready = Signal(R)       # row r",
       "row_ready = Signal(R, reset_less=True)       # row r",
       "rows pending at reset come out after it (issue 17: reset of pending results; only "
       "seen with the next GEMM's row 0 readable behind a held last row)",
       ("tests:array", "verif:array")),
+    M("drain_column_row_late", "drain", "m.d.sync += row_c.eq(read_row_next)",
+      "m.d.sync += row_c.eq(read_row)",
+      "a column's copy of the row pointer lags the pointer by a cycle (wrong row's words)",
+      ("tests:array", "verif:array")),
+    M("drain_head_behind", "drain",
+      "head_next = _row_mux([ready_next[r] for r in range(R)])[read_row_next]",
+      "head_next = _row_mux([ready_next[r] for r in range(R)])[read_row]",
+      "head_ready computed for the current row, not the next: a bubble after every row",
+      ("tests:array",)),
+    # Timing structure (docs/timing.md): equivalent in behaviour, so only the
+    # netlist test sees them.
+    M("replica_attr_dropped", "replica", "attrs[REPLICA_ATTR] = 1", "pass",
+      "replicas not marked: Yosys merges every anti-diagonal's control registers"),
+    M("grid_ctrl_merged", "grid", 'reg = replica(control_layout(sig), f"ctrl_fwd_{r}_{c - 1}")',
+      'reg = Signal(control_layout(sig), name=f"ctrl_fwd_{r}_{c - 1}")',
+      "grid control registers merge along anti-diagonals", ("tests:replica",)),
+    M("skew_ctrl_merged", "skew", 'nxt = replica(control_layout(self.pe), f"ctrl_skew_{r + 1}")',
+      'nxt = Signal(control_layout(self.pe), name=f"ctrl_skew_{r + 1}")',
+      "a row's skewed control merges with the row above's forwarding register",
+      ("tests:replica",)),
+    M("drain_shared_enable", "drain", "load_c = head_c & (~valid_c | self.o.ready)",
+      "load_c = read_now", "one load enable for every output flip-flop", ("tests:replica",)),
     M("array_pending_survives_reset", "array", "results_pending = Signal()\n",
       "results_pending = Signal(reset_less=True)\n",
       "after a reset with results pending the next last beat waits forever "

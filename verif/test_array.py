@@ -15,6 +15,11 @@ from verif.harness import run_bench
 # (sim, rows, cols, acc_width): narrow widths reach the overflow boundary quickly.
 CONFIGS = [("icarus", 1, 1, 18), ("icarus", 2, 3, 18), ("icarus", 3, 5, 18), ("icarus", 4, 4, 20),
            ("icarus", 8, 8, 32), ("verilator", 2, 3, 18)]
+# k-lane PEs (SPEC 2, --lanes K): the design default k = 8 (docs/lanes.md) and
+# k = 2, K padded to a multiple of k, the lanes overflow rule at W = 18.
+# (sim, rows, cols, acc_width, lanes); the Verilator build of a k = 8 array
+# costs minutes, so it runs in make test-slow.
+LANE_CONFIGS = [("icarus", 2, 3, 18, 8), ("icarus", 3, 2, 18, 2), ("verilator", 2, 3, 18, 8)]
 
 
 @pytest.mark.cocotb
@@ -23,3 +28,12 @@ CONFIGS = [("icarus", 1, 1, 18), ("icarus", 2, 3, 18), ("icarus", 3, 5, 18), ("i
 def test_array(sim, rows, cols, acc_width):
     run_bench("verif.benches.array_tb", "array",
               {"rows": rows, "cols": cols, "acc_width": acc_width}, sim)
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("sim,rows,cols,acc_width,lanes", [
+    pytest.param(*c, marks=[pytest.mark.slow] if c[0] == "verilator" else [])
+    for c in LANE_CONFIGS], ids=[f"{s}-{r}x{c}w{w}-k{k}" for s, r, c, w, k in LANE_CONFIGS])
+def test_array_lanes(sim, rows, cols, acc_width, lanes):
+    run_bench("verif.benches.array_tb", "array",
+              {"rows": rows, "cols": cols, "acc_width": acc_width, "lanes": lanes}, sim)

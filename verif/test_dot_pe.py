@@ -9,7 +9,8 @@ minute of the `make test` budget).  Each at the lane count's default latency.
 
 import pytest
 
-from hw.dot_pe import DEFAULT_LANES, default_dot_pe_latency, dot_pe_verilog
+from hw.dot_pe import DEFAULT_LANES, default_dot_pe_latency
+from hw.verilog import dot_pe_verilog
 from verif.harness import run_bench
 
 CONFIGS = [("icarus", 1, 18), ("icarus", 2, 18), ("icarus", 4, 18), ("icarus", 8, 18),

@@ -41,7 +41,9 @@
 #error "define COLS"
 #endif
 
-static_assert(IN_A_LANES == ROWS && IN_B_LANES == COLS, "layout header of another array size");
+// k codes per PE input per beat (RADIX4_PE_LANES, from the header).
+static_assert(IN_A_LANES == ROWS * RADIX4_PE_LANES && IN_B_LANES == COLS * RADIX4_PE_LANES,
+              "layout header of another array size");
 static constexpr unsigned kWords = (IN_WIDTH + 31) / 32;
 
 // xorshift64*: cheap, so the harness measures the model, not the generator.

@@ -1,7 +1,10 @@
 """cocotb bench of ``radix4_array`` (generated Verilog) against the golden model.
 
 One simulation runs every test below on one build (rows, cols, acc_width
-come from ``RADIX4_PARAMS``).  Operands go in through a ``StreamDriver``
+and the PE's lanes come from ``RADIX4_PARAMS``).  With ``k`` lanes a beat
+carries ``k`` consecutive K indices per PE input (PE row r's A codes in A
+lanes ``r*k .. r*k+k-1``), K is zero-padded to a multiple of ``k``, and the
+expected flags follow the lanes overflow rule (``overflow_mask(..., lanes=k)``).  Operands go in through a ``StreamDriver``
 with random valid gaps, results come out through a ``StreamMonitor`` with
 random ready stalls, and every output beat is matched exactly once by an
 in-order scoreboard fed by ``model.gemm`` (sums wrapped to ACC_WIDTH,
@@ -27,21 +30,22 @@ from verif.kit.bench import asymmetric_lanes
 from verif.kit.clocking import PERIOD_NS
 from verif.kit.seed import depth, sample
 from verif.kit.golden import (code_count, extreme_nibbles, fill_pair, format_names, format_pairs,
-                              pair_label, product_nibbles, product_table, random_operands,
-                              reserved_codes)
+                              gemm_expect, pair_label, product_nibbles, product_table,
+                              random_operands, reserved_codes)
 
 PARAMS = json.loads(os.environ.get("RADIX4_PARAMS", "{}"))
 ROWS = PARAMS.get("rows", 8)
 COLS = PARAMS.get("cols", 8)
 W = PARAMS.get("acc_width", 32)
+LANES = PARAMS.get("lanes", 1)
 NARROW = W <= 24         # overflow reachable within a test's time
 
-IN_LAYOUT = input_layout(ROWS, COLS)
+IN_LAYOUT = input_layout(ROWS, COLS, lanes=LANES)
 IN = LayoutCodec(IN_LAYOUT, stream_lanes(IN_LAYOUT))
 PAIRS = format_pairs()
 RESERVED = [(a, b) for a in reserved_codes("a") for b in format_names("b")]
 
-COV = Coverage(f"array {ROWS}x{COLS} W={W}")
+COV = Coverage(f"array {ROWS}x{COLS} W={W}" + (f" k={LANES}" if LANES > 1 else ""))
 COV.declare("format pair", [pair_label(*p) for p in PAIRS + RESERVED])
 COV.declare("A codes", [f"{n}:{x:x}" for c, n in format_names("a").items()
                         for x in range(code_count("a", c))])
@@ -58,6 +62,17 @@ COV.declare("overflow", ["flagged output", "exactly max, unflagged", "exactly mi
 COV.declare("reset", ["during input beats", "with results pending",
                      "next GEMM's row 0 readable behind a held last row"])
 COV.declare("array size", [f"{ROWS}x{COLS}"])
+if LANES > 1:
+    COV.declare("lanes", ["K a multiple of k", "K padded (not a multiple of k)",
+                          "continued sum after a padded group"])
+
+
+def padded(a_nib, b_nib):
+    """A (R x K) and B (K x C) nibbles with K zero-padded to a multiple of LANES
+    (code 0 is zero in every format)."""
+    k = a_nib.shape[1]
+    pad = -k % LANES
+    return (np.pad(a_nib, ((0, 0), (0, pad))), np.pad(b_nib, ((0, pad), (0, 0))))
 
 
 class ArrayBench(GemmBench):
@@ -69,10 +84,16 @@ class ArrayBench(GemmBench):
         self.drv = self.add_driver("i", IN_LAYOUT, in_pause)
         self.in_pause = self.drv.pause_control
         self.open_sum = None      # (A, B, af, bf, flagged before) since the last `first`
+        self.open_padded = False  # the open sum's last part was zero-padded
+        self.open_k = 0
         self.gemms = 0
 
     def after_reset(self):
         self.open_sum = None
+        self.open_k = 0
+
+    def expect_gemm(self, a_nib, b_nib, af, bf):
+        return gemm_expect(a_nib, b_nib, af, bf, W, lanes=LANES)
 
     # -- stimulus ---------------------------------------------------------
     def send_gemm(self, a_nib, b_nib, af, bf, *, first=True):
@@ -81,12 +102,24 @@ class ArrayBench(GemmBench):
         b_nib = np.asarray(b_nib, dtype=np.uint8)
         k = a_nib.shape[1]
         assert a_nib.shape == (ROWS, k) and b_nib.shape == (k, COLS) and k >= 1
-        for t in range(k):
-            self.drv.send(IN.pack(a=a_nib[:, t], b=b_nib[t], a_fmt=af, b_fmt=bf,
-                                  first=int(first and t == 0), last=int(t == k - 1)))
+        if LANES > 1:
+            COV.hit("lanes", "K a multiple of k" if k % LANES == 0 else
+                    "K padded (not a multiple of k)")
+            if not first and self.open_padded:
+                COV.hit("lanes", "continued sum after a padded group")
+            self.open_padded = k % LANES != 0
+        a_nib, b_nib = padded(a_nib, b_nib)
+        beats = a_nib.shape[1] // LANES
+        for t in range(beats):
+            g = slice(t * LANES, (t + 1) * LANES)
+            # lane r*k + j of the beat: A[r, t*k + j]; lane c*k + j: B[t*k + j, c]
+            self.drv.send(IN.pack(a=a_nib[:, g].reshape(-1), b=b_nib[g].T.reshape(-1),
+                                  a_fmt=af, b_fmt=bf, first=int(first and t == 0),
+                                  last=int(t == beats - 1)))
         if first or self.open_sum is None:
             assert first, "a continued sum needs an open one"
             self.open_sum = (a_nib, b_nib, af, bf, False)
+            self.open_k = 0
             COV.hit("sum", "fresh (first)")
         else:
             a0, b0, af0, bf0, flagged = self.open_sum
@@ -97,7 +130,8 @@ class ArrayBench(GemmBench):
         sums, ovf = self.expect_gemm(A, B, af, bf)
         self.expect_rows(sums, ovf, f"GEMM {self.gemms}")
         self.gemms += 1
-        self.sample(a_nib, b_nib, af, bf, A.shape[1], sums, ovf, flagged)
+        self.open_k += k          # K of the sum without the lanes' zero padding
+        self.sample(a_nib, b_nib, af, bf, self.open_k, sums, ovf, flagged)
         self.open_sum = (A, B, af, bf, flagged or bool(ovf.any()))
 
     def sample(self, a_nib, b_nib, af, bf, k_total, sums, ovf, flagged_before):
@@ -251,7 +285,7 @@ async def reset_mid_gemm(dut):
         # 1. in the middle of a long GEMM's input beats
         tb.random_gemm()
         af, bf = tb.rng.choice(PAIRS)
-        tb.send_gemm(*tb.random_operands(30, af, bf), af, bf)
+        tb.send_gemm(*tb.random_operands(30 * LANES, af, bf), af, bf)
         await tb.wait_until(lambda: not tb.drv.busy or (len(tb.drv.queue) <= 10 and
                                                         len(tb.sb.expected) <= ROWS),
                             "the long GEMM's input to get down to 10 queued beats")
