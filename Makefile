@@ -75,8 +75,20 @@ bench: pycheck $(STAMP)
 results: pycheck $(STAMP)
 	$(BIN)/python -m scripts.results
 
+# Bitstream of the board top for the ULX3S 85F (UART bridge, AXI shell, 8x8
+# tile) with the YoWASP tools: slow (tens of minutes); docs/integration.md.
+.PHONY: bitstream
+bitstream: pycheck $(STAMP)
+	nice $(BIN)/radix4 bitstream --board ulx3s-85f
+
 synth: pycheck $(STAMP)
 	$(BIN)/radix4 synth
+
+# Fmax of the 8x8 array over nextpnr seeds 1, 2, 3: median, LUT4, FF and each
+# seed's critical path (docs/timing.md); about an hour on a loaded 2-core machine.
+.PHONY: timing
+timing: pycheck $(STAMP)
+	nice $(BIN)/python -m scripts.timing_seeds --rows 8 --cols 8 --seeds 1 2 3 --jobs $(JOBS)
 
 # Build the wheel, install it into a fresh venv outside the checkout and use it
 # from another directory (.ci/wheel-check: --help, verilog, a Verilator GEMM

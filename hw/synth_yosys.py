@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .replica import YOSYS_KEEP_REPLICAS
 from .synth_designs import Design
 from .synth_tools import run_tool, tool_path
 
@@ -105,7 +106,9 @@ def lut_equivalent(cells: dict, flow: str) -> int:
 def yosys_script(top: str, verilog_file: str, flows: dict, netlists: dict,
                   libs: tuple = ()) -> str:
     lines = [f"read_verilog -sv {verilog_file}", *(f"read_verilog -lib {lib}" for lib in libs),
-             "hierarchy -top " + top, "design -save rtl"]
+             "hierarchy -top " + top,
+             # Replicated control registers stay apart (hw.replica, docs/timing.md).
+             *YOSYS_KEEP_REPLICAS, "design -save rtl"]
     for flow, command in flows.items():
         if flow == "cmos" and "generic" in flows:
             continue   # mapped right after the generic flow, below

@@ -22,6 +22,7 @@ COMMANDS = [
     ("demo", "scripts.cmd_demo"),
     ("synth", "scripts.cmd_synth"),
     ("regress", "scripts.cmd_regress"),
+    ("bitstream", "scripts.cmd_bitstream"),
 ]
 
 

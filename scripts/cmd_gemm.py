@@ -34,6 +34,12 @@ def add_arguments(p):
     add_dask_arguments(p)
     from scripts.bus_option import add_bus_argument
     add_bus_argument(p)
+    p.add_argument("--device", default=None, metavar="PORT",
+                   help="run on a board built by `radix4 bitstream` over its serial port "
+                        "(e.g. /dev/ttyUSB0); the board reports its own size")
+    p.add_argument("--baud", type=int, default=115200, help="--device baud rate (default 115200)")
+    p.add_argument("--device-timeout", type=float, default=2.0, metavar="SECONDS",
+                   help="--device: give up when the board is silent this long (default 2)")
 
 
 def load_codes(path: str, label: str) -> np.ndarray:
@@ -66,9 +72,28 @@ def run(args) -> int:
     from model.backend import check_gemm
     op = check_gemm(a, b, args.a_format, args.b_format, name="cli",
                     datapath=args.sim != "golden")
-    from sim.factory import make_backend
-    with make_backend(args.sim, config, **dask, **bus) as backend:
-        c = backend.gemm_checked(op)
+    if args.device is not None:
+        c = _on_device(args, op)
+    else:
+        from sim.factory import make_backend
+        with make_backend(args.sim, config, **dask, **bus) as backend:
+            c = backend.gemm_checked(op)
     from model.fileio import atomic_save_npy
     write_output("-o", out, atomic_save_npy, np.asarray(c, dtype=np.int64))
     return 0
+
+
+def _on_device(args, op):
+    """The GEMM on a board through its UART bridge (sim.uart_host); every
+    failure (bad port, silence, corrupt frames, overflow) is one line."""
+    if args.sim != "golden" or args.bus != "direct" or args.workers or args.scheduler:
+        raise CliError("--device runs on the board; it takes no --sim, --bus, --workers "
+                       "or --scheduler")
+    from model.backend import GemmOverflowError
+    from sim.uart_host import DeviceError, SerialTransport, UartBackend
+    try:
+        with UartBackend(SerialTransport(args.device, args.baud,
+                                                    args.device_timeout)) as backend:
+            return backend.gemm_checked(op)
+    except (DeviceError, GemmOverflowError) as exc:
+        raise CliError(f"--device {args.device}: {exc}") from None

@@ -38,7 +38,7 @@ GLUE_FLOWS = ("ecp5_nodsp", "generic", "cmos")
 ROWS = COLS = 8
 
 # key -> (label, builder(lanes, latency or None))
-KINDS = ("radix4", "int8", "fp8", "fp16", "fp8_noconv", "fp16_noconv")
+KINDS = ("radix4", "int8", "fp8", "fp16", "fp8_noconv", "fp16_noconv", "radix4_k2", "int8_k2")
 LABELS = {"radix4": "radix-4 (INT4/UINT4/FP4 x INT4/UINT4, INT32 acc)",
           "int8": "INT8 x INT8, INT32 acc",
           "fp8": "FP8 E4M3 x E4M3, FP32 result",
@@ -46,11 +46,16 @@ LABELS = {"radix4": "radix-4 (INT4/UINT4/FP4 x INT4/UINT4, INT32 acc)",
           # PE level only: the FP PEs without their FP32 conversion (acc = the
           # fixed-point register), to show what the per-PE conversion costs.
           "fp8_noconv": "FP8 PE without the FP32 conversion",
-          "fp16_noconv": "FP16 PE without the FP32 conversion"}
-PE_ONLY = ("fp8_noconv", "fp16_noconv")
+          "fp16_noconv": "FP16 PE without the FP32 conversion",
+          # PE level only, 2 lanes: with the k-lane PE, the cost per lane and the
+          # shared rest (accumulator, control) as a straight line through k = 2 and k.
+          "radix4_k2": "radix-4 PE at 2 lanes", "int8_k2": "INT8 PE at 2 lanes"}
+PE_ONLY = ("fp8_noconv", "fp16_noconv", "radix4_k2", "int8_k2")
+FIXED_LANES = {"radix4_k2": 2, "int8_k2": 2}
 
 
 def pe_class(kind):
+    kind = kind.removesuffix("_k2")
     if kind == "radix4":
         from hw.dot_pe import DotProductPE
 
@@ -130,13 +135,14 @@ def stub(signature, name) -> str:
     return f"(* blackbox *)\nmodule {name}({', '.join(ports)});\nendmodule\n"
 
 
-def array_config(lanes, latency):
-    """An 8x8 ``DatapathConfig`` at the PE's own latency.  ``model.config``
-    validates latencies for the radix-4 PE only; the baselines declare their
-    own (the grid checks the PE against this field), so it is set after
-    validation here."""
+def array_config(lanes, latency, rows=ROWS, cols=COLS):
+    """A ``rows`` x ``cols`` ``DatapathConfig`` at the PE's own latency.
+    ``model.config`` validates latencies for the radix-4 PE only; the
+    baselines declare their own (the grid checks the PE against this field),
+    so the configuration is validated with the default latency and the
+    baseline's is set after."""
     from model.config import DatapathConfig
-    cfg = DatapathConfig(rows=ROWS, cols=COLS, acc_width=32, lanes=lanes, pe_latency=1)
+    cfg = DatapathConfig(rows=rows, cols=cols, acc_width=32, lanes=lanes)
     object.__setattr__(cfg, "pe_latency", latency)
     return cfg
 
@@ -154,6 +160,7 @@ def measure(kind, lanes, pnr, timeout, stored, work=WORK):
     from hw.synth_yosys import SYNTH_FLOWS, read_stats, synthesize, yosys_script
     from hw.synth_tools import run_tool, tool_path
     cls = pe_class(kind)
+    lanes = FIXED_LANES.get(kind, lanes)
     probe = cls(lanes=lanes)
     latency, signature = probe.latency, probe.signature
     from hw.pe_signature import PESignature
@@ -264,7 +271,8 @@ def measure_all(kinds, lanes: int, *, pnr: bool, timeout: float, json_path: Path
             stored = {r["fingerprint"]: r for r in rows.values()}
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
             stored, rows = {}, {}
-    rows = {k: rows[k] for k in KINDS if k in rows and rows[k]["lanes"] == lanes}
+    rows = {k: rows[k] for k in KINDS
+            if k in rows and rows[k]["lanes"] == FIXED_LANES.get(k, lanes)}
     json_path.parent.mkdir(parents=True, exist_ok=True)
     if step is None:
         from tqdm import tqdm

@@ -2,8 +2,6 @@
 INT8, FP8 and FP16 dot-product PEs at 2 lanes compute their golden model's
 GEMMs through the same stream interface as the radix-4 array (issue 27 item 4)."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
@@ -68,8 +66,7 @@ def test_fp_dot_array_gemm(cls, fmt, bits):
     rows, cols, lanes, K = 2, 3, 2, 6
     probe = cls(lanes=lanes)
     probe._MustUse__silence = True
-    cfg = dataclasses.replace(array_config(lanes, 1), rows=rows, cols=cols)
-    object.__setattr__(cfg, "pe_latency", probe.latency)
+    cfg = array_config(lanes, probe.latency, rows, cols)
     dut = SystolicArray(config=cfg, pe_class=cls)
     rng = np.random.default_rng(1)
     a = rng.integers(0, 1 << bits, (rows, K)) & ~(1 << (bits - 2))    # finite, wide range

@@ -18,3 +18,14 @@ PARAMS = {"rows": 2, "cols": 3, "acc_width": 18, "depth": 8}
 @pytest.mark.parametrize("sim", ["icarus"])
 def test_accel(sim):
     run_bench("verif.benches.accel_tb", "accel", PARAMS, sim)
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("sim", ["icarus"])
+def test_accel_lanes(sim):
+    """The same bench with 8-lane PEs (the design default k, docs/lanes.md):
+    k codes per PE input per beat from the banks, jobs' K zero-padded.
+    Depth 16: the 8-lane PE's latency 5 moves a row's ``done`` 2 cycles later
+    (hw/grid.py), so back-to-back GEMMs of 8 beats on a 2x3 array wait for the
+    drain (7 stall cycles in 8 jobs measured); 16-beat jobs stream."""
+    run_bench("verif.benches.accel_tb", "accel", {**PARAMS, "lanes": 8, "depth": 16}, sim)

@@ -15,8 +15,8 @@ Pipeline, ``latency`` cycles from the operands to ``acc``::
         -> conversion (C stages; FP only)
 
 so ``latency = F + T + 1 + C``; ``latencies`` lists what a class can be
-built with, ``default_latency`` is at most two adder levels a tree stage
-(the radix-4 PE's rule).  Special-value flags (FP: NaN, +Inf, -Inf) travel
+built with, ``default_latency`` is at most ``levels_per_stage`` adder levels
+a tree stage (two, the radix-4 PE's rule; one for the FP16 PE's 81-bit adders).  Special-value flags (FP: NaN, +Inf, -Inf) travel
 with the group and are sticky like the overflow flag.
 
 The PE conforms to ``hw.pe_signature.PESignature`` (one format per side: no
@@ -63,6 +63,7 @@ class DotBaselinePE(wiring.Component):
     convert_stages = 0
     rows = 1
     flags = ()
+    levels_per_stage = LEVELS_PER_STAGE   # adder levels per tree stage by default
 
     @classmethod
     def levels(cls, lanes: int) -> int:
@@ -75,7 +76,7 @@ class DotBaselinePE(wiring.Component):
 
     @classmethod
     def default_latency(cls, lanes: int) -> int:
-        tree = max(1, math.ceil(cls.levels(check_lanes(lanes)) / LEVELS_PER_STAGE))
+        tree = max(1, math.ceil(cls.levels(check_lanes(lanes)) / cls.levels_per_stage))
         return cls.front_stages + tree + 1 + cls.convert_stages
 
     def __init__(self, lanes: int = 8, latency: int | None = None):

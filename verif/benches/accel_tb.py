@@ -20,8 +20,8 @@ from verif.kit.bench import asymmetric_lanes
 from verif.kit.golden import fill_pair, product_nibbles
 from verif.kit.seed import depth
 
-from .tile_bench import (COLS, COUNTERS, COV, DEPTH, K_MAX_FIELD, NARROW, PAIRS, RESERVED, ROWS,
-                         TEST_TIMEOUT_US, TileBench, budget, cmd_word)
+from .tile_bench import (COLS, COUNTERS, COV, DEPTH, K_MAX_FIELD, LANES, NARROW, PAIRS, RESERVED,
+                         ROWS, TEST_TIMEOUT_US, TileBench, budget, cmd_word)
 
 
 @cocotb.test(timeout_time=TEST_TIMEOUT_US, timeout_unit="us")
@@ -78,9 +78,9 @@ async def extremes_and_overflow(dut):
             if ROWS * COLS == 1:                 # one output: also end exactly on the bound
                 tb.send_job(a[:, :-1], b[:-1], af, bf)
             # Split across jobs of at most DEPTH beats: the boundary is crossed in a chain.
-            k = a.shape[1]
-            for i in range(0, k, DEPTH):
-                tb.send_job(a[:, i:i + DEPTH], b[i:i + DEPTH], af, bf, accumulate=i > 0)
+            k, step = a.shape[1], DEPTH * LANES
+            for i in range(0, k, step):
+                tb.send_job(a[:, i:i + step], b[i:i + step], af, bf, accumulate=i > 0)
             # ... and come back into range: the flags stay set (sticky) across the chain.
             bx, by = product_nibbles(af, bf, -sign * max_abs_product())
             tb.send_job(np.full((ROWS, 2), bx), np.full((2, COLS), by), af, bf, accumulate=True)
@@ -90,7 +90,8 @@ async def extremes_and_overflow(dut):
         af, bf = fill_pair()
         x, y = product_nibbles(af, bf, max_abs_product())
         for _ in range(budget(6)):        # full-depth max-product sums stay exact, unflagged
-            tb.send_job(np.full((ROWS, DEPTH), x), np.full((DEPTH, COLS), y), af, bf)
+            tb.send_job(np.full((ROWS, DEPTH * LANES), x), np.full((DEPTH * LANES, COLS), y),
+                        af, bf)
     await tb.drain()
     tb.finish()
 

@@ -76,6 +76,21 @@ async def register_map(dut):
         assert await tb.err() == _err("unmapped")
         await tb.write("ERR", 0xFFFFFFFF)
     assert await tb.err() == 0
+    # concurrent reads under channel pauses: each answer is its own register's
+    tb.set_pauses(0.4, 0.4)
+    regs = ["ID", "CONFIG0", "CONFIG1", "STREAMS", "JOB_K", "JOB_FLAGS"]
+    want = {r: await tb.read(r) for r in regs}
+    for _ in range(6):
+        order = tb.rng.sample(regs, len(regs))
+        tasks = [cocotb.start_soon(tb.read(r)) for r in order]
+        for r, t in zip(order, tasks):
+            assert await t == want[r], f"concurrent read of {r}"
+        writes = [cocotb.start_soon(tb.write("JOB_K", v)) for v in (1, 2, 3)]
+        for t in writes:
+            await t
+        assert await tb.read("JOB_K") == 3
+        want["JOB_K"] = 3
+    tb.set_pauses(0.0, 0.0)
     # counters: cycles advance, the others stay 0 without jobs
     await tb.write("CTRL", field_mask("CTRL", "counters_clear"))
     c = await tb.counters()
@@ -211,15 +226,23 @@ async def reset_mid_job(dut):
             COV.hit("reset", "while loading a job")
         await tb.reset(cycles=1 + round_)
         await _expect_cleared(tb)
-        # results pending: sink stalled
+        # results pending: sink stalled (after a finished job: STATUS.done set)
+        a, b, af, bf = tb.random_job()
+        await tb.run_job(a, b, af, bf)
         tb.set_pauses(0.0, 1.0)
         a, b, af, bf = tb.random_job(k=tb.rng.randint(1, DEPTH))
         await tb.program(a.shape[1], af, bf)
+        status = await tb.read("STATUS")
+        assert field_value("STATUS", "done", status) == 0, "done not cleared by start"
+        assert field_value("STATUS", "rows_pending", status) == ROWS
         for f in tb.frame(a, b):
             await tb.src.send(f)
         for _ in range(a.shape[1] + 4 * (ROWS + COLS) + 20):
             await RisingEdge(dut.clk)
         assert dut.m_axis_tvalid.value == 1, "no result row pending before the reset"
+        status = await tb.read("STATUS")
+        assert field_value("STATUS", "busy", status) == 1, "not busy with rows pending"
+        assert field_value("STATUS", "done", status) == 0
         COV.hit("reset", "with results pending")
         await tb.reset()
         tb.set_pauses(0.2, 0.2)

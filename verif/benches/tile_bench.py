@@ -23,7 +23,7 @@ from hw.codec import LayoutCodec, stream_lanes
 from verif.kit import Coverage, GemmBench
 from verif.kit.clocking import PERIOD_NS
 from verif.kit.seed import depth
-from verif.kit.golden import (format_names, format_pairs, pair_label, random_operands,
+from verif.kit.golden import (format_names, format_pairs, gemm_expect, pair_label, random_operands,
                               reserved_codes)
 
 PARAMS = json.loads(os.environ.get("RADIX4_PARAMS", "{}"))
@@ -31,17 +31,21 @@ ROWS = PARAMS.get("rows", 8)
 COLS = PARAMS.get("cols", 8)
 W = PARAMS.get("acc_width", 32)
 DEPTH = PARAMS.get("depth", 512)
+# PE lanes (SPEC 2, --lanes K): a beat carries LANES codes per PE input; a
+# job's codes are zero-padded to whole beats; DEPTH and a job's k count beats.
+LANES = PARAMS.get("lanes", 1)
 NARROW = W <= 24         # overflow reachable with a few extreme products
 
 JOB_LAYOUT = job_layout(DEPTH)
-LOAD_LAYOUT = load_layout(ROWS, COLS)
+LOAD_LAYOUT = load_layout(ROWS, COLS, lanes=LANES)
 JOB = LayoutCodec(JOB_LAYOUT)
 LOAD = LayoutCodec(LOAD_LAYOUT, stream_lanes(LOAD_LAYOUT))
 K_MAX_FIELD = (1 << JOB.field("k").width) - 1      # largest k the command can carry
 PAIRS = format_pairs()
 RESERVED = [(a, b) for a in reserved_codes("a") for b in format_names("b")]
 
-COV = Coverage(f"accel {ROWS}x{COLS} W={W} depth={DEPTH}")
+COV = Coverage(f"accel {ROWS}x{COLS} W={W} depth={DEPTH}"
+               + (f" k={LANES}" if LANES > 1 else ""))
 COV.declare("format pair", [pair_label(*p) for p in PAIRS + RESERVED])
 COV.declare("K per job", ["1", f"2..{DEPTH - 1}", f"{DEPTH} (= depth)"])
 COV.declare("chain", ["fresh job", "accumulate (2nd job)", "accumulate (3rd+ job)",
@@ -110,13 +114,21 @@ class TileBench(GemmBench):
 
     # -- stimulus ---------------------------------------------------------
     def send_job(self, a_nib, b_nib, af, bf, *, accumulate=False, emit=True):
-        """Queue one job (A: ROWS x k nibbles, B: k x COLS) and its expected rows."""
+        """Queue one job (A: ROWS x K nibbles, B: K x COLS; K zero-padded to
+        k = ceil(K / LANES) beats) and its expected rows."""
         a_nib = np.asarray(a_nib, dtype=np.uint8)
         b_nib = np.asarray(b_nib, dtype=np.uint8)
-        k = a_nib.shape[1]
-        assert a_nib.shape == (ROWS, k) and b_nib.shape == (k, COLS) and 1 <= k <= DEPTH
+        codes = a_nib.shape[1]
+        assert a_nib.shape == (ROWS, codes) and b_nib.shape == (codes, COLS)
+        pad = -codes % LANES
+        a_nib, b_nib = np.pad(a_nib, ((0, 0), (0, pad))), np.pad(b_nib, ((0, pad), (0, 0)))
+        k = a_nib.shape[1] // LANES
+        assert 1 <= k <= DEPTH
         self.cmd.send(cmd_word(k, af, bf, accumulate, emit))
-        for w in LOAD.words_to_ints(LOAD.pack_words({"a": a_nib.T, "b": b_nib}, n=k)):
+        # beat t: A lane r*LANES + j = A[r, t*LANES + j]; B lane c*LANES + j = B[t*LANES + j, c]
+        a_beats = a_nib.reshape(ROWS, k, LANES).transpose(1, 0, 2).reshape(k, ROWS * LANES)
+        b_beats = b_nib.reshape(k, LANES, COLS).transpose(0, 2, 1).reshape(k, COLS * LANES)
+        for w in LOAD.words_to_ints(LOAD.pack_words({"a": a_beats, "b": b_beats}, n=k)):
             self.load.send(w)
         self.sent_beats += k
         self.sent_jobs += 1
@@ -132,7 +144,7 @@ class TileBench(GemmBench):
             self.chain = (a_nib, b_nib, af, bf, 1, False)
         A, B, _, _, n, ovf_before = self.chain
         sums, ovf = self.expect_gemm(A, B, af, bf)
-        if A.shape[1] > DEPTH:
+        if A.shape[1] > DEPTH * LANES:     # beats of the chain (A is padded)
             COV.hit("chain", "chain longer than depth")
         COV.hit("K per job", "1" if k == 1 else f"{DEPTH} (= depth)" if k == DEPTH
                 else f"2..{DEPTH - 1}")
@@ -159,7 +171,17 @@ class TileBench(GemmBench):
         if ((sums == lo) & ~ovf).any():
             COV.hit("overflow", "exactly min, unflagged")
 
+    def expect_gemm(self, a_nib, b_nib, af, bf):
+        return gemm_expect(a_nib, b_nib, af, bf, W, lanes=LANES)
+
     def random_operands(self, k, af, bf, p_extreme=0.25):
+        """Operands of a job of ``k`` beats: ``k * LANES`` codes, some of the
+        last beat left to the zero padding when LANES > 1."""
+        if LANES > 1:
+            k = k * LANES - self.rng.randrange(LANES)
+        return self._random_operands(k, af, bf, p_extreme)
+
+    def _random_operands(self, k, af, bf, p_extreme):
         return random_operands(self.np_rng, ROWS, COLS, k, af, bf, p_extreme)
 
     def random_k(self):

@@ -1,0 +1,96 @@
+"""Board top: UART -> bridge -> AXI shell -> tile (``radix4 bitstream``).
+
+``BoardCore`` is everything but the pins: a serial line in (``rx``) and out
+(``tx``), the UART (``hw.uart``), the frame bridge (``hw.uart_bridge``) and
+the AXI shell around the tile.  The simulated board (``sim.uart_host``'s
+line model) runs this same component; ``BoardTop`` only adds the pins of an
+``amaranth-boards`` platform (the ULX3S's FTDI UART, LEDs for busy and
+irq) and holds the design in reset for the first cycles after
+configuration.  One clock: the board's 25 MHz oscillator (no PLL; the
+report of ``radix4 bitstream`` says whether it meets timing).
+"""
+
+from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .accel import AcceleratorTile
+from .axi_lite import AXIL_PORTS
+from .axi_shell import AxiShell
+from .uart import UartRx, UartTx
+from .uart_bridge import UartBridge
+
+__all__ = ["BoardCore", "BoardTop", "BAUD"]
+
+BAUD = 115_200
+
+
+class BoardCore(wiring.Component):
+    rx: In(1, init=1)
+    tx: Out(1, init=1)
+    busy_led: Out(1)
+    irq: Out(1)
+
+    def __init__(self, config, divisor: int, timeout: int = 1 << 20):
+        self.config = config
+        self.divisor = divisor
+        self.shell = AxiShell(AcceleratorTile(config=config))
+        self.bridge = UartBridge(self.shell.in_bytes, self.shell.out_bytes, timeout)
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.shell = shell = self.shell
+        m.submodules.bridge = br = self.bridge
+        m.submodules.urx = urx = UartRx(self.divisor)
+        m.submodules.utx = utx = UartTx(self.divisor)
+        m.d.comb += [
+            urx.rx.eq(self.rx), self.tx.eq(utx.tx),
+            br.rx_data.eq(urx.data), br.rx_valid.eq(urx.valid),
+            utx.data.eq(br.tx_data), utx.valid.eq(br.tx_valid), br.tx_ready.eq(utx.ready),
+            shell.s_axis_tdata.eq(br.axis_tdata), shell.s_axis_tvalid.eq(br.axis_tvalid),
+            shell.s_axis_tlast.eq(br.axis_tlast), br.axis_tready.eq(shell.s_axis_tready),
+            br.res_tdata.eq(shell.m_axis_tdata), br.res_tvalid.eq(shell.m_axis_tvalid),
+            br.res_tlast.eq(shell.m_axis_tlast), shell.m_axis_tready.eq(br.res_tready),
+            self.irq.eq(shell.irq), self.busy_led.eq(shell.m_axis_tvalid),
+        ]
+        for name in AXIL_PORTS:
+            s, b = getattr(shell, "s_axil_" + name), getattr(br, "m_axil_" + name)
+            if name in ("awready", "wready", "bresp", "bvalid", "arready", "rdata", "rresp",
+                        "rvalid"):
+                m.d.comb += b.eq(s)
+            else:
+                m.d.comb += s.eq(b)
+        return m
+
+
+class BoardTop(Elaboratable):
+    """The elaboratable given to ``platform.build``."""
+
+    def __init__(self, config, clk_hz: int, baud: int = BAUD):
+        self.core = BoardCore(config, divisor=round(clk_hz / baud))
+
+    def elaborate(self, platform):
+        from amaranth.hdl import ClockDomain, ClockSignal, ResetSignal
+        m = Module()
+        m.domains.sync = ClockDomain("sync")
+        clk = platform.request(platform.default_clk, dir="-")
+        from amaranth.lib.io import Buffer
+        m.submodules.clk_buf = clk_buf = Buffer("i", clk)
+        # Reset held for 2^16 cycles after configuration.
+        por = Signal(16, init=0)
+        m.domains.por = ClockDomain("por", reset_less=True)
+        m.d.comb += [ClockSignal("sync").eq(clk_buf.i), ClockSignal("por").eq(clk_buf.i),
+                     ResetSignal("sync").eq(~por.all())]
+        with m.If(~por.all()):
+            m.d.por += por.eq(por + 1)
+        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-", "rts": "-", "dtr": "-"})
+        m.submodules.rx_buf = rx_buf = Buffer("i", uart.rx)
+        m.submodules.tx_buf = tx_buf = Buffer("o", uart.tx)
+        m.submodules.core = core = self.core
+        m.d.comb += [core.rx.eq(rx_buf.i), tx_buf.o.eq(core.tx)]
+        for i, sig in enumerate((core.irq, core.busy_led)):
+            led = platform.request("led", i, dir="-")
+            m.submodules[f"led{i}"] = b = Buffer("o", led)
+            m.d.comb += b.o.eq(sig)
+        return m
