@@ -32,6 +32,7 @@ ROWS = (  # recipe, format of the hidden layers' GEMMs, end layers
     ("mxfp4-ends", "MXFP4", "8-bit"),
     ("4bit-all", "radix-4 FP4 gradients, INT4 W/A", "4-bit"),
     ("4bit-onchip", "as 4bit-all, on-chip quantizers", "4-bit"),
+    ("4bit-onchip-sr", "as 4bit-onchip, stochastic rounding", "4-bit"),
     ("mxfp4", "MXFP4", "4-bit"),
     ("nvfp4-all", "NVFP4", "4-bit"),
 )
