@@ -39,6 +39,7 @@ from .drain import Drain, output_layout, row_bits
 from .grid import PEGrid
 from .pe import ProcessingElement
 from .pe_signature import PESignature, default_pe_signature
+from .replica import replica
 from .skew import Skew, control_layout
 
 __all__ = ["SystolicArray", "input_layout", "output_layout", "row_bits", "control_layout",
@@ -118,9 +119,33 @@ class SystolicArray(wiring.Component):
         m.d.comb += issue.eq(held_full & ~(held.last & results_pending))
         m.d.comb += self.i.ready.eq(~held_full | issue)
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [held.eq(self.i.payload), held_full.eq(1)]
+            # The control fields here; the operand lanes below.
+            m.d.sync += [getattr(held, f).eq(getattr(self.i.payload, f))
+                         for f in ("a_fmt", "b_fmt", "first", "last")]
+            m.d.sync += held_full.eq(1)
         with m.Elif(issue):
             m.d.sync += held_full.eq(0)
+        # The operand lanes load under per-row / per-column copies of that
+        # enable, from their own copies (hw.replica) of held_full, held.last
+        # and results_pending: no one net enables every input flip-flop
+        # (docs/timing.md).  Each copy holds what its master holds.
+        lane = sig.operand_width
+        groups = [("a", lane * r, f"a{r}") for r in range(R)]
+        groups += [("b", lane * c, f"b{c}") for c in range(C)]
+        for field, lo, tag in groups:
+            full_g, last_g, pending_g = (replica(1, f"held_{x}_{tag}")
+                                         for x in ("full", "last", "pending"))
+            load_g = self.i.valid & (~full_g | ~(last_g & pending_g))
+            with m.If(load_g):
+                m.d.sync += [getattr(held, field)[lo:lo + lane].eq(
+                                 getattr(self.i.payload, field)[lo:lo + lane]),
+                             full_g.eq(1), last_g.eq(self.i.payload.last)]
+            with m.Elif(issue):
+                m.d.sync += full_g.eq(0)
+            with m.If(issue & held.last):
+                m.d.sync += pending_g.eq(1)
+            with m.Elif(drain.final_read):
+                m.d.sync += pending_g.eq(0)
 
         m.d.comb += [
             skew.a.eq(held.a),

@@ -377,27 +377,6 @@ _DISCUSSION = """## What changed in issue 16, and why
 """
 
 
-# The section scripts/results_onchip.py writes; carried over when this page is rendered.
-ONCHIP_SR_BEGIN = "<!-- onchip-sr: begin (python -m scripts.results_onchip) -->"
-ONCHIP_SR_END = "<!-- onchip-sr: end -->"
-
-
-def splice(doc: str, section: str) -> str:
-    """``doc`` with its on-chip SR section replaced by ``section`` (appended when absent)."""
-    if ONCHIP_SR_BEGIN in doc and ONCHIP_SR_END in doc:
-        head, rest = doc.split(ONCHIP_SR_BEGIN, 1)
-        return head + section.rstrip("\n") + rest.split(ONCHIP_SR_END, 1)[1]
-    return doc.rstrip("\n") + "\n\n" + section
-
-
-def kept_section(doc: str) -> str | None:
-    """The on-chip SR section as it stands in ``doc``, markers included."""
-    if ONCHIP_SR_BEGIN in doc and ONCHIP_SR_END in doc:
-        return (ONCHIP_SR_BEGIN + doc.split(ONCHIP_SR_BEGIN, 1)[1].split(ONCHIP_SR_END, 1)[0]
-                + ONCHIP_SR_END + "\n")
-    return None
-
-
 def main(argv=None) -> int:
     from model.recipes import RECIPE_NAMES
     p = argparse.ArgumentParser(prog="python -m scripts.results", description=__doc__.splitlines()[0])
@@ -432,9 +411,10 @@ def main(argv=None) -> int:
     tasks = [t for t in TASK_ORDER if any(x["task"] == t for x in raw["runs"])]
     text = render(raw, tasks, recipes)
     # The on-chip stochastic-rounding section is written by scripts/results_onchip.py.
+    from scripts.doc_sections import ONCHIP_SR, kept, splice
     doc = DOCS / "results.md"
-    kept = kept_section(doc.read_text()) if doc.exists() else None
-    atomic_write_text(doc, splice(text, kept) if kept else text)
+    section = kept(doc.read_text(), ONCHIP_SR) if doc.exists() else None
+    atomic_write_text(doc, splice(text, section, ONCHIP_SR) if section else text)
     from scripts.formats_report import write_report
     write_report([RAW])
     print(f"wrote {DOCS / 'results.md'} ({raw['wall_s'] / 60:.1f} min)")

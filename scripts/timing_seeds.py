@@ -62,7 +62,8 @@ def _design(args):
 
 
 def _parser():
-    p = argparse.ArgumentParser(prog="python -m scripts.timing_seeds", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m scripts.timing_seeds",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--design", choices=("array", "pe"), default="array")
     p.add_argument("--rows", type=int, default=8)
     p.add_argument("--cols", type=int, default=8)

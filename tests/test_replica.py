@@ -107,3 +107,21 @@ def test_each_output_column_loads_under_its_own_enable(netlist):
         assert len(col) == 1, f"column {c}: {len(col)} enables"
         enables.append(col.pop())
     assert len(set(enables)) == COLS, "output columns share one load enable"
+
+
+def test_input_register_lanes_load_under_their_own_enables(netlist):
+    # PE(0, 0) takes A row 0 and B column 0 straight from the input register
+    # (no skew delay): their flip-flops must not share one load enable.
+    drivers = _drivers(netlist)
+    pe00 = next(c for n, c in _pes(netlist).items() if "pe_0_0" in n)
+    enables = {}
+    for port in ("a", "b"):
+        nets = set()
+        for b in pe00["connections"][port]:
+            name, kind = drivers[b]
+            conns = netlist["cells"][name]["connections"]
+            assert "E" in conns, f"{port} from {kind}, not a register with a load enable"
+            nets.add(tuple(conns["E"]))
+        assert len(nets) == 1
+        enables[port] = nets.pop()
+    assert enables["a"] != enables["b"], "A and B input lanes share one load enable"
