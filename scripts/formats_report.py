@@ -17,6 +17,7 @@ import sys
 import numpy as np
 
 from model.paths import SOURCE_ROOT
+from scripts.results_grid import SEEDS, TASK_RECIPES
 
 DOCS = SOURCE_ROOT / "docs"
 DOC = DOCS / "formats.md"
@@ -35,7 +36,6 @@ ROWS = (  # recipe, format of the hidden layers' GEMMs, end layers
     ("mxfp4", "MXFP4", "4-bit"),
     ("nvfp4-all", "NVFP4", "4-bit"),
 )
-SEEDS = (0, 1, 2)
 COST = "pending (hardware half)"
 
 
@@ -49,8 +49,7 @@ def load_runs(paths) -> dict:
 
 
 def _planned(task: str, recipe: str) -> bool:
-    """Whether ``make results`` runs ``recipe`` on ``task`` (scripts.results.TASK_RECIPES)."""
-    from scripts.results import TASK_RECIPES
+    """Whether ``make results`` runs ``recipe`` on ``task`` (scripts.results_grid.TASK_RECIPES)."""
     return TASK_RECIPES.get(task, lambda _: True)(recipe)
 
 
