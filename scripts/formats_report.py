@@ -17,7 +17,7 @@ import sys
 import numpy as np
 
 from model.paths import SOURCE_ROOT
-from scripts.results_grid import SEEDS, TASK_RECIPES
+from scripts.results_plan import SEEDS, TASK_RECIPES
 
 DOCS = SOURCE_ROOT / "docs"
 DOC = DOCS / "formats.md"
@@ -33,6 +33,7 @@ ROWS = (  # recipe, format of the hidden layers' GEMMs, end layers
     ("mxfp4-ends", "MXFP4", "8-bit"),
     ("4bit-all", "radix-4 FP4 gradients, INT4 W/A", "4-bit"),
     ("4bit-onchip", "as 4bit-all, on-chip quantizers", "4-bit"),
+    ("4bit-onchip-sr", "as 4bit-onchip, stochastic rounding", "4-bit"),
     ("mxfp4", "MXFP4", "4-bit"),
     ("nvfp4-all", "NVFP4", "4-bit"),
 )
@@ -49,7 +50,7 @@ def load_runs(paths) -> dict:
 
 
 def _planned(task: str, recipe: str) -> bool:
-    """Whether ``make results`` runs ``recipe`` on ``task`` (scripts.results_grid.TASK_RECIPES)."""
+    """Whether ``make results`` runs ``recipe`` on ``task`` (scripts.results_plan.TASK_RECIPES)."""
     return TASK_RECIPES.get(task, lambda _: True)(recipe)
 
 
