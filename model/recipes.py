@@ -167,6 +167,13 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
                        "of gradients; first and last GEMM layers at 8 bits as in 4bit, "
                        "attention products in float as in the paper; golden model only"),
 )}
+# The 2 x 2 of issue 25's comparison: each block recipe also with the other
+# choice of end layers, so formats can be compared at equal ends
+# (4bit / luq / nvfp4 / mxfp4-ends; 4bit-all / mxfp4 / nvfp4-all).
+RECIPES["mxfp4-ends"] = replace(RECIPES["mxfp4"], name="mxfp4-ends", ends_bits=8,
+                                description="mxfp4 with 4bit's 8-bit first and last GEMM layers")
+RECIPES["nvfp4-all"] = replace(RECIPES["nvfp4"], name="nvfp4-all", ends_bits=None,
+                               description="nvfp4 with every GEMM layer in NVFP4 (no 8-bit ends)")
 
 
 RTL_BACKENDS = ("verilator", "icarus")   # backend names that run the PE (not the model)

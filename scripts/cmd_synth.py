@@ -10,7 +10,8 @@ numbers under build/synth/ of a checkout, or the user cache's synth/ when
 installed (``model.paths``; docs/hardware-cost.md only with ``--update-docs``,
 in a checkout).  A run resumes from the designs an earlier run finished
 (scripts/synth_run.py); ``--background`` detaches it and logs to the work
-directory.  ``--quant-section`` runs only the quantization unit and the 8x8
+directory.  ``--dot-section`` runs only the k-lane comparison and rewrites
+only its section of the report.  ``--quant-section`` runs only the quantization unit and the 8x8
 array it is compared with, and rewrites only that section of the report.
 Flow details: hw/synth.py; the report: scripts/synth_report.py
 and its template scripts/templates/hardware_cost.md.
@@ -29,7 +30,8 @@ import time
 from pathlib import Path
 
 from scripts.errors import CliError
-from scripts.synth_report import render, render_quant_section, splice_quant_section
+from scripts.synth_report import (render, render_dot_section, render_quant_section,
+                                  splice_dot_section, splice_quant_section)
 
 HELP = ("Synthesis/place-and-route cost report: radix-4 PE and arrays vs INT8 and "
         "FP16 baseline PEs (writes build/synth/; docs/hardware-cost.md with --update-docs).")
@@ -63,6 +65,10 @@ def add_arguments(p):
                    help="only the quantization-unit section: synthesize the unit (1 and 2 "
                         "lanes) and the 8x8 array it is compared with, no place and route; "
                         f"--update-docs replaces just that section of {DOCS_REPORT}")
+    p.add_argument("--dot-section", action="store_true",
+                   help="only the k-lane dot-product comparison (radix-4 against INT8, FP8 "
+                        "and FP16 PEs and 8x8 arrays, resumable); --update-docs replaces "
+                        f"just that section of {DOCS_REPORT}")
     p.add_argument("--from-json", default=None, metavar="FILE.json",
                    help="only re-render the report from an earlier run's results.json")
     p.add_argument("--pnr-timeout", type=positive_float("--pnr-timeout"), default=3600.0,
@@ -132,7 +138,7 @@ def run(args) -> int:
             output_path("--update-docs", DOCS_REPORT, {"--from-json": args.from_json})
         results = _load_results(args.from_json)
         try:
-            text = render_quant_section(results) if args.quant_section else render(results, hs)
+            text = _render(args, results, hs)
         except (KeyError, TypeError, AttributeError, IndexError) as exc:
             raise CliError(f"--from-json {args.from_json}: not the results of "
                            f"`radix4 synth` ({type(exc).__name__}: {exc})") from None
@@ -146,6 +152,12 @@ def run(args) -> int:
     designs = hs.DESIGNS
     # The k-lane comparison (scripts/measure_dot_baselines.py): its own step.
     run_dot = not args.quick and not args.quant_section
+    if args.dot_section:
+        if args.only or args.quick or args.quant_section or args.composed:
+            raise CliError("--dot-section runs only the k-lane comparison: drop "
+                           + ("--only" if args.only else "--quick" if args.quick else
+                              "--quant-section" if args.quant_section else "--composed"))
+        args.only = DOT_KEY
     if args.quant_section:
         if args.only or args.quick:
             raise CliError("--quant-section chooses its designs: drop "
@@ -167,7 +179,8 @@ def run(args) -> int:
     if args.out or workdir.is_dir():   # else its directory is made below
         out = output_path("--out", out)
     json_path = Path(args.json) if args.json else \
-        workdir / ("quant-results.json" if args.quant_section else "results.json")
+        workdir / ("quant-results.json" if args.quant_section else
+                   "dot-results.json" if args.dot_section else "results.json")
     if args.json or workdir.is_dir():   # else results.json's directory is made below
         json_path = output_path("--json", json_path, {"--out": out})
     if args.update_docs:
@@ -237,7 +250,7 @@ def run(args) -> int:
 
     results["seconds"] = time.monotonic() - started
     write_output("--json", json_path, atomic_write_text, json.dumps(results, indent=1))
-    text = render_quant_section(results) if args.quant_section else render(results, hs)
+    text = _render(args, results, hs)
     write_output("--out", out, atomic_write_text, text)
     if args.update_docs:
         _update_docs(args, text, write_output, atomic_write_text)
@@ -247,17 +260,28 @@ def run(args) -> int:
     return 0
 
 
+def _render(args, results, hs) -> str:
+    if args.quant_section:
+        return render_quant_section(results)
+    if args.dot_section:
+        return render_dot_section(results)
+    return render(results, hs)
+
+
 def _report_name(args) -> str:
-    return "quant-unit.md" if args.quant_section else "hardware-cost.md"
+    return ("quant-unit.md" if args.quant_section else
+            "dot-baselines.md" if args.dot_section else "hardware-cost.md")
 
 
 def _update_docs(args, text, write_output, atomic_write_text) -> None:
     """The whole report, or with --quant-section only its section of the existing one."""
-    if args.quant_section:
+    if args.quant_section or args.dot_section:
+        flag = "--quant-section" if args.quant_section else "--dot-section"
         if not DOCS_REPORT.is_file():
-            raise CliError(f"--quant-section --update-docs: no {DOCS_REPORT} to update "
+            raise CliError(f"{flag} --update-docs: no {DOCS_REPORT} to update "
                            "(a full `radix4 synth --update-docs` writes it)")
-        text = splice_quant_section(DOCS_REPORT.read_text(), text)
+        splice = splice_quant_section if args.quant_section else splice_dot_section
+        text = splice(DOCS_REPORT.read_text(), text)
     write_output("--update-docs", DOCS_REPORT, atomic_write_text, text)
 
 

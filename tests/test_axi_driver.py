@@ -39,6 +39,7 @@ def test_gemm_through_the_bus_is_bit_exact():
         assert stats["jobs_done"] > 0 and stats["mac_pe_cycles"] > 0
 
 
+@pytest.mark.slow
 def test_overflow_through_the_bus_raises():
     a = np.full((2, 40), 7)
     b = np.full((40, 3), 7)

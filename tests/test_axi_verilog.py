@@ -20,8 +20,8 @@ def _bytes(bits):
 
 
 @pytest.mark.parametrize("params", [dict(rows=2, cols=3, acc_width=18, depth=8),
-                                    dict(rows=3, cols=1, acc_width=64, depth=4,
-                                         pe_latency=1)])
+                                    pytest.param(dict(rows=3, cols=1, acc_width=64, depth=4,
+                                                      pe_latency=1), marks=pytest.mark.slow)])
 def test_axi_top_is_lint_clean_and_synthesizes(tmp_path, params):
     text = generate("axi", **params)
     ports = module_ports(text, TOPS["axi"])

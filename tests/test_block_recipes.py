@@ -106,7 +106,8 @@ def test_two_steps_on_every_task_are_seeded_and_finite(recipe, task):
 @pytest.mark.parametrize("recipe", BLOCK_RECIPES)
 def test_rtl_backends_refuse_block_recipes_in_one_line(recipe, capsys):
     for sim in ("verilator", "icarus"):
-        with pytest.raises(ValueError, match=f"{recipe} block-scaled GEMMs, for which the RTL"):
+        fmt = RECIPES[recipe].block
+        with pytest.raises(ValueError, match=f"{fmt} block-scaled GEMMs, for which the RTL"):
             check_hardware(recipe, sim)
     check_hardware(recipe, "golden")
     assert cli_main(["train", "--recipe", recipe, "--backend", "verilator", "--steps", "1"]) == 2
@@ -122,6 +123,12 @@ def test_recipe_rows():
         ("nvfp4", 8, "stochastic", True, True)
     assert nv.layer_block(0, 3) is None and nv.layer_block(1, 3) == "nvfp4"
     assert nv.layer_block(2, 3) is None and mx.layer_block(0, 3) == "mxfp4"
+    # The other choice of end layers, otherwise the same recipe.
+    from dataclasses import replace
+    assert get_recipe("mxfp4-ends") == replace(mx, name="mxfp4-ends", ends_bits=8,
+                                               description=get_recipe("mxfp4-ends").description)
+    assert get_recipe("nvfp4-all") == replace(nv, name="nvfp4-all", ends_bits=None,
+                                              description=get_recipe("nvfp4-all").description)
 
 
 @pytest.mark.slow

@@ -120,7 +120,8 @@ def _gemm_cli(tmp_path, tty, *extra):
     return proc, gemm_exact(a, b, "int4", "uint4")
 
 
-@pytest.mark.parametrize("far_end", ["board", "silent", "garbage"])
+@pytest.mark.parametrize("far_end", [pytest.param("board", marks=pytest.mark.slow),
+                                     "silent", "garbage"])
 def test_cli_gemm_device_on_a_pty(tmp_path, far_end):
     master, slave = os.openpty()
     tty = os.ttyname(slave)

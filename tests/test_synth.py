@@ -266,3 +266,30 @@ def test_report_renders_the_k_lane_comparison(tmp_path):
     results.write_text(json.dumps(_fake_results(2400)))
     assert cli_main(["synth", "--from-json", str(results), "--out", str(out)]) == 0
     assert "k-lane dot-product PEs" not in out.read_text()
+
+
+def test_dot_section_alone_and_spliced(tmp_path):
+    """--dot-section renders only the k-lane comparison between markers, and
+    --update-docs splices it into the report (before the caveats; replacing
+    an earlier one)."""
+    import json
+
+    from scripts.synth_report import DOT_BEGIN, DOT_END, splice_dot_section
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"designs": {}, "dot": _fake_dot()}))   # as --dot-section saves it
+    out = tmp_path / "dot.md"
+    assert cli_main(["synth", "--from-json", str(results), "--dot-section", "--out",
+                     str(out)]) == 0
+    section = out.read_text()
+    assert section.startswith(DOT_BEGIN) and section.rstrip().endswith(DOT_END)
+    assert "| INT8 x INT8 | 1.82x | >= 2.0x | **not met** |" in section
+    doc = "# Report\n\ntext\n\n## Caveats\n\n- one\n"
+    once = splice_dot_section(doc, section)
+    assert once.index(DOT_BEGIN) < once.index("## Caveats") and once.endswith("- one\n")
+    again = splice_dot_section(once, section.replace("1.82x", "9.99x"))
+    assert again.count(DOT_BEGIN) == 1 and "9.99x" in again and "1.82x" not in again
+
+
+def test_dot_section_refuses_other_selections(capsys):
+    assert cli_main(["synth", "--dot-section", "--quick", "--out", "/tmp/x.md"]) == 2
+    assert "--dot-section" in capsys.readouterr().err

@@ -217,6 +217,11 @@ CATALOGUE = [
       "read_row + 1",
       "row pointer does not wrap at R-1; only a non-power-of-two R shows it (issue 17)",
       ("tests:array", "verif:array")),
+    M("drain_overflow_columns_reversed", "drain", "self.o.payload.overflow[c].eq(",
+      "self.o.payload.overflow[C - 1 - c].eq(",
+      "the output's overflow bits leave in reversed column order; the directed overflow "
+      "test's asymmetric pattern shows it (issue 17; was a Verilog-text mutant)",
+      ("tests:array", "verif:array")),
     M("drain_last_flag", "drain", "self.o.payload.last.eq(read_row == R - 1)",
       "self.o.payload.last.eq(read_row == 0)", "last on row 0"),
     M("drain_load_ignores_ready", "drain",
