@@ -8,12 +8,13 @@ carry it over unchanged.
 
 from __future__ import annotations
 
-__all__ = ["ONCHIP_SR", "QUANT_UNIT", "splice", "kept"]
+__all__ = ["ONCHIP_SR", "QUANT_UNIT", "DOT_BASELINES", "splice", "kept"]
 
 # (begin, end).  A begin marker is found by this prefix; the page's marker goes on
 # to name the command that writes the section.
 ONCHIP_SR = ("<!-- onchip-sr: begin", "<!-- onchip-sr: end -->")      # docs/results.md
 QUANT_UNIT = ("<!-- quant-unit: begin", "<!-- quant-unit: end -->")   # docs/hardware-cost.md
+DOT_BASELINES = ("<!-- dot-baselines: begin", "<!-- dot-baselines: end -->")   # docs/hardware-cost.md
 
 
 def splice(doc: str, section: str, markers: tuple[str, str], before: str | None = None) -> str:

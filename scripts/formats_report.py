@@ -17,6 +17,7 @@ import sys
 import numpy as np
 
 from model.paths import SOURCE_ROOT
+from scripts.results_plan import SEEDS, TASK_RECIPES
 
 DOCS = SOURCE_ROOT / "docs"
 DOC = DOCS / "formats.md"
@@ -36,8 +37,6 @@ ROWS = (  # recipe, format of the hidden layers' GEMMs, end layers
     ("mxfp4", "MXFP4", "4-bit"),
     ("nvfp4-all", "NVFP4", "4-bit"),
 )
-from scripts.results_plan import SEEDS  # noqa: E402
-
 COST = "pending (hardware half)"
 
 
@@ -51,8 +50,7 @@ def load_runs(paths) -> dict:
 
 
 def _planned(task: str, recipe: str) -> bool:
-    """Whether ``make results`` runs ``recipe`` on ``task`` (scripts.results.TASK_RECIPES)."""
-    from scripts.results_plan import TASK_RECIPES
+    """Whether ``make results`` runs ``recipe`` on ``task`` (scripts.results_plan.TASK_RECIPES)."""
     return TASK_RECIPES.get(task, lambda _: True)(recipe)
 
 

