@@ -14,6 +14,13 @@ from amaranth.lib.wiring import In, Out
 __all__ = ["UartRx", "UartTx"]
 
 
+def _checked_divisor(divisor: int) -> int:
+    """Clock cycles per bit; the receiver samples mid-bit, so at least 4."""
+    if divisor < 4:
+        raise ValueError(f"UART divisor must be >= 4, got {divisor}")
+    return divisor
+
+
 class UartRx(wiring.Component):
     rx: In(1, init=1)
     data: Out(8)
@@ -21,9 +28,7 @@ class UartRx(wiring.Component):
     frame_error: Out(1)
 
     def __init__(self, divisor: int):
-        if divisor < 4:
-            raise ValueError(f"UART divisor must be >= 4, got {divisor}")
-        self.divisor = divisor
+        self.divisor = _checked_divisor(divisor)
         super().__init__()
 
     def elaborate(self, platform):
@@ -63,9 +68,7 @@ class UartTx(wiring.Component):
     tx: Out(1, init=1)
 
     def __init__(self, divisor: int):
-        if divisor < 4:
-            raise ValueError(f"UART divisor must be >= 4, got {divisor}")
-        self.divisor = divisor
+        self.divisor = _checked_divisor(divisor)
         super().__init__()
 
     def elaborate(self, platform):

@@ -21,10 +21,9 @@ from __future__ import annotations
 import logging
 import os
 import random
-import socket
 
 import cocotb
-from cocotb.triggers import ClockCycles, FallingEdge, with_timeout
+from cocotb.triggers import with_timeout
 from cocotb.clock import Clock
 from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame,
                            AxiStreamSink, AxiStreamSource)
@@ -33,6 +32,7 @@ from hw.accel import COUNTERS
 from hw.axi_regs import OFFSET, counter_registers, field_mask, field_value
 
 from .driver import job_codec, load_codec, result_codec
+from .host_server import reset_dut, socket_requests
 
 CLOCK_NS = 10
 
@@ -126,62 +126,39 @@ def _lsb(reg: str, field: str) -> int:
     return (mask & -mask).bit_length() - 1
 
 
-async def _reset(dut, cycles: int):
-    await FallingEdge(dut.clk)
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, cycles, FallingEdge)
-    dut.rst.value = 0
-
-
 @cocotb.test()
 async def serve(dut):
     params = _params()
     Clock(dut.clk, CLOCK_NS, unit="ns").start()
     host = BusHost(dut, params)
-    await _reset(dut, 4)
+    await reset_dut(dut, 4)
     await host.identify()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(os.environ["RADIX4_HOST_SOCKET"])
-    stream = sock.makefile("rw", buffering=1)
-    try:
-        for line in stream:
-            words = line.split()
-            if not words:
-                continue
-            if words[0] == "quit":
-                break
-            if words[0] == "reset":
-                await _reset(dut, int(words[1]))
-                stream.write("ok\n")
-                continue
-            if words[0] != "run":
-                stream.write(f"error unknown request {words[0]!r}\n")
-                continue
-            n_cmd, n_load, n_res, gap, stall, seed, max_cycles = map(int, words[1:8])
-            cmds = host.jobs.words_to_ints(host.jobs.from_hex(open("cmd.hex").read())) \
-                if n_cmd else []
-            beats = host.load.words_to_ints(host.load.from_hex(open("load.hex").read())) \
-                if n_load else []
-            host.pauses(gap, stall, seed)
-            # Bus overhead: a few AXI-Lite transactions per job on top of the
-            # host testbench's budget.
-            budget = (max_cycles + 400 * len(cmds)) * CLOCK_NS
-            try:
-                rows = await with_timeout(host.run_batch(cmds[:n_cmd], beats[:n_load]),
-                                          budget, "ns")
-            except cocotb.triggers.SimTimeoutError:
-                stream.write(f"timeout {max_cycles}\n")
-                continue
-            if len(rows) != n_res:
-                stream.write(f"error {len(rows)} result rows, expected {n_res}\n")
-                continue
-            if rows:
-                with open("res.hex", "wb") as f:
-                    f.write(host.res.to_hex(host.res.ints_to_words(rows)))
-            err = await host.read("ERR") & ~field_mask("ERR", "overflow")
-            await host.write("ERR", 0xFFFFFFFF)
-            counters = await host.counters()
-            stream.write("ok " + " ".join(map(str, counters + [int(err != 0)])) + "\n")
-    finally:
-        stream.close()
-        sock.close()
+    async for words, stream in socket_requests(dut):
+        if words[0] != "run":
+            stream.write(f"error unknown request {words[0]!r}\n")
+            continue
+        n_cmd, n_load, n_res, gap, stall, seed, max_cycles = map(int, words[1:8])
+        cmds = host.jobs.words_to_ints(host.jobs.from_hex(open("cmd.hex").read())) \
+            if n_cmd else []
+        beats = host.load.words_to_ints(host.load.from_hex(open("load.hex").read())) \
+            if n_load else []
+        host.pauses(gap, stall, seed)
+        # Bus overhead: a few AXI-Lite transactions per job on top of the
+        # host testbench's budget.
+        budget = (max_cycles + 400 * len(cmds)) * CLOCK_NS
+        try:
+            rows = await with_timeout(host.run_batch(cmds[:n_cmd], beats[:n_load]),
+                                      budget, "ns")
+        except cocotb.triggers.SimTimeoutError:
+            stream.write(f"timeout {max_cycles}\n")
+            continue
+        if len(rows) != n_res:
+            stream.write(f"error {len(rows)} result rows, expected {n_res}\n")
+            continue
+        if rows:
+            with open("res.hex", "wb") as f:
+                f.write(host.res.to_hex(host.res.ints_to_words(rows)))
+        err = await host.read("ERR") & ~field_mask("ERR", "overflow")
+        await host.write("ERR", 0xFFFFFFFF)
+        counters = await host.counters()
+        stream.write("ok " + " ".join(map(str, counters + [int(err != 0)])) + "\n")

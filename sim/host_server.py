@@ -31,11 +31,36 @@ from cocotb.triggers import ClockCycles, FallingEdge, First, ReadOnly, RisingEdg
 from hw.accel import COUNTERS
 
 
-async def _reset(dut, cycles):
+async def reset_dut(dut, cycles):
     await FallingEdge(dut.clk)
     dut.rst.value = 1
     await ClockCycles(dut.clk, cycles, FallingEdge)
     dut.rst.value = 0
+
+
+async def socket_requests(dut):
+    """The driver's requests on ``RADIX4_HOST_SOCKET``, as ``(words, stream)``
+    per line, until ``quit`` or EOF.  Blank lines are skipped and ``reset N``
+    (N cycles of reset, answered ``ok``) is handled here; a reply to any other
+    request goes to ``stream``.  Shared by this server and ``sim.axi_server``."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(os.environ["RADIX4_HOST_SOCKET"])
+    stream = sock.makefile("rw", buffering=1)
+    try:
+        for line in stream:
+            words = line.split()
+            if not words:
+                continue
+            if words[0] == "quit":
+                break
+            if words[0] == "reset":
+                await reset_dut(dut, int(words[1]))
+                stream.write("ok\n")
+                continue
+            yield words, stream
+    finally:
+        stream.close()
+        sock.close()
 
 
 async def serve_requests(dut, requests: dict[str, tuple[str, ...]],
@@ -49,58 +74,42 @@ async def serve_requests(dut, requests: dict[str, tuple[str, ...]],
     Shared by this server and ``sim.quant_server`` (the tile with the unit).
     """
     all_ports = list(dict.fromkeys(p for names in requests.values() for p in names))
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(os.environ["RADIX4_HOST_SOCKET"])
-    stream = sock.makefile("rw", buffering=1)
-    await _reset(dut, 4)
+    await reset_dut(dut, 4)
     go = 0
-    try:
-        for line in stream:
-            words = line.split()
-            if not words:
-                continue
-            if words[0] == "quit":
-                break
-            if words[0] == "reset":
-                await _reset(dut, int(words[1]))
-                stream.write("ok\n")
-                continue
-            names = requests.get(words[0])
-            if names is None:
-                stream.write(f"error unknown request {words[0]!r}\n")
-                continue
-            values = list(map(int, words[1:]))
-            counts = dict(zip(names, values))
-            gap, stall, seed, max_cycles = values[len(names):len(names) + 4]
-            # Drive between rising edges: the next rising edge is the
-            # clearing edge (``start``), on every simulator.
-            await FallingEdge(dut.clk)
-            for port in all_ports:
-                getattr(dut, port).value = counts.get(port, 0)
-            dut.gap_permille.value = gap
-            dut.stall_permille.value = stall
-            dut.seed.value = seed
-            go ^= 1
-            dut.go.value = go
-            await RisingEdge(dut.clk)
-            await ReadOnly()            # done of the last batch dropped on this edge
-            if int(dut.done.value):
-                stream.write("error done did not drop on the clearing edge\n")
-                continue
-            finished = RisingEdge(dut.done)
-            # A Timer, not ClockCycles: counting cycles would call Python on
-            # every clock edge; the testbench clock has a 10 ns period.
-            waited = await First(finished, Timer(10 * max_cycles, unit="ns"))
-            if waited is not finished:
-                stream.write(f"timeout {max_cycles}\n")
-                continue
-            # Sample once every update of the done edge has settled (see above).
-            await ReadOnly()
-            reply = [int(getattr(dut, name).value) for name in (*COUNTERS, *status)]
-            stream.write("ok " + " ".join(map(str, reply)) + "\n")
-    finally:
-        stream.close()
-        sock.close()
+    async for words, stream in socket_requests(dut):
+        names = requests.get(words[0])
+        if names is None:
+            stream.write(f"error unknown request {words[0]!r}\n")
+            continue
+        values = list(map(int, words[1:]))
+        counts = dict(zip(names, values))
+        gap, stall, seed, max_cycles = values[len(names):len(names) + 4]
+        # Drive between rising edges: the next rising edge is the
+        # clearing edge (``start``), on every simulator.
+        await FallingEdge(dut.clk)
+        for port in all_ports:
+            getattr(dut, port).value = counts.get(port, 0)
+        dut.gap_permille.value = gap
+        dut.stall_permille.value = stall
+        dut.seed.value = seed
+        go ^= 1
+        dut.go.value = go
+        await RisingEdge(dut.clk)
+        await ReadOnly()            # done of the last batch dropped on this edge
+        if int(dut.done.value):
+            stream.write("error done did not drop on the clearing edge\n")
+            continue
+        finished = RisingEdge(dut.done)
+        # A Timer, not ClockCycles: counting cycles would call Python on
+        # every clock edge; the testbench clock has a 10 ns period.
+        waited = await First(finished, Timer(10 * max_cycles, unit="ns"))
+        if waited is not finished:
+            stream.write(f"timeout {max_cycles}\n")
+            continue
+        # Sample once every update of the done edge has settled (see above).
+        await ReadOnly()
+        reply = [int(getattr(dut, name).value) for name in (*COUNTERS, *status)]
+        stream.write("ok " + " ".join(map(str, reply)) + "\n")
 
 
 @cocotb.test()
