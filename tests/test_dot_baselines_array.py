@@ -15,6 +15,38 @@ from scripts.measure_dot_baselines import array_config
 from verif.kit.sim_stream import stream_get, stream_put
 
 
+def _two_gemms(dut, a, b, lanes: int, bits: int, limit: int) -> list[list[int]]:
+    """Stream the GEMM ``a @ b`` (codes of ``bits`` bits; K a multiple of
+    ``lanes``) through ``dut`` twice back to back; the 32-bit words of every
+    result row, in arrival order."""
+    rows, cols = a.shape[0], b.shape[1]
+    beats = a.shape[1] // lanes
+    mask = (1 << bits) - 1
+
+    def pack(values):
+        return sum((int(v) & mask) << (bits * i) for i, v in enumerate(values))
+
+    got = []
+
+    async def bench(ctx):
+        for _ in range(2):
+            for t in range(beats):
+                ks = slice(t * lanes, (t + 1) * lanes)
+                await stream_put(ctx, dut.i, {
+                    "a": pack(a[:, ks].ravel()),        # row r: lanes t*k .. t*k+k-1
+                    "b": pack(b[ks, :].T.ravel()),      # column c likewise
+                    "first": int(t == 0), "last": int(t == beats - 1)})
+        for _ in range(2 * rows):
+            row = await stream_get(ctx, dut.o, limit=limit)
+            got.append([(row.data >> (32 * c)) & 0xFFFFFFFF for c in range(cols)])
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return got
+
+
 def test_int8_dot_array_gemm():
     rows, cols, lanes, K = 2, 3, 2, 7            # K padded to 8: 4 beats
     cfg = DatapathConfig(rows=rows, cols=cols, acc_width=32, lanes=lanes, pe_latency=3)
@@ -28,29 +60,7 @@ def test_int8_dot_array_gemm():
     pad = -K % lanes
     ap = np.pad(a, ((0, 0), (0, pad)))
     bp = np.pad(b, ((0, pad), (0, 0)))
-    beats = ap.shape[1] // lanes
-
-    def pack(values):
-        return sum((int(v) & 0xFF) << (8 * i) for i, v in enumerate(values))
-
-    got = []
-
-    async def bench(ctx):
-        for jobs in range(2):                      # two GEMMs back to back
-            for t in range(beats):
-                ks = slice(t * lanes, (t + 1) * lanes)
-                await stream_put(ctx, dut.i, {
-                    "a": pack(ap[:, ks].ravel()),        # row r: lanes t*k .. t*k+k-1
-                    "b": pack(bp[ks, :].T.ravel()),      # column c likewise
-                    "first": int(t == 0), "last": int(t == beats - 1)})
-        for _ in range(2 * rows):
-            row = await stream_get(ctx, dut.o, limit=200)
-            got.append([(row.data >> (32 * c)) & 0xFFFFFFFF for c in range(cols)])
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    got = _two_gemms(dut, ap, bp, lanes, 8, limit=200)
     want = [[int8_dot(a[r], b[:, c], lanes)[0] & 0xFFFFFFFF for c in range(cols)]
             for r in range(rows)]
     assert want == ((a @ b) & 0xFFFFFFFF).tolist()
@@ -72,27 +82,6 @@ def test_fp_dot_array_gemm(cls, fmt, bits):
     a = rng.integers(0, 1 << bits, (rows, K)) & ~(1 << (bits - 2))    # finite, wide range
     b = rng.integers(0, 1 << bits, (K, cols)) & ~(1 << (bits - 2))
     a[0, 0], b[0, 0] = 1, 1 << (bits - 1)                              # a subnormal, -0
-    beats = K // lanes
-
-    def pack(values):
-        return sum(int(v) << (bits * i) for i, v in enumerate(values))
-
-    got = []
-
-    async def bench(ctx):
-        for _ in range(2):
-            for t in range(beats):
-                ks = slice(t * lanes, (t + 1) * lanes)
-                await stream_put(ctx, dut.i, {"a": pack(a[:, ks].ravel()),
-                                              "b": pack(b[ks, :].T.ravel()),
-                                              "first": int(t == 0), "last": int(t == beats - 1)})
-        for _ in range(2 * rows):
-            row = await stream_get(ctx, dut.o, limit=300)
-            got.append([(row.data >> (32 * c)) & 0xFFFFFFFF for c in range(cols)])
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    got = _two_gemms(dut, a, b, lanes, bits, limit=300)
     want = [[fp_dot(a[r], b[:, c], fmt, lanes)[0] for c in range(cols)] for r in range(rows)]
     assert got == want + want
