@@ -15,9 +15,8 @@ spread over the whole array's width, so its load enable must not be a deep
 function with one driver.  ``head_ready`` (the row the pointer is at is
 readable) is a register computed a cycle ahead, and each column's group of
 output flip-flops loads under its own enable ``head & (~valid | o.ready)``
-from its own replicated copies of ``head_ready``, ``o.valid``, the row
-pointer and the ready bits (``hw.replica``), each copy advanced by its own
-next-state logic.
+from its own replicated copies of ``head_ready``, ``o.valid`` and the row
+pointer (``hw.replica``).
 """
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal
@@ -66,7 +65,6 @@ class Drain(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         R, C, W = self.rows, self.cols, self.acc_width
-        # The master pointer state: o.valid, o.row, o.last and final_read.
         row_ready = Signal(R)       # row r readable, not yet read
         read_row = Signal(range(R)) if R > 1 else Const(0, 1)
         # head_ready == row_ready[read_row], kept in a register of its own
@@ -78,47 +76,7 @@ class Drain(wiring.Component):
             read_now.eq(head_ready & (~self.o.valid | self.o.ready)),
             self.final_read.eq(read_now & (read_row == R - 1)),
         ]
-        self._advance(m, row_ready, read_row, head_ready, read_now)
 
-        # The output register, one group per column.  Each group loads under
-        # its own copy of the enable, built from its own copies (hw.replica)
-        # of the whole pointer state (ready bits, row pointer, head_ready,
-        # o.valid), each advanced by its own next-state logic from ``done``
-        # and o.ready: no net fans out to every output flip-flop across the
-        # array, and no next-state cone feeds every column (docs/timing.md).
-        for c in range(C):
-            ready_c = replica(R, f"row_ready_c{c}")
-            head_c = replica(1, f"head_ready_c{c}")
-            valid_c = replica(1, f"valid_c{c}")
-            row_c = replica(len(read_row), f"read_row_c{c}") if R > 1 else read_row
-            load_c = head_c & (~valid_c | self.o.ready)
-            self._advance(m, ready_c, row_c, head_c, load_c)
-            with m.If(load_c):
-                m.d.sync += [
-                    self.o.payload.data[c * W:(c + 1) * W].eq(
-                        _row_mux([self.data[r][c * W:(c + 1) * W] for r in range(R)])[row_c]),
-                    self.o.payload.overflow[c].eq(
-                        _row_mux([self.overflow[r][c] for r in range(R)])[row_c]),
-                    valid_c.eq(1),
-                ]
-            with m.Elif(self.o.ready):
-                m.d.sync += valid_c.eq(0)
-
-        with m.If(read_now):
-            m.d.sync += [
-                self.o.payload.row.eq(read_row),
-                self.o.payload.last.eq(read_row == R - 1),
-                self.o.valid.eq(1),
-            ]
-        with m.Elif(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
-        return m
-
-    def _advance(self, m, row_ready, read_row, head_ready, read_now):
-        """Next state of one copy of the pointer state: ready bits (set by
-        ``done``, the row read this cycle cleared), the row pointer (wraps at
-        R - 1) and ``head_ready`` (the next pointer's row readable next cycle)."""
-        R = self.rows
         ready_next = Signal(R)
         for r in range(R):
             m.d.comb += ready_next[r].eq(
@@ -131,3 +89,36 @@ class Drain(wiring.Component):
         m.d.sync += [row_ready.eq(ready_next), head_ready.eq(head_next)]
         if R > 1:
             m.d.sync += read_row.eq(read_row_next)
+
+        # The output register, one group per column.  Each group loads under
+        # its own copy of the enable, built from its own copies (hw.replica)
+        # of head_ready, o.valid and the row pointer: no net fans out to
+        # every output flip-flop across the array (docs/timing.md).
+        for c in range(C):
+            head_c = replica(1, f"head_ready_c{c}")
+            valid_c = replica(1, f"valid_c{c}")
+            row_c = replica(len(read_row), f"read_row_c{c}") if R > 1 else read_row
+            load_c = head_c & (~valid_c | self.o.ready)
+            m.d.sync += head_c.eq(head_next)
+            with m.If(load_c):
+                m.d.sync += [
+                    self.o.payload.data[c * W:(c + 1) * W].eq(
+                        _row_mux([self.data[r][c * W:(c + 1) * W] for r in range(R)])[row_c]),
+                    self.o.payload.overflow[c].eq(
+                        _row_mux([self.overflow[r][c] for r in range(R)])[row_c]),
+                    valid_c.eq(1),
+                ]
+            with m.Elif(self.o.ready):
+                m.d.sync += valid_c.eq(0)
+            if R > 1:
+                m.d.sync += row_c.eq(read_row_next)
+
+        with m.If(read_now):
+            m.d.sync += [
+                self.o.payload.row.eq(read_row),
+                self.o.payload.last.eq(read_row == R - 1),
+                self.o.valid.eq(1),
+            ]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        return m

@@ -359,9 +359,9 @@ def test_reset_with_results_pending_then_next_gemm_is_exact(stall_after_reset):
     GEMM must stream through (a ``results_pending`` that survived reset would
     hold its last beat forever).  ``stall_after_reset``: the consumer stays
     stalled after the reset until the fresh GEMM's rows are all readable, so
-    a drain column whose copy of the ready bits survived the reset loads a
-    stale row it cannot give back (with the consumer ready it would catch
-    up unseen)."""
+    a replicated copy of the drain's pointer state that survived the reset
+    would load a stale row it cannot give back (with the consumer ready it
+    would catch up unseen; docs/timing.md, per-column drain state)."""
     from amaranth.hdl import ClockDomain, Module
     rows, cols, width = 3, 2, 18
     rng = np.random.default_rng(17)

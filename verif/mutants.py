@@ -239,12 +239,10 @@ CATALOGUE = [
       "rows pending at reset come out after it (issue 17: reset of pending results; only "
       "seen with the next GEMM's row 0 readable behind a held last row)",
       ("tests:array", "verif:array")),
-    M("drain_column_ready_survives_reset", "drain",
-      'ready_c = replica(R, f"row_ready_c{c}")',
-      'ready_c = replica(R, f"row_ready_c{c}", reset_less=True)',
-      "a column's copy of the ready bits keeps rows pending at reset: its words leave "
-      "out of step with the master's row pointer (only with the consumer stalled across "
-      "the reset: tests/test_array.py's directed reset test)", ("tests:array",)),
+    M("drain_column_row_late", "drain", "m.d.sync += row_c.eq(read_row_next)",
+      "m.d.sync += row_c.eq(read_row)",
+      "a column's copy of the row pointer lags the pointer by a cycle (wrong row's words)",
+      ("tests:array", "verif:array")),
     M("drain_head_behind", "drain",
       "head_next = _row_mux([ready_next[r] for r in range(R)])[read_row_next]",
       "head_next = _row_mux([ready_next[r] for r in range(R)])[read_row]",
