@@ -21,7 +21,7 @@ field of this beat's block: ``d`` low, ``m`` above it; widths from
 ``overflow`` out.
 """
 
-from amaranth.hdl import Mux, Signal, signed, unsigned  # no __future__ annotations: Amaranth reads them
+from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned  # no __future__ annotations: Amaranth reads them
 
 from model.block_formats import ELEMENT
 from model.block_hw import BLOCK_ACC_WIDTH, LANE_PRODUCT_MAX, hw_format
@@ -54,25 +54,23 @@ class BlockDotPE(DotBaselinePE):
             cls.a_scale_width = cls.b_scale_width = hwf.scale_width
             cls.scale_stages = 2 if hwf.m_bits else 1
 
-    def _magnitude(self, m, code, name):
-        """The E2M1 code's integer magnitude (the format table's) and sign."""
-        mag = Signal(range(max(_MAGNITUDES) + 1), name=f"{name}_mag")
-        with m.Switch(code[:_CODE_BITS - 1]):
-            for c, v in enumerate(_MAGNITUDES):
-                with m.Case(c):
-                    m.d.comb += mag.eq(v)
-        return mag, code[_CODE_BITS - 1]
-
     def front(self, m):
+        """Per lane: the product's magnitude from a table of the two codes'
+        magnitude bits (a 6-input function per bit: a multiplier's carry
+        chains here were the PE's critical path), negated when the signs differ."""
         groups = []
         for lane in range(self.lanes):
-            mag_a, sign_a = self._magnitude(m, self.a[lane], f"a{lane}")
-            mag_b, sign_b = self._magnitude(m, self.b[lane], f"b{lane}")
-            product = Signal(unsigned(8), name=f"mag_{lane}")
-            m.d.comb += product.eq(mag_a * mag_b)
+            a, b = self.a[lane], self.b[lane]
+            field = _CODE_BITS - 1
+            product = Signal(range(LANE_PRODUCT_MAX + 1), name=f"mag_{lane}")
+            with m.Switch(Cat(a[:field], b[:field])):
+                for ca, va in enumerate(_MAGNITUDES):
+                    for cb, vb in enumerate(_MAGNITUDES):
+                        with m.Case(ca | cb << field):
+                            m.d.comb += product.eq(va * vb)
             pp = Signal(signed(signed_width(-LANE_PRODUCT_MAX, LANE_PRODUCT_MAX)),
                         name=f"pp_{lane}")
-            m.d.sync += pp.eq(Mux(sign_a ^ sign_b, -product, product))
+            m.d.sync += pp.eq(Mux(a[field] ^ b[field], -product, product))
             groups.append(([Term(pp, -LANE_PRODUCT_MAX, LANE_PRODUCT_MAX)], []))
         return groups, {}
 
@@ -107,8 +105,24 @@ class BlockDotPE(DotBaselinePE):
             group, shift = Term(scaled, lo, hi), shift_1
         lo, hi = group.lo << (2 * hwf.window), group.hi << (2 * hwf.window)
         shifted = Signal(signed(signed_width(lo, hi)), name="shifted")
-        m.d.sync += shifted.eq(group.value << shift)
+        m.d.sync += shifted.eq(_shift_left(m, group.value, shift, len(shifted)))
         return Term(shifted, lo, hi)
+
+
+def _shift_left(m, value, amount, width: int):
+    """``value << amount`` in ``width`` signed bits, one 2:1 multiplexer level
+    per bit of ``amount`` (what Yosys builds for a variable ``<<`` too; this
+    way every level has one width, and the Verilog lints clean)."""
+    cur = Signal(signed(width), name="shift_in")
+    m.d.comb += cur.eq(value)
+    for j in range(len(amount)):
+        step = 1 << j
+        nxt = Signal(signed(width), name=f"shift_l{j}")
+        moved = Cat(Const(0, step), cur[:width - step]).as_signed() if step < width \
+            else Const(0, signed(width))
+        m.d.comb += nxt.eq(Mux(amount[j], moved, cur))
+        cur = nxt
+    return cur
 
 
 class Mxfp4DotPE(BlockDotPE):
