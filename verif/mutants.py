@@ -180,8 +180,9 @@ CATALOGUE = [
       "piece = b[i:i + _SLICE]", "INT8 B's top slice zero-extended (B read as unsigned)",
       BASE_LAYERS),
     # ---- the block-scaled PEs (issue 25 item 3) ----------------------------------
-    M("blockpe_scale_factor", "block_dot_pe", "m.d.sync += factor.eq(ma * mb)",
-      "m.d.sync += factor.eq(ma * ma)", "NVFP4: A's scale significand used for B's too"),
+    M("blockpe_scale_factor", "block_dot_pe", 'for name, value in (("ma", ma), ("mb", mb)):',
+      'for name, value in (("ma", ma), ("mb", ma)):',
+      "NVFP4: A's scale significand used for B's too"),
     M("blockpe_shift_amount", "block_dot_pe", "shift.eq(2 * hwf.window - da - db)",
       "shift.eq(2 * hwf.window - da - da)", "B's scale exponent ignored (A's twice)"),
     M("blockpe_lane_order", "block_dot_pe", "a, b = self.a[lane], self.b[lane]",
