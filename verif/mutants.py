@@ -37,6 +37,10 @@ SELECTIONS = {
     # The k-lane baselines of the cost report (hw/baselines/int8_dot.py,
     # fp_dot.py, dot_base.py) against model/dot_baselines.py, Amaranth simulation.
     "tests:dot_baselines": ["tests/test_dot_baselines_rtl.py", "-m", "not slow"],
+    # The block-scaled PEs (hw/block_dot_pe.py) against model/block_hw.py's beat
+    # reference, and the array carrying their scale fields (issue 25 item 3).
+    "tests:block_pe": ["tests/test_block_dot_pe.py"],
+    "tests:block_array": ["tests/test_block_array.py"],
     # The AXI shell (hw/axi_*.py): its cocotbext-axi bench on Icarus, and the
     # table-driven CSR decode in Amaranth simulation.
     "verif:axi": ["verif/test_axi.py", "-k", "icarus"],
@@ -56,7 +60,7 @@ DEFAULT_LAYER = {"pe": "tests:pe", "product": "tests:pe", "product_pipeline": "t
                  "accel": "tests:tile", "tile_quant": "tests:quant_tile", "quant_unit": "tests:quant",
                  "dot_pe": "tests:dot_pe", "dot_rows": "tests:dot_pe", "adder_tree": "tests:dot_pe",
                  "axi_shell": "verif:axi", "axi_lite": "verif:axi", "axi_csr": "tests:axi",
-                 "replica": "tests:replica"}
+                 "replica": "tests:replica", "block_dot_pe": "tests:block_pe"}
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,20 @@ CATALOGUE = [
       "piece = b[i:i + _SLICE].as_signed() if top else b[i:i + _SLICE]",
       "piece = b[i:i + _SLICE]", "INT8 B's top slice zero-extended (B read as unsigned)",
       BASE_LAYERS),
+    # ---- the block-scaled PEs (issue 25 item 3) ----------------------------------
+    M("blockpe_scale_factor", "block_dot_pe", "m.d.sync += factor.eq(ma * mb)",
+      "m.d.sync += factor.eq(ma * ma)", "NVFP4: A's scale significand used for B's too"),
+    M("blockpe_shift_amount", "block_dot_pe", "shift.eq(2 * hwf.window - da - db)",
+      "shift.eq(2 * hwf.window - da - da)", "B's scale exponent ignored (A's twice)"),
+    M("blockpe_lane_order", "block_dot_pe",
+      'self._magnitude(m, self.b[lane], f"b{lane}")',
+      'self._magnitude(m, self.b[(lane + 1) % self.lanes], f"b{lane}")',
+      "lane order: lane i's A multiplied by lane i+1's B"),
+    M("blockpe_sign", "block_dot_pe", "Mux(sign_a ^ sign_b, -product, product)",
+      "Mux(sign_a, -product, product)", "B's sign ignored"),
+    M("array_side_operand_skew", "skew", 'flat[width * i:width * (i + 1)], i, f"{side}_skew_{i}"',
+      'flat[width * i:width * (i + 1)], i + 1, f"{side}_skew_{i}"',
+      "a scale field one beat late against its codes", ("tests:block_array",)),
     # ---- the array and driver with k-lane PEs (issue 27 item 2) -----------------
     M("array_lane_order", "array", "skew.a.eq(held.a),",
       "skew.a.eq(sum(held.a[sig.lane_shape.width * (r * sig.lanes + j):][:sig.lane_shape.width]"
