@@ -55,7 +55,7 @@ def default_pe_class(lanes: int):
 def input_layout(rows: int, cols: int, pe: PESignature | None = None, *,
                  lanes: int = 1) -> data.StructLayout:
     """One input beat: R A operands, C B operands, the side operands of a PE
-    that has them, the selects, first and last (widths: the PE's signature
+    that has them, the selects (of a PE that has them), first and last (widths: the PE's signature
     ``pe``; default the radix-4 PE's of ``lanes`` lanes).  PE row r's ``k``
     codes are A lanes ``r*k .. r*k + k - 1`` (lane 0 of the PE, the lowest K
     of the group, lowest).  Side operands (``a_scale``: R fields, row r at
@@ -66,10 +66,7 @@ def input_layout(rows: int, cols: int, pe: PESignature | None = None, *,
     for side, operand in SIDE_OPERANDS.items():
         if pe.side_width(side):
             fields[side] = (rows if operand == "a" else cols) * pe.side_width(side)
-    return data.StructLayout({
-        **fields,
-        "a_fmt": pe.a_select_width, "b_fmt": pe.b_select_width, "first": 1, "last": 1,
-    })
+    return data.StructLayout({**fields, **pe.selects(), "first": 1, "last": 1})
 
 
 class SystolicArray(wiring.Component):
@@ -125,7 +122,7 @@ class SystolicArray(wiring.Component):
         with m.If(self.i.valid & self.i.ready):
             # The control fields here; the operand lanes below.
             m.d.sync += [getattr(held, f).eq(getattr(self.i.payload, f))
-                         for f in ("a_fmt", "b_fmt", "first", "last")]
+                         for f in (*sig.selects(), "first", "last")]
             m.d.sync += held_full.eq(1)
         with m.Elif(issue):
             m.d.sync += held_full.eq(0)
@@ -168,8 +165,7 @@ class SystolicArray(wiring.Component):
             skew.ctrl.valid.eq(issue),
             skew.ctrl.first.eq(held.first),
             skew.ctrl.last.eq(held.last),
-            skew.ctrl.a_fmt.eq(held.a_fmt),
-            skew.ctrl.b_fmt.eq(held.b_fmt),
+            *(getattr(skew.ctrl, f).eq(getattr(held, f)) for f in sig.selects()),
         ]
         m.d.comb += [
             grid.row_a.eq(skew.row_a),

@@ -124,7 +124,7 @@ class PEGrid(wiring.Component):
                 pe = self.cells[r][c]
                 m.submodules[f"pe_{r}_{c}"] = pe
                 drive = {**a_from_left, **b_from_above[c],
-                         "a_fmt": ctrl[c].a_fmt, "b_fmt": ctrl[c].b_fmt,
+                         **{f: getattr(ctrl[c], f) for f in sig.selects()},
                          "valid": ctrl[c].valid, "clear": ctrl[c].valid & ctrl[c].first}
                 # Every input of the PE's signature, and only those.
                 m.d.comb += [getattr(pe, name).eq(drive[name])

@@ -110,6 +110,13 @@ class PESignature(wiring.Signature):
     def acc_width(self) -> int:
         return self.acc_shape.width
 
+    def selects(self) -> dict:
+        """The format selects this PE has (``a_fmt``/``b_fmt`` -> width; a
+        PE with one format per side has none, and the array's layouts then
+        leave them out rather than carry zero-width fields)."""
+        return {name: width for name, width in (("a_fmt", self.a_select_width),
+                                                ("b_fmt", self.b_select_width)) if width}
+
     def side_width(self, name: str) -> int:
         """Bits of side operand ``name`` (``a_scale``/``b_scale``; 0: absent)."""
         return {"a_scale": self.a_scale_width, "b_scale": self.b_scale_width}[name]

@@ -220,7 +220,8 @@ class DatapathConfig:
         allowed, latency = pe_latencies(self.lanes, self.pe), self.pe_latency
         if isinstance(latency, bool) or latency not in allowed:
             what = f" for {self.lanes} lanes" if self.lanes != 1 else ""
-            what += f" of the {self.pe} PE" if self.pe != DEFAULT_PE else ""
+            if self.pe != DEFAULT_PE:
+                what += f" {'of' if what else 'for'} the {self.pe} PE"
             raise ConfigError("pe_latency", f"must be one of {', '.join(map(str, allowed))}"
                                             f"{what}, got {latency!r}")
         object.__setattr__(self, "pe_latency", int(latency))
