@@ -57,13 +57,10 @@ def _k_bits(depth: int) -> int:
 
 
 def job_layout(depth: int, pe: PESignature | None = None) -> data.StructLayout:
-    """A command: ``k`` beats, the selects (widths: the PE's signature ``pe``),
-    ``accumulate``, ``emit``."""
+    """A command: ``k`` beats, the selects of a PE that has them (widths: the
+    PE's signature ``pe``), ``accumulate``, ``emit``."""
     pe = pe or default_pe_signature()
-    return data.StructLayout({
-        "k": _k_bits(depth), "a_fmt": pe.a_select_width, "b_fmt": pe.b_select_width,
-        "accumulate": 1, "emit": 1,
-    })
+    return data.StructLayout({"k": _k_bits(depth), **pe.selects(), "accumulate": 1, "emit": 1})
 
 
 # Fields of the array's input beat that come from the job's command word,
@@ -206,8 +203,8 @@ class AcceleratorTile(wiring.Component):
         beat_first = Signal()
         beat_last = Signal()
         beat_job_end = Signal()   # the beat in hand is its job's final beat
-        beat_a_fmt = Signal(pe.a_select_width)
-        beat_b_fmt = Signal(pe.b_select_width)
+        beat_selects = {name: Signal(width, name=f"beat_{name}")
+                        for name, width in pe.selects().items()}
         advance = Signal()
         take = Signal()
         m.d.comb += [
@@ -222,8 +219,7 @@ class AcceleratorTile(wiring.Component):
                 beat_first.eq((seq_ptr == 0) & ~cur_job.accumulate),
                 beat_last.eq((seq_ptr == cur_last) & cur_job.emit),
                 beat_job_end.eq(seq_ptr == cur_last),
-                beat_a_fmt.eq(cur_job.a_fmt),
-                beat_b_fmt.eq(cur_job.b_fmt),
+                *(sel.eq(getattr(cur_job, name)) for name, sel in beat_selects.items()),
             ]
         with m.If(take):
             m.d.sync += seq_ptr.eq(seq_ptr + 1)
@@ -243,8 +239,7 @@ class AcceleratorTile(wiring.Component):
             arr.i.valid.eq(beat_valid),
             *(getattr(arr.i.payload, name).eq(getattr(rd.data, name))
               for name, _ in load_layout(R, C, pe)),
-            arr.i.payload.a_fmt.eq(beat_a_fmt),
-            arr.i.payload.b_fmt.eq(beat_b_fmt),
+            *(getattr(arr.i.payload, name).eq(sel) for name, sel in beat_selects.items()),
             arr.i.payload.first.eq(beat_first),
             arr.i.payload.last.eq(beat_last),
             self.idle.eq(~loading & ~bank_full[0] & ~bank_full[1] & ~beat_valid),

@@ -190,7 +190,7 @@ def _job_fields(plan: TilePlan, jobs: list, codec: LayoutCodec) -> dict:
               "emit": np.array([j.emit for j in jobs], bool)}
     # The format selects, where the PE has them (a block-scaled PE has none).
     for select, fmt in (("a_fmt", plan.a_fmt), ("b_fmt", plan.b_fmt)):
-        if codec.field(select).width:
+        if select in codec.fields:
             fields[select] = FORMATS[fmt].hw_code
     return fields
 

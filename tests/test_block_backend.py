@@ -79,9 +79,11 @@ def test_block_plan_puts_each_code_and_scale_in_its_lane(fmt, lanes):
                 assert scales[t, g, r] == hwf.pack_scale(lines.m[line, kb], lines.d[line, kb])
             else:
                 assert not codes[t, g, r].any() and scales[t, g, r] == 0
-    assert job_codec(16, fmt).field("a_fmt").width == 0     # no format selects
-    assert [(j.k0, j.k1, j.accumulate, j.emit) for j in plan.jobs[:2]] == \
-        [(0, 16, False, False), (16, min(32, plan.beats), True, plan.beats <= 32)]
+    assert set(job_codec(16, fmt).fields) == {"k", "accumulate", "emit"}   # no selects
+    chain = [(k0, min(k0 + 16, plan.beats)) for k0 in range(0, plan.beats, 16)]
+    assert [(j.k0, j.k1, j.accumulate, j.emit) for j in plan.jobs[:len(chain)]] == \
+        [(k0, k1, k0 > 0, k1 == plan.beats) for k0, k1 in chain]
+    assert len(plan.jobs) == len(chain) * len(plan.tiles)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
