@@ -85,3 +85,20 @@ def test_fp_dot_array_gemm(cls, fmt, bits):
     got = _two_gemms(dut, a, b, lanes, bits, limit=300)
     want = [[fp_dot(a[r], b[:, c], fmt, lanes)[0] for c in range(cols)] for r in range(rows)]
     assert got == want + want
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["int8", "fp8", "fp16"])
+def test_baseline_array_verilog_is_lint_clean(kind):
+    """The baseline arrays' Verilog passes ``verilator --lint-only -Wall`` with
+    the project's waivers (2x2, 2 lanes: the same generator and PE code as
+    the 8x8 arrays of the cost comparison)."""
+    from amaranth.back import verilog
+
+    from hw.pe_kinds import pe_class_for
+    from verif.lint import lint_verilog
+    cls = pe_class_for(kind, 2)
+    cfg = array_config(kind, 2, cls.default_latency(2), rows=2, cols=2)
+    text = verilog.convert(SystolicArray(config=cfg, pe_class=cls), name="top", emit_src=False)
+    result = lint_verilog(text, "top")
+    assert result.returncode == 0, result.stderr[-3000:]
