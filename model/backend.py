@@ -38,24 +38,12 @@ import numpy as np
 from .block_backend import is_block_pe
 from .config import DatapathConfig
 from .formats import checked_value
-from .gemm import exact_matmul, prefix_overflow
+from .gemm import GemmOverflowError, exact_matmul, prefix_overflow
 from .hw_vocab import hardware_orientation, side_formats
 from .quant import WIDE_FORMATS, decompose
 
 __all__ = ["GemmBackend", "GemmOverflowError", "Backend", "BackendWrapper", "GoldenBackend",
            "CheckedGemm", "GemmPart", "check_gemm", "datapath_formats"]
-
-
-class GemmOverflowError(ArithmeticError):
-    """An output's running sum left the ACC_WIDTH-bit accumulator range."""
-
-    def __init__(self, gemm_name: str, count: int, acc_width: int):
-        super().__init__(
-            f"GEMM {gemm_name!r}: {count} output(s) overflowed the "
-            f"{acc_width}-bit accumulator")
-        self.gemm_name = gemm_name
-        self.count = count
-        self.acc_width = acc_width
 
 
 # ---------------------------------------------------------------- operands

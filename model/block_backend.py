@@ -29,6 +29,7 @@ import numpy as np
 
 from .block_formats import BLOCK_FORMATS
 from .block_gemm import check_block_operands
+from .gemm import GemmOverflowError
 
 __all__ = ["is_block_pe", "check_block_pe", "block_gemm_on", "lines_at"]
 
@@ -52,7 +53,6 @@ def block_gemm_on(backend, a, b, name: str = "gemm") -> np.ndarray:
     """``a . b`` (float64, unpadded) through the hardware arithmetic on
     ``backend`` (module docstring); ``backend.last_stats`` then holds the
     GEMM's counters and ``total_stats["block_gemms"]`` counts it."""
-    from .backend import GemmOverflowError
     from .block_hw import BLOCK_ACC_WIDTH, convert, rebias
 
     fmt = check_block_pe(backend.config.pe, a, b, name)

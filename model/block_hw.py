@@ -262,7 +262,7 @@ def block_gemm_hw(a: BlockTensor, b: BlockTensor, lanes: int = 8, name: str = "g
     la, lb = rebias(a, "a", name), rebias(b, "b", name)
     acc, ovf = hw_accumulators(la, lb, lanes)
     if ovf.any():
-        from .backend import GemmOverflowError
+        from .gemm import GemmOverflowError
         raise GemmOverflowError(name, int(ovf.sum()), BLOCK_ACC_WIDTH)
     out = convert(acc, la.top, lb.top, a.tensor_scale * b.tensor_scale, a.fmt)
     return out[..., :a.shape[-2], :b.shape[-1]]
