@@ -44,8 +44,10 @@ def available_tops() -> list[str]:
     return tops
 
 
-# Tops that take any PE kind (``--pe``); the tiles are built around the radix-4 PE.
-PE_KIND_TOPS = ("pe", "array")
+# Tops that take any PE kind (``--pe``); the AXI shell is built around the
+# radix-4 PE (its registers carry the format selects).  The tile (``accel``)
+# takes any kind: the RTL backends run block-scaled GEMMs on it.
+PE_KIND_TOPS = ("pe", "array", "accel")
 
 
 def build_top(top: str, rows: int | None = None, cols: int | None = None,

@@ -33,7 +33,7 @@ def add_arguments(p):
     p.add_argument("--depth", type=int, default=None,
                    help="accel, qtile and axi only: operand beats per bank, a power of two (default 512)")
     from scripts.argtypes import add_lanes_argument, add_pe_argument, add_pe_latency_argument
-    add_pe_argument(p, "pe/array: ")
+    add_pe_argument(p, "pe/array/accel: ")
     add_pe_latency_argument(p)
     add_lanes_argument(p, "pe/array/accel/qtile: ")
     p.add_argument("--quant-lanes", type=int, default=None,

@@ -50,7 +50,7 @@ def test_verilog_block_pe_and_refusals(tmp_path, capsys):
     assert "acc_width=64 pe_latency=4 lanes=2 pe=mxfp4" in text.splitlines()[0]
     assert "a_scale" in text and "b_scale" in text and "a_fmt" not in text
     for argv, msg in [
-        (["--top", "accel", "--pe", "nvfp4"], "--pe: the accel top has no such parameter"),
+        (["--top", "axi", "--pe", "nvfp4"], "--pe: the axi top has no such parameter"),
         (["--top", "pe", "--pe", "nvfp4", "--acc-width", "32"],
          "--acc-width must be 64 for the nvfp4 PE, got 32"),
     ]:

@@ -51,6 +51,10 @@ SELECTIONS = {
     "tests:lanes": ["tests/test_array_lanes.py"],
     "verif:array_lanes": ["verif/test_array.py", "-k", "lanes and icarus and k8"],
     "driver:lanes": ["tests/test_driver_lanes.py", "-m", "not slow"],
+    # Block-scaled GEMMs through the real driver and tile (Icarus, NVFP4), and
+    # the driver's beat packing on its own (issue 25).
+    "driver:block": ["tests/test_block_rtl.py", "-m", "not slow"],
+    "driver:block_plan": ["tests/test_block_backend.py", "-k", "plan"],
     # The synthesized netlist of a small array (Yosys, PEs as black boxes):
     # replicated control and drain enables stay apart (docs/timing.md).
     "tests:replica": ["tests/test_replica.py"],
@@ -204,11 +208,22 @@ CATALOGUE = [
       "lane order: each PE's A lanes reversed on the way in (B in order)",
       ("tests:lanes", "verif:array_lanes")),
     M("driver_lane_order", "driver", ".transpose(0, 2, 1, 3)", ".transpose(0, 2, 3, 1)",
-      "driver packs A lane j of row r at j*R + r instead of r*k + j", ("driver:lanes",),
+      "driver packs lane j of row r (column c) at j*R + r instead of r*k + j", ("driver:lanes",),
       file="sim/driver.py"),
-    M("driver_pad_front", "driver", "a_pad[:m, :k] = a_nib", "a_pad[:m, kp - k:] = a_nib",
+    M("driver_pad_front", "driver", "a_lanes[:, :k] = a_nib", "a_lanes[:, kp - k:] = a_nib",
       "driver zero-pads A's K at the front, B's at the end (K not a multiple of k)",
       ("driver:lanes",), file="sim/driver.py"),
+    # ---- the driver of block-scaled GEMMs (issue 25) -----------------------------
+    M("driver_block_scale_rows", "driver",
+      '"a_scale": np.asarray(a_scale).reshape(m, beats, 1)',
+      '"a_scale": np.asarray(a_scale)[::-1].reshape(m, beats, 1)',
+      "driver sends A's per-row scale fields in reverse row order",
+      ("driver:block", "driver:block_plan"), file="sim/driver.py"),
+    M("driver_block_scale_beat", "driver",
+      '"b_scale": np.asarray(b_scale).reshape(n, beats, 1)',
+      '"b_scale": np.roll(np.asarray(b_scale), 1, axis=1).reshape(n, beats, 1)',
+      "driver sends each B scale field one beat late (a block's first beat gets the "
+      "previous block's scale)", ("driver:block", "driver:block_plan"), file="sim/driver.py"),
     # ---- skew / grid / drain / array ------------------------------------------
     M("skew_a_delay", "skew", 'self.a[lane * r:lane * (r + 1)], r, f"a_skew_{r}"',
       'self.a[lane * r:lane * (r + 1)], r // 2, f"a_skew_{r}"', "A row 1 not delayed"),
