@@ -31,9 +31,23 @@ from .config import ACC_WIDTH_MIN, DEFAULT_ACC_WIDTH, LANES_MAX, acc_range, chec
 from .formats import get_format, int_value
 from .hw_vocab import product_width
 
-__all__ = ["gemm_exact", "gemm_real", "exceeds_acc", "overflow_mask", "check_gemm_operands",
-           "exact_matmul", "prefix_overflow",
+__all__ = ["GemmOverflowError", "gemm_exact", "gemm_real", "exceeds_acc", "overflow_mask",
+           "check_gemm_operands", "exact_matmul", "prefix_overflow",
            "check_lanes", "LANES_MAX"]
+
+
+class GemmOverflowError(ArithmeticError):
+    """An output's running sum left the ACC_WIDTH-bit accumulator range
+    (raised by the backends, ``model.backend``, naming the GEMM)."""
+
+    def __init__(self, gemm_name: str, count: int, acc_width: int):
+        super().__init__(
+            f"GEMM {gemm_name!r}: {count} output(s) overflowed the "
+            f"{acc_width}-bit accumulator")
+        self.gemm_name = gemm_name
+        self.count = count
+        self.acc_width = acc_width
+
 
 # The narrowest accumulator must hold one product of the formats in the table
 # (a clear+valid cycle loads a single product and may not flag it).
