@@ -1,6 +1,10 @@
-"""Exact pipelined adder tree with carry-ins (the k-lane PE's reduction).
+"""Exact pipelined adder trees with carry-ins (the k-lane PEs' reductions).
 
-``reduce_terms`` sums a list of signed terms and a list of 1-bit carries
+``reduce_by_weight`` (the radix-4 PE, ``hw.dot_pe``) sums rows that stand for
+``value << shift`` and carries of a given weight: rows of one weight first,
+then across weights, each adder starting at the higher operand's weight (the
+bits below it are the lower operand's, wired through) and taking a carry of
+exactly that weight.  ``reduce_terms`` (the INT8/FP baselines) sums a list of signed terms and a list of 1-bit carries
 exactly.  Every adder is a two-input carry-chain add (CCU2C on ECP5) whose
 carry-in takes one of the carries, so conditional negations done as
 ``x ^ neg`` (= ``-x - 1`` when ``neg``) get their ``+1`` for free.
@@ -20,9 +24,10 @@ register drop it again (fewer LUT4, and Yosys' abc9 then no longer fails
 to reintegrate some of these netlists).
 """
 
-from amaranth.hdl import Signal, signed  # no __future__ annotations: Amaranth reads them
+from amaranth.hdl import Cat, Signal, signed  # no __future__ annotations: Amaranth reads them
 
-__all__ = ["Term", "signed_width", "reduce_terms", "tree_levels", "even_cuts"]
+__all__ = ["Term", "WTerm", "signed_width", "reduce_terms", "reduce_by_weight", "tree_levels",
+           "even_cuts"]
 
 
 def signed_width(lo: int, hi: int) -> int:
@@ -44,6 +49,16 @@ class Term:
     @property
     def width(self) -> int:
         return signed_width(self.lo, self.hi)
+
+
+class WTerm(Term):
+    """A ``Term`` standing for ``value << shift`` (``lo..hi`` bound ``value``)."""
+
+    __slots__ = ("shift",)
+
+    def __init__(self, value, lo: int, hi: int, shift: int = 0):
+        super().__init__(value, lo, hi)
+        self.shift = shift
 
 
 def tree_levels(n_terms: int) -> int:
@@ -152,3 +167,85 @@ def _register(m, groups, travel, name):
         m.d.sync += q.eq(v)
         out_travel.append(q)
     return out, out_travel
+
+
+def reduce_by_weight(m, terms, carries, *, cuts=(), name: str = "tree", travel=()):
+    """Sum ``WTerm``s and carries ``(bit, shift)`` exactly (the radix-4 PE's tree).
+
+    Each level sorts the terms by (shift, width) and adds neighbours, so rows
+    of one weight meet first (the narrowest pairs), then the weights.  An
+    adder of ``x`` (lower shift) and ``y`` computes only
+    ``(x >> d) + y + carry`` with ``d = y.shift - x.shift`` and wires
+    ``x``'s low ``d`` bits through; its carry-in takes a carry of weight
+    ``y.shift``.  Every carry must find an adder of its weight (the caller
+    arranges it; asserted).  Registers follow the levels in ``cuts`` and the
+    last, as in ``reduce_terms`` (``keep`` inside a stage only).
+
+    Returns ``(total, stages, travelled)``: the registered sum (a ``WTerm``
+    of shift 0), the register stages, ``travel`` delayed as much.
+    """
+    terms, carries, travel = list(terms), list(carries), list(travel)
+    level = stages = 0
+    while len(terms) > 1 or stages == 0:
+        if len(terms) > 1:
+            terms = _weight_level(m, terms, carries, f"{name}_l{level}")
+            level += 1
+        if level in cuts or len(terms) == 1:
+            for t in terms:
+                if isinstance(t.value, Signal):
+                    t.value.attrs.pop("keep", None)   # registered sums: see reduce_terms
+            terms, carries, travel = _register_weighted(m, terms, carries, travel,
+                                                        f"{name}_s{stages}")
+            stages += 1
+    (total,) = terms
+    if total.shift or carries:
+        raise ValueError(f"{name}: carries {[w for _, w in carries]} found no adder of their "
+                         f"weight (sum at shift {total.shift})")
+    return total, stages, travel
+
+
+def _weight_level(m, terms, carries, name):
+    """One level of ``reduce_by_weight``; consumes carries of matching weight."""
+    terms = sorted(terms, key=lambda t: (t.shift, t.width))
+    out = []
+    for i in range(0, len(terms) - 1, 2):
+        x, y = terms[i], terms[i + 1]
+        d = y.shift - x.shift
+        j = next((j for j, (_, w) in enumerate(carries) if w == y.shift), None)
+        c = carries.pop(j)[0] if j is not None else None
+        extra = int(c is not None)
+        up_lo, up_hi = (x.lo >> d) + y.lo, (x.hi >> d) + y.hi + extra
+        up = Signal(signed(signed_width(up_lo, up_hi)), name=f"{name}_{i // 2}",
+                    attrs={"keep": 1})
+        m.d.comb += up.eq((x.value >> d) + y.value + (c if c is not None else 0))
+        lo, hi = x.lo + (y.lo << d), x.hi + ((y.hi + extra) << d)
+        if d:
+            low = Signal(d, name=f"{name}_{i // 2}_low")
+            value = Signal(signed(d + len(up)), name=f"{name}_{i // 2}_sum")
+            m.d.comb += [low.eq(x.value), value.eq(Cat(low, up))]
+        else:
+            value = up
+        out.append(WTerm(value, lo, hi, x.shift))
+    if len(terms) % 2:
+        out.append(terms[-1])
+    return out
+
+
+def _register_weighted(m, terms, carries, travel, name):
+    """One pipeline register over the terms, carries and ``travel`` in flight."""
+    regs = []
+    for i, t in enumerate(terms):
+        q = Signal(signed(t.width), name=f"{name}_t{i}")
+        m.d.sync += q.eq(t.value)
+        regs.append(WTerm(q, t.lo, t.hi, t.shift))
+    cregs = []
+    for i, (c, w) in enumerate(carries):
+        q = Signal(name=f"{name}_c{i}")
+        m.d.sync += q.eq(c)
+        cregs.append((q, w))
+    out_travel = []
+    for i, v in enumerate(travel):
+        q = Signal.like(v, name=f"{name}_v{i}")
+        m.d.sync += q.eq(v)
+        out_travel.append(q)
+    return regs, cregs, out_travel

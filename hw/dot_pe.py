@@ -1,23 +1,30 @@
 """The k-lane dot-product PE (SPEC 2, ``--lanes K``; docs/hardware.md, "Dot-product PE").
 
 Each valid cycle it takes ``lanes`` A codes and ``lanes`` B codes (lane 0 is
-the lowest k of the group), forms the ``lanes`` exact products of SPEC 2,
-adds them in an exact adder tree and adds that group sum to one
-accumulator.  Overflow follows ``model.gemm.overflow_mask(..., lanes=k)``:
+the lowest k of the group), forms the ``lanes`` exact products of SPEC 2 as
+rows (``hw.dot_rows``), adds every row of every lane in one exact adder tree
+and adds that group sum to one accumulator.  Overflow follows ``model.gemm.overflow_mask(..., lanes=k)``:
 the exact running sum after each group is judged, the register wraps, the
 flag is sticky (docs/architecture.md, "Overflow with lanes").
 
 Pipeline (``latency`` cycles from the operands to ``acc``):
 
-1. decode: per lane the B value and the row controls (``hw.dot_rows``);
-2. the rows and the adder tree (``hw.adder_tree``), its levels spread
-   evenly over ``latency - 2`` register stages, the group sum registered last;
+1. decode: per lane the signed digit rows, the shift row's operand and
+   controls (``hw.dot_rows``);
+2. the shift rows and the adder tree (``hw.adder_tree.reduce_by_weight``):
+   rows of the same weight are summed across the lanes first (row 0s, row
+   1s, shift rows), then the three sums; adders start at their operands'
+   common weight, so no adder works on fill bits (docs/lanes.md: 1,024 ->
+   ~986 LUT4 at 8 lanes, and the first tree stage holds the shift
+   multiplexers and one adder level only).  Its levels are spread over
+   ``latency - 2`` register stages (``tree_cuts``), the group sum registered
+   last;
 3. the accumulator: ``acc + group`` exact in ``max(W, group) + 1`` bits,
    ``clear`` loads the group sum instead (the multiplexer after the adder,
    as in ``hw.pe``).
 
-``levels`` is the tree depth (3 rows per lane today: 2 levels for 1 lane,
-5 for 8, 6 for 16).  The default latency is ``2 + ceil(levels / 2)`` (at
+``levels`` is the tree depth (3 rows per lane today: ``log2(k)`` levels per
+weight, then 2 across the three weights: 2 for 1 lane, 5 for 8, 6 for 16).  The default latency is ``2 + ceil(levels / 2)`` (at
 most 2 adder levels a stage); any value from 3 (the whole tree in one
 stage) to ``2 + levels`` (one level a stage) may be asked for.
 """
@@ -32,7 +39,7 @@ from model.hw_vocab import product_width
 from model.config import (DOT_LEVELS_PER_STAGE, DOT_ROW_LEVELS, DatapathConfig, check_acc_width,
                           check_lanes, dot_levels)
 
-from .adder_tree import Term, even_cuts, reduce_terms, tree_levels
+from .adder_tree import Term, even_cuts, reduce_by_weight, tree_levels
 from .dot_rows import LaneDecode, LanePlan
 from .pe_signature import PESignature
 
@@ -44,8 +51,20 @@ DEFAULT_LEVELS_PER_STAGE = DOT_LEVELS_PER_STAGE
 
 
 def _levels(lanes: int) -> int:
-    """Adder levels: a lane's rows, then the lane products."""
+    """Adder levels: the lanes' rows of one weight, then the weights."""
     return tree_levels(LanePlan().rows) + tree_levels(lanes)
+
+
+def tree_cuts(levels: int, stages: int) -> set:
+    """Adder levels after which the tree registers (``stages`` register stages).
+
+    The first stage also holds the shift row's last multiplexers, so it is
+    given one adder level less than an even split (``levels + 1`` cut
+    evenly, then moved down by one); when that leaves a cut at level 0
+    (one level a stage) the split is the even one.  Measured at 8 lanes,
+    latency 5: cuts {1, 3} place at ~173 MHz, {2, 3} at ~141 MHz."""
+    cuts = {c - 1 for c in even_cuts(levels + 1, stages)} - {0}
+    return cuts if len(cuts) == stages - 1 else even_cuts(levels, stages)
 
 
 # model.config states the latencies of an array's k-lane PE without importing hw.
@@ -91,9 +110,10 @@ class DotProductPE(wiring.Component):
         except ValueError:
             self._MustUse__silence = True  # never built: no "unused elaboratable" warning
             raise
-        self.cuts = even_cuts(self.levels, self.latency - 2)
-        # Cycles from the operands to the lane products (the probe port).
-        self.probe_latency = 1 + sum(c < tree_levels(self.plan.rows) for c in self.cuts)
+        self.cuts = tree_cuts(self.levels, self.latency - 2)
+        # Cycles from the operands to the lane products (the probe port):
+        # they are formed from the stage-1 registers, beside the tree.
+        self.probe_latency = 1
         probe_port = {"lane_product": Out(data.ArrayLayout(signed(product_width()), self.lanes))}
         # The ports of every PE (hw.pe_signature), with the probe as an extra.
         base = PESignature.from_formats(self.acc_width, self.lanes)
@@ -111,23 +131,31 @@ class DotProductPE(wiring.Component):
         m = Module()
         width = self.acc_width
 
-        # Stage 1: decode every lane; valid/clear travel with the data.
-        lanes = [LaneDecode(self.plan, f"lane{i}") for i in range(self.lanes)]
+        # Stage 1: decode every lane; valid/clear travel with the data.  A
+        # tree of n rows has n - 1 adders for n carries: lane 0's row 0 is
+        # negated exactly and brings none.
+        lanes = [LaneDecode(self.plan, f"lane{i}", exact_row0=i == 0)
+                 for i in range(self.lanes)]
         for i, lane in enumerate(lanes):
             lane.elaborate_into(m, self.a[i], self.a_fmt, self.b[i], self.b_fmt)
         valid_1, clear_1 = Signal(name="valid_1"), Signal(name="clear_1")
         m.d.sync += [valid_1.eq(self.valid), clear_1.eq(self.clear)]
 
-        # Stage 2: rows, then the adder tree (ends in the group-sum register).
-        group, stages, (valid, clear), (products, at) = reduce_terms(
-            m, [lane.rows(m) for lane in lanes], cuts=self.cuts, name="tree",
-            travel=(valid_1, clear_1))
-        assert 2 + stages == self.latency and 1 + at == self.probe_latency
-        if hasattr(self, "lane_product"):
-            # For the proof only: each lane's exact product, ``probe_latency``
-            # cycles after its operands (not built unless asked for).
-            for i, p in enumerate(products):
-                m.d.comb += self.lane_product[i].eq(p.value)
+        # Stage 2: rows, then the adder tree by weight (ends in the group-sum register).
+        terms, carries = [], []
+        for i, lane in enumerate(lanes):
+            rows, row_carries = lane.rows(m)
+            terms += rows
+            carries += row_carries
+            if hasattr(self, "lane_product"):
+                # For the proof only: each lane's exact product, from the
+                # same rows, ``probe_latency`` cycles after its operands.
+                exact = sum((t.value << t.shift for t in rows), 0) + \
+                    sum((c << w for c, w in row_carries), 0)
+                m.d.comb += self.lane_product[i].eq(exact)
+        group, stages, (valid, clear) = reduce_by_weight(
+            m, terms, carries, cuts=self.cuts, name="tree", travel=(valid_1, clear_1))
+        assert 2 + stages == self.latency
 
         # Stage 3: the accumulator.  The exact sum needs max(W, group) + 1 bits.
         total = Signal(signed(max(width, group.width) + 1), name="total")
