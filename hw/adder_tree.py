@@ -1,9 +1,9 @@
 """Exact pipelined adder trees with carry-ins (the k-lane PEs' reductions).
 
 ``reduce_by_weight`` (the radix-4 PE, ``hw.dot_pe``) sums rows that stand for
-``value << shift`` and carries of a given weight: rows of one weight first,
-then across weights, each adder starting at the higher operand's weight (the
-bits below it are the lower operand's, wired through) and taking a carry of
+``value << shift`` and carries of a given weight, lane by lane and then
+across lanes, each adder starting at the higher operand's weight (the bits
+below it are the lower operand's, wired through) and taking a carry of
 exactly that weight.  ``reduce_terms`` (the INT8/FP baselines) sums a list of signed terms and a list of 1-bit carries
 exactly.  Every adder is a two-input carry-chain add (CCU2C on ECP5) whose
 carry-in takes one of the carries, so conditional negations done as
@@ -23,6 +23,8 @@ at latency 5 grew from 1,021 to 1,567 LUT4).  Sums that go straight into a
 register drop it again (fewer LUT4, and Yosys' abc9 then no longer fails
 to reintegrate some of these netlists).
 """
+
+from collections import Counter
 
 from amaranth.hdl import Cat, Signal, signed  # no __future__ annotations: Amaranth reads them
 
@@ -54,11 +56,11 @@ class Term:
 class WTerm(Term):
     """A ``Term`` standing for ``value << shift`` (``lo..hi`` bound ``value``)."""
 
-    __slots__ = ("shift",)
+    __slots__ = ("shift", "group")
 
-    def __init__(self, value, lo: int, hi: int, shift: int = 0):
+    def __init__(self, value, lo: int, hi: int, shift: int = 0, group=None):
         super().__init__(value, lo, hi)
-        self.shift = shift
+        self.shift, self.group = shift, group
 
 
 def tree_levels(n_terms: int) -> int:
@@ -170,16 +172,21 @@ def _register(m, groups, travel, name):
 
 
 def reduce_by_weight(m, terms, carries, *, cuts=(), name: str = "tree", travel=()):
-    """Sum ``WTerm``s and carries ``(bit, shift)`` exactly (the radix-4 PE's tree).
+    """Sum ``WTerm``s and carries exactly (the radix-4 PE's tree).
 
-    Each level sorts the terms by (shift, width) and adds neighbours, so rows
-    of one weight meet first (the narrowest pairs), then the weights.  An
-    adder of ``x`` (lower shift) and ``y`` computes only
-    ``(x >> d) + y + carry`` with ``d = y.shift - x.shift`` and wires
-    ``x``'s low ``d`` bits through; its carry-in takes a carry of weight
-    ``y.shift``.  Every carry must find an adder of its weight (the caller
-    arranges it; asserted).  Registers follow the levels in ``cuts`` and the
-    last, as in ``reduce_terms`` (``keep`` inside a stage only).
+    ``carries`` are ``(bit, shift, group)``: a ``+1`` of weight ``2^shift``.
+    Terms and carries of one ``group`` (a lane) are summed on their own
+    first, each level sorting by (shift, width) and adding neighbours, so
+    every group's exact sum exists as a signal (what the PE's proof leans
+    on); then the group sums and the carries of group ``None`` are summed,
+    narrowest pairs first.  An adder of ``x`` (the lower shift) and ``y``
+    computes only ``(x >> d) + y + carry`` with ``d = y.shift - x.shift``
+    and wires ``x``'s low ``d`` bits through, so no adder works on a
+    narrower row's fill bits; its carry-in takes a carry of weight
+    ``y.shift`` (and of ``x``'s group).  Every carry must find such an
+    adder (the caller arranges it; checked).  Registers follow the levels in
+    ``cuts`` and the last, as in ``reduce_terms`` (``keep`` inside a stage
+    only).
 
     Returns ``(total, stages, travelled)``: the registered sum (a ``WTerm``
     of shift 0), the register stages, ``travel`` delayed as much.
@@ -199,35 +206,45 @@ def reduce_by_weight(m, terms, carries, *, cuts=(), name: str = "tree", travel=(
             stages += 1
     (total,) = terms
     if total.shift or carries:
-        raise ValueError(f"{name}: carries {[w for _, w in carries]} found no adder of their "
-                         f"weight (sum at shift {total.shift})")
+        raise ValueError(f"{name}: carries of weight {[c[1] for c in carries]} found no adder "
+                         f"(sum at shift {total.shift})")
     return total, stages, travel
 
 
 def _weight_level(m, terms, carries, name):
     """One level of ``reduce_by_weight``; consumes carries of matching weight."""
-    terms = sorted(terms, key=lambda t: (t.shift, t.width))
-    out = []
-    for i in range(0, len(terms) - 1, 2):
-        x, y = terms[i], terms[i + 1]
+    if all(n == 1 for n in Counter(t.group for t in terms if t.group is not None).values()):
+        # Every group is summed: from here on one tree over the group sums.
+        for t in terms:
+            t.group = None
+        carries[:] = [(c, w, None) for c, w, _ in carries]
+    grouped = any(t.group is not None for t in terms)
+    terms = sorted(terms, key=lambda t: (-1 if t.group is None else t.group, t.shift, t.width))
+    out, pairs, i = [], [], 0
+    while i < len(terms):
+        x = terms[i]
+        if i + 1 < len(terms) and (not grouped or x.group == terms[i + 1].group is not None):
+            pairs.append((x, terms[i + 1]))
+            i += 2
+        else:
+            out.append(x)
+            i += 1
+    for n, (x, y) in enumerate(pairs):
         d = y.shift - x.shift
-        j = next((j for j, (_, w) in enumerate(carries) if w == y.shift), None)
+        j = next((j for j, (_, w, g) in enumerate(carries) if w == y.shift and g == x.group), None)
         c = carries.pop(j)[0] if j is not None else None
         extra = int(c is not None)
         up_lo, up_hi = (x.lo >> d) + y.lo, (x.hi >> d) + y.hi + extra
-        up = Signal(signed(signed_width(up_lo, up_hi)), name=f"{name}_{i // 2}",
-                    attrs={"keep": 1})
+        up = Signal(signed(signed_width(up_lo, up_hi)), name=f"{name}_{n}", attrs={"keep": 1})
         m.d.comb += up.eq((x.value >> d) + y.value + (c if c is not None else 0))
         lo, hi = x.lo + (y.lo << d), x.hi + ((y.hi + extra) << d)
         if d:
-            low = Signal(d, name=f"{name}_{i // 2}_low")
-            value = Signal(signed(d + len(up)), name=f"{name}_{i // 2}_sum")
+            low = Signal(d, name=f"{name}_{n}_low")
+            value = Signal(signed(d + len(up)), name=f"{name}_{n}_sum")
             m.d.comb += [low.eq(x.value), value.eq(Cat(low, up))]
         else:
             value = up
-        out.append(WTerm(value, lo, hi, x.shift))
-    if len(terms) % 2:
-        out.append(terms[-1])
+        out.append(WTerm(value, lo, hi, x.shift, x.group))
     return out
 
 
@@ -237,12 +254,12 @@ def _register_weighted(m, terms, carries, travel, name):
     for i, t in enumerate(terms):
         q = Signal(signed(t.width), name=f"{name}_t{i}")
         m.d.sync += q.eq(t.value)
-        regs.append(WTerm(q, t.lo, t.hi, t.shift))
+        regs.append(WTerm(q, t.lo, t.hi, t.shift, t.group))
     cregs = []
-    for i, (c, w) in enumerate(carries):
+    for i, (c, w, g) in enumerate(carries):
         q = Signal(name=f"{name}_c{i}")
         m.d.sync += q.eq(c)
-        cregs.append((q, w))
+        cregs.append((q, w, g))
     out_travel = []
     for i, v in enumerate(travel):
         q = Signal.like(v, name=f"{name}_v{i}")

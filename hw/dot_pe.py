@@ -145,8 +145,12 @@ class DotProductPE(wiring.Component):
         terms, carries = [], []
         for i, lane in enumerate(lanes):
             rows, row_carries = lane.rows(m)
+            for t in rows:
+                t.group = i
+            # A lane has two adders for its three rows (shift 2 and 4): its
+            # weight-1 carry (row 0's) goes to the adders across lanes.
+            carries += [(c, w, None if w == 0 else i) for c, w in row_carries]
             terms += rows
-            carries += row_carries
             if hasattr(self, "lane_product"):
                 # For the proof only: each lane's exact product, from the
                 # same rows, ``probe_latency`` cycles after its operands.
