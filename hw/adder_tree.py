@@ -4,9 +4,10 @@
 ``value << shift`` and carries of a given weight, lane by lane and then
 across lanes, each adder starting at the higher operand's weight (the bits
 below it are the lower operand's, wired through) and taking a carry of
-exactly that weight.  ``reduce_terms`` (the INT8/FP baselines) sums a list of signed terms and a list of 1-bit carries
-exactly.  Every adder is a two-input carry-chain add (CCU2C on ECP5) whose
-carry-in takes one of the carries, so conditional negations done as
+exactly that weight.  ``reduce_terms`` (the INT8/FP baselines) sums a list
+of signed terms and a list of 1-bit carries exactly.  Every adder is a
+two-input carry-chain add (CCU2C on ECP5) whose carry-in takes one of the
+carries, so conditional negations done as
 ``x ^ neg`` (= ``-x - 1`` when ``neg``) get their ``+1`` for free.
 
 Terms come in groups (one per lane): each group is summed on its own

@@ -2,8 +2,9 @@
 
 Each valid cycle it takes ``lanes`` A codes and ``lanes`` B codes (lane 0 is
 the lowest k of the group), forms the ``lanes`` exact products of SPEC 2 as
-rows (``hw.dot_rows``), adds every row of every lane in one exact adder tree
-and adds that group sum to one accumulator.  Overflow follows ``model.gemm.overflow_mask(..., lanes=k)``:
+rows (``hw.dot_rows``), adds them in an exact adder tree and adds that
+group sum to one accumulator.  Overflow follows
+``model.gemm.overflow_mask(..., lanes=k)``:
 the exact running sum after each group is judged, the register wraps, the
 flag is sticky (docs/architecture.md, "Overflow with lanes").
 
@@ -12,19 +13,19 @@ Pipeline (``latency`` cycles from the operands to ``acc``):
 1. decode: per lane the signed digit rows, the shift row's operand and
    controls (``hw.dot_rows``);
 2. the shift rows and the adder tree (``hw.adder_tree.reduce_by_weight``):
-   rows of the same weight are summed across the lanes first (row 0s, row
-   1s, shift rows), then the three sums; adders start at their operands'
-   common weight, so no adder works on fill bits (docs/lanes.md: 1,024 ->
-   ~986 LUT4 at 8 lanes, and the first tree stage holds the shift
-   multiplexers and one adder level only).  Its levels are spread over
-   ``latency - 2`` register stages (``tree_cuts``), the group sum registered
-   last;
+   each lane's rows, then the lanes; an adder starts at the higher
+   operand's weight, so none works on a narrower row's fill bits.  Its
+   levels are spread over ``latency - 2`` register stages (``tree_cuts``:
+   the first tree stage holds the shift multiplexers and one adder level),
+   the group sum registered last (docs/lanes.md: 8 lanes, latency 5, 1,029
+   LUT4 at 172.4 MHz, was 1,024 at 156.5);
 3. the accumulator: ``acc + group`` exact in ``max(W, group) + 1`` bits,
    ``clear`` loads the group sum instead (the multiplexer after the adder,
    as in ``hw.pe``).
 
-``levels`` is the tree depth (3 rows per lane today: ``log2(k)`` levels per
-weight, then 2 across the three weights: 2 for 1 lane, 5 for 8, 6 for 16).  The default latency is ``2 + ceil(levels / 2)`` (at
+``levels`` is the tree depth (3 rows per lane today: 2 levels in a lane,
+then ``ceil(log2 k)``: 2 for 1 lane, 5 for 8, 6 for 16).  The default
+latency is ``2 + ceil(levels / 2)`` (at
 most 2 adder levels a stage); any value from 3 (the whole tree in one
 stage) to ``2 + levels`` (one level a stage) may be asked for.
 """
@@ -62,7 +63,9 @@ def tree_cuts(levels: int, stages: int) -> set:
     given one adder level less than an even split (``levels + 1`` cut
     evenly, then moved down by one); when that leaves a cut at level 0
     (one level a stage) the split is the even one.  Measured at 8 lanes,
-    latency 5: cuts {1, 3} place at ~173 MHz, {2, 3} at ~141 MHz."""
+    latency 5 (docs/lanes.md): cuts {1, 3} 172.4 MHz; the even {2, 3} put
+    the sign, two carry chains (and on the weight-first tree the shift
+    multiplexers, 141 MHz) in one stage."""
     cuts = {c - 1 for c in even_cuts(levels + 1, stages)} - {0}
     return cuts if len(cuts) == stages - 1 else even_cuts(levels, stages)
 

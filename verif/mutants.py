@@ -30,7 +30,7 @@ SELECTIONS = {
     "tests:quant_tile": ["tests/test_quant_tile.py", "-k", "not verilator"],
     # The k-lane PE (hw/dot_pe.py, dot_rows.py, adder_tree.py): Amaranth
     # simulation, and its cocotb bench on Icarus at 2, 4 and 16 lanes, W = 18.
-    "tests:dot_pe": ["tests/test_dot_pe.py"],
+    "tests:dot_pe": ["tests/test_dot_pe.py", "tests/test_adder_tree.py"],
     # The quantization unit's cocotb bench, Icarus at 3 lanes W = 18.
     "verif:quant": ["verif/test_quant_unit.py", "-k", "icarus-c3w18"],
     "verif:dot_pe": ["verif/test_dot_pe.py", "-k", "icarus-k2-w18 or icarus-k4-w18 or icarus-k16-w18"],
