@@ -184,20 +184,35 @@ def reduce_by_weight(m, terms, carries, *, cuts=(), name: str = "tree", travel=(
     computes only ``(x >> d) + y + carry`` with ``d = y.shift - x.shift``
     and wires ``x``'s low ``d`` bits through, so no adder works on a
     narrower row's fill bits; its carry-in takes a carry of weight
-    ``y.shift`` (and of ``x``'s group).  Every carry must find such an
+    ``y.shift`` (of ``x``'s group while groups are summed, any after).  Every carry must find such an
     adder (the caller arranges it; checked).  Registers follow the levels in
     ``cuts`` and the last, as in ``reduce_terms`` (``keep`` inside a stage
     only).
 
-    Returns ``(total, stages, travelled)``: the registered sum (a ``WTerm``
-    of shift 0), the register stages, ``travel`` delayed as much.
+    Returns ``(total, stages, travelled, groups)``: the registered sum (a
+    ``WTerm`` of shift 0), the register stages, ``travel`` delayed as much,
+    and ``(sums, stage)``: each group's exact sum (its reduced term plus its
+    carries not yet added, a value) and the register stages in front of them.
     """
     terms, carries, travel = list(terms), list(carries), list(travel)
     level = stages = 0
+    groups = None
+
+    def record():
+        nonlocal groups
+        if groups is None and all(n == 1 for n in Counter(t.group for t in terms).values()):
+            sums = {t.group: t.value << t.shift for t in terms}
+            for c, w, g in carries:
+                if g in sums:
+                    sums[g] = sums[g] + (c << w)
+            groups = ([sums[g] for g in sorted(sums, key=lambda g: (g is None, g))], stages)
+
+    record()
     while len(terms) > 1 or stages == 0:
         if len(terms) > 1:
             terms = _weight_level(m, terms, carries, f"{name}_l{level}")
             level += 1
+            record()
         if level in cuts or len(terms) == 1:
             for t in terms:
                 if isinstance(t.value, Signal):
@@ -209,7 +224,7 @@ def reduce_by_weight(m, terms, carries, *, cuts=(), name: str = "tree", travel=(
     if total.shift or carries:
         raise ValueError(f"{name}: carries of weight {[c[1] for c in carries]} found no adder "
                          f"(sum at shift {total.shift})")
-    return total, stages, travel
+    return total, stages, travel, groups
 
 
 def _weight_level(m, terms, carries, name):
@@ -218,7 +233,6 @@ def _weight_level(m, terms, carries, name):
         # Every group is summed: from here on one tree over the group sums.
         for t in terms:
             t.group = None
-        carries[:] = [(c, w, None) for c, w, _ in carries]
     grouped = any(t.group is not None for t in terms)
     terms = sorted(terms, key=lambda t: (-1 if t.group is None else t.group, t.shift, t.width))
     out, pairs, i = [], [], 0
@@ -232,7 +246,8 @@ def _weight_level(m, terms, carries, name):
             i += 1
     for n, (x, y) in enumerate(pairs):
         d = y.shift - x.shift
-        j = next((j for j, (_, w, g) in enumerate(carries) if w == y.shift and g == x.group), None)
+        j = next((j for j, (_, w, g) in enumerate(carries)
+                  if w == y.shift and (x.group is None or g == x.group)), None)
         c = carries.pop(j)[0] if j is not None else None
         extra = int(c is not None)
         up_lo, up_hi = (x.lo >> d) + y.lo, (x.hi >> d) + y.hi + extra

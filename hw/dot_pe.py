@@ -114,9 +114,8 @@ class DotProductPE(wiring.Component):
             self._MustUse__silence = True  # never built: no "unused elaboratable" warning
             raise
         self.cuts = tree_cuts(self.levels, self.latency - 2)
-        # Cycles from the operands to the lane products (the probe port):
-        # they are formed from the stage-1 registers, beside the tree.
-        self.probe_latency = 1
+        # Cycles from the operands to the lane products (the probe port).
+        self.probe_latency = 1 + sum(c < tree_levels(self.plan.rows) for c in self.cuts)
         probe_port = {"lane_product": Out(data.ArrayLayout(signed(product_width()), self.lanes))}
         # The ports of every PE (hw.pe_signature), with the probe as an extra.
         base = PESignature.from_formats(self.acc_width, self.lanes)
@@ -151,18 +150,18 @@ class DotProductPE(wiring.Component):
             for t in rows:
                 t.group = i
             # A lane has two adders for its three rows (shift 2 and 4): its
-            # weight-1 carry (row 0's) goes to the adders across lanes.
-            carries += [(c, w, None if w == 0 else i) for c, w in row_carries]
+            # weight-1 carry (row 0's) rides on an adder across lanes.
+            carries += [(c, w, i) for c, w in row_carries]
             terms += rows
-            if hasattr(self, "lane_product"):
-                # For the proof only: each lane's exact product, from the
-                # same rows, ``probe_latency`` cycles after its operands.
-                exact = sum((t.value << t.shift for t in rows), 0) + \
-                    sum((c << w for c, w in row_carries), 0)
-                m.d.comb += self.lane_product[i].eq(exact)
-        group, stages, (valid, clear) = reduce_by_weight(
+        group, stages, (valid, clear), (products, at) = reduce_by_weight(
             m, terms, carries, cuts=self.cuts, name="tree", travel=(valid_1, clear_1))
-        assert 2 + stages == self.latency
+        assert 2 + stages == self.latency and 1 + at == self.probe_latency
+        if hasattr(self, "lane_product"):
+            # For the proof only: each lane's exact product (its sum in the
+            # tree and its carry still to come), ``probe_latency`` cycles
+            # after its operands (not built unless asked for).
+            for i, p in enumerate(products):
+                m.d.comb += self.lane_product[i].eq(p)
 
         # Stage 3: the accumulator.  The exact sum needs max(W, group) + 1 bits.
         total = Signal(signed(max(width, group.width) + 1), name="total")

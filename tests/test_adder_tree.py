@@ -35,7 +35,7 @@ def build(lanes, shapes, cuts, exact_first):
             ins.append((c, 0, 1, shift))
             # The lowest weight's carries go across groups, as in the PE.
             carries.append((c, shift, None if shift == low else lane))
-    total, stages, _ = reduce_by_weight(m, terms, carries, cuts=cuts)
+    total, stages, _, _ = reduce_by_weight(m, terms, carries, cuts=cuts)
     return m, ins, total, stages
 
 
