@@ -26,16 +26,20 @@ A command with ``k == 0`` or ``k > depth`` is dropped and raises the sticky
 as the next job's.
 """
 
+from functools import lru_cache
+
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from model.config import DatapathConfig
 
-from .array import SystolicArray, output_layout
+from .array import SystolicArray, input_layout, output_layout
+from .pe_kinds import pe_class_for
 from .pe_signature import PESignature, default_pe_signature
 
-__all__ = ["AcceleratorTile", "job_layout", "load_layout", "COUNTER_WIDTH", "COUNTERS"]
+__all__ = ["AcceleratorTile", "job_layout", "load_layout", "tile_pe_signature", "COUNTER_WIDTH",
+           "COUNTERS", "JOB_FIELDS"]
 
 COUNTER_WIDTH = 48
 # Performance counters, all counting since reset or ``counters_clear``:
@@ -53,21 +57,36 @@ def _k_bits(depth: int) -> int:
 
 
 def job_layout(depth: int, pe: PESignature | None = None) -> data.StructLayout:
-    """A command: ``k`` beats, the selects (widths: the PE's signature ``pe``),
-    ``accumulate``, ``emit``."""
+    """A command: ``k`` beats, the selects of a PE that has them (widths: the
+    PE's signature ``pe``), ``accumulate``, ``emit``."""
     pe = pe or default_pe_signature()
-    return data.StructLayout({
-        "k": _k_bits(depth), "a_fmt": pe.a_select_width, "b_fmt": pe.b_select_width,
-        "accumulate": 1, "emit": 1,
-    })
+    return data.StructLayout({"k": _k_bits(depth), **pe.selects(), "accumulate": 1, "emit": 1})
+
+
+# Fields of the array's input beat that come from the job's command word,
+# not from the operand memory.
+JOB_FIELDS = ("a_fmt", "b_fmt", "first", "last")
 
 
 def load_layout(rows: int, cols: int, pe: PESignature | None = None, *,
                 lanes: int = 1) -> data.StructLayout:
-    """An operand beat: R A operands and C B operands of the PE (``pe``; default
-    the radix-4 PE of ``lanes`` lanes): ``k`` codes per PE input, as the array takes them."""
-    pe = pe or default_pe_signature(lanes)
-    return data.StructLayout({"a": rows * pe.operand_width, "b": cols * pe.operand_width})
+    """An operand beat: the array's input beat (``hw.array.input_layout`` of
+    the PE ``pe``; default the radix-4 PE of ``lanes`` lanes) without the
+    fields the job supplies (``JOB_FIELDS``): R A operands and C B operands
+    (``k`` codes per PE input) and, for a block-scaled PE, R ``a_scale`` and
+    C ``b_scale`` fields, at the same positions relative to each other."""
+    beat = input_layout(rows, cols, pe or default_pe_signature(lanes))
+    return data.StructLayout({name: f.shape for name, f in beat if name not in JOB_FIELDS})
+
+
+@lru_cache(maxsize=None)
+def tile_pe_signature(config: DatapathConfig) -> PESignature:
+    """The signature of the PE a tile of ``config`` builds (kind ``config.pe``,
+    its lanes, latency and accumulator), for the layouts of hosts and drivers
+    that do not build the tile.  One PE is constructed, never elaborated."""
+    pe = pe_class_for(config.pe, config.lanes).from_config(config.datapath())
+    pe._MustUse__silence = True
+    return pe.signature
 
 
 class AcceleratorTile(wiring.Component):
@@ -184,8 +203,8 @@ class AcceleratorTile(wiring.Component):
         beat_first = Signal()
         beat_last = Signal()
         beat_job_end = Signal()   # the beat in hand is its job's final beat
-        beat_a_fmt = Signal(pe.a_select_width)
-        beat_b_fmt = Signal(pe.b_select_width)
+        beat_selects = {name: Signal(width, name=f"beat_{name}")
+                        for name, width in pe.selects().items()}
         advance = Signal()
         take = Signal()
         m.d.comb += [
@@ -200,8 +219,7 @@ class AcceleratorTile(wiring.Component):
                 beat_first.eq((seq_ptr == 0) & ~cur_job.accumulate),
                 beat_last.eq((seq_ptr == cur_last) & cur_job.emit),
                 beat_job_end.eq(seq_ptr == cur_last),
-                beat_a_fmt.eq(cur_job.a_fmt),
-                beat_b_fmt.eq(cur_job.b_fmt),
+                *(sel.eq(getattr(cur_job, name)) for name, sel in beat_selects.items()),
             ]
         with m.If(take):
             m.d.sync += seq_ptr.eq(seq_ptr + 1)
@@ -219,10 +237,9 @@ class AcceleratorTile(wiring.Component):
 
         m.d.comb += [
             arr.i.valid.eq(beat_valid),
-            arr.i.payload.a.eq(rd.data.a),
-            arr.i.payload.b.eq(rd.data.b),
-            arr.i.payload.a_fmt.eq(beat_a_fmt),
-            arr.i.payload.b_fmt.eq(beat_b_fmt),
+            *(getattr(arr.i.payload, name).eq(getattr(rd.data, name))
+              for name, _ in load_layout(R, C, pe)),
+            *(getattr(arr.i.payload, name).eq(sel) for name, sel in beat_selects.items()),
             arr.i.payload.first.eq(beat_first),
             arr.i.payload.last.eq(beat_last),
             self.idle.eq(~loading & ~bank_full[0] & ~bank_full[1] & ~beat_valid),

@@ -33,12 +33,12 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from model.config import DatapathConfig
+from model.config import DEFAULT_PE, DatapathConfig
 
 from .drain import Drain, output_layout, row_bits
 from .grid import PEGrid
-from .pe import ProcessingElement
-from .pe_signature import PESignature, default_pe_signature
+from .pe_kinds import pe_class_for
+from .pe_signature import SIDE_OPERANDS, PESignature, default_pe_signature
 from .replica import replica
 from .skew import Skew, control_layout
 
@@ -49,23 +49,27 @@ __all__ = ["SystolicArray", "input_layout", "output_layout", "row_bits", "contro
 def default_pe_class(lanes: int):
     """The radix-4 PE of ``lanes`` lanes: today's one-MAC PE for one lane, the
     k-lane dot-product PE (SPEC 2, ``--lanes K``) otherwise."""
-    if lanes == 1:
-        return ProcessingElement
-    from .dot_pe import DotProductPE
-    return DotProductPE
+    return pe_class_for(DEFAULT_PE, lanes)
 
 
 def input_layout(rows: int, cols: int, pe: PESignature | None = None, *,
                  lanes: int = 1) -> data.StructLayout:
-    """One input beat: R A operands, C B operands, the selects, first and last
-    (operand and select widths: the PE's signature ``pe``; default the radix-4
-    PE's of ``lanes`` lanes).  PE row r's ``k`` codes are A lanes
-    ``r*k .. r*k + k - 1`` (lane 0 of the PE, the lowest K of the group, lowest)."""
+    """One input beat: R A operands, C B operands, the side operands of a PE
+    that has them, the selects, first and last (widths: the PE's signature
+    ``pe``; default the radix-4 PE's of ``lanes`` lanes).  PE row r's ``k``
+    codes are A lanes ``r*k .. r*k + k - 1`` (lane 0 of the PE, the lowest K
+    of the group, lowest).  Side operands (``a_scale``: R fields, row r at
+    bits ``[w*r, w*r + w)``; ``b_scale``: C fields, column c likewise) follow
+    ``b`` and are absent for a PE without them (width 0)."""
     pe = pe or default_pe_signature(lanes)
-    return data.StructLayout({
-        "a": rows * pe.operand_width, "b": cols * pe.operand_width,
-        "a_fmt": pe.a_select_width, "b_fmt": pe.b_select_width, "first": 1, "last": 1,
-    })
+    fields = {"a": rows * pe.operand_width, "b": cols * pe.operand_width}
+    for side, operand in SIDE_OPERANDS.items():
+        if pe.side_width(side):
+            fields[side] = (rows if operand == "a" else cols) * pe.side_width(side)
+    # The selects keep their (possibly zero-width) fields: the payload layout
+    # of the PEs without selects is the one they have always had.
+    return data.StructLayout({**fields, "a_fmt": pe.a_select_width,
+                              "b_fmt": pe.b_select_width, "first": 1, "last": 1})
 
 
 class SystolicArray(wiring.Component):
@@ -76,8 +80,8 @@ class SystolicArray(wiring.Component):
 
     Built from a ``model.config.DatapathConfig`` (``config=``, or the fields
     one by one).  ``pe_class`` builds the cells (``pe_class.from_config``;
-    default ``hw.pe.ProcessingElement``); the input layout follows the PE's
-    signature (``pe_signature``).
+    default the class of ``config.pe``, ``hw.pe_kinds``); the input layout
+    follows the PE's signature (``pe_signature``).
     """
 
     def __init__(self, rows: int | None = None, cols: int | None = None,
@@ -92,8 +96,8 @@ class SystolicArray(wiring.Component):
         cfg = self.config
         self.rows, self.cols, self.acc_width = cfg.rows, cfg.cols, cfg.acc_width
         self.pe_latency = cfg.pe_latency
-        # hw.synth_compose passes a black box here.
-        self.pe_class = pe_class if pe_class is not None else default_pe_class(cfg.lanes)
+        # hw.synth_compose passes a black box here; default: the kind's class.
+        self.pe_class = pe_class if pe_class is not None else pe_class_for(cfg.pe, cfg.lanes)
         self.grid = PEGrid(cfg, self.pe_class)
         self.pe_signature = self.grid.pe_signature
         super().__init__({
@@ -121,7 +125,7 @@ class SystolicArray(wiring.Component):
         with m.If(self.i.valid & self.i.ready):
             # The control fields here; the operand lanes below.
             m.d.sync += [getattr(held, f).eq(getattr(self.i.payload, f))
-                         for f in ("a_fmt", "b_fmt", "first", "last")]
+                         for f in (*sig.selects(), "first", "last")]
             m.d.sync += held_full.eq(1)
         with m.Elif(issue):
             m.d.sync += held_full.eq(0)
@@ -129,17 +133,23 @@ class SystolicArray(wiring.Component):
         # enable, from their own copies (hw.replica) of held_full, held.last
         # and results_pending: no one net enables every input flip-flop
         # (docs/timing.md).  Each copy holds what its master holds.
+        # A row's side operand (a_scale) loads with its A lanes, a column's with B's.
         lane = sig.operand_width
-        groups = [("a", lane * r, f"a{r}") for r in range(R)]
-        groups += [("b", lane * c, f"b{c}") for c in range(C)]
-        for field, lo, tag in groups:
+        sides = {op: [(s, sig.side_width(s)) for s, o in SIDE_OPERANDS.items()
+                      if o == op and sig.side_width(s)] for op in ("a", "b")}
+        groups = [([("a", lane * r, lane)] + [(s, w * r, w) for s, w in sides["a"]], f"a{r}")
+                  for r in range(R)]
+        groups += [([("b", lane * c, lane)] + [(s, w * c, w) for s, w in sides["b"]], f"b{c}")
+                   for c in range(C)]
+        for slices, tag in groups:
             full_g, last_g, pending_g = (replica(1, f"held_{x}_{tag}")
                                          for x in ("full", "last", "pending"))
             load_g = self.i.valid & (~full_g | ~(last_g & pending_g))
             with m.If(load_g):
-                m.d.sync += [getattr(held, field)[lo:lo + lane].eq(
-                                 getattr(self.i.payload, field)[lo:lo + lane]),
-                             full_g.eq(1), last_g.eq(self.i.payload.last)]
+                m.d.sync += [getattr(held, field)[lo:lo + width].eq(
+                                 getattr(self.i.payload, field)[lo:lo + width])
+                             for field, lo, width in slices]
+                m.d.sync += [full_g.eq(1), last_g.eq(self.i.payload.last)]
             with m.Elif(issue):
                 m.d.sync += full_g.eq(0)
             with m.If(issue & held.last):
@@ -147,14 +157,18 @@ class SystolicArray(wiring.Component):
             with m.Elif(drain.final_read):
                 m.d.sync += pending_g.eq(0)
 
+        m.d.comb += [getattr(skew, side).eq(getattr(held, side)) for side in SIDE_OPERANDS
+                     if sig.side_width(side)]
+        m.d.comb += [getattr(grid, f"{'row' if op == 'a' else 'col'}_{side}").eq(
+                         getattr(skew, f"{'row' if op == 'a' else 'col'}_{side}"))
+                     for side, op in SIDE_OPERANDS.items() if sig.side_width(side)]
         m.d.comb += [
             skew.a.eq(held.a),
             skew.b.eq(held.b),
             skew.ctrl.valid.eq(issue),
             skew.ctrl.first.eq(held.first),
             skew.ctrl.last.eq(held.last),
-            skew.ctrl.a_fmt.eq(held.a_fmt),
-            skew.ctrl.b_fmt.eq(held.b_fmt),
+            *(getattr(skew.ctrl, f).eq(getattr(held, f)) for f in sig.selects()),
         ]
         m.d.comb += [
             grid.row_a.eq(skew.row_a),

@@ -184,6 +184,28 @@ def field_value(reg: str, field: str, word: int) -> int:
     return (word >> f.lsb) & ((1 << f.width) - 1)
 
 
+def field_word(reg: str, **values: int) -> int:
+    """The word of ``reg`` with each named field set to its value (others 0);
+    a value that does not fit its field is refused."""
+    word = 0
+    for name, value in values.items():
+        f = _BY_NAME[reg].field(name)
+        if not 0 <= int(value) < 1 << f.width:
+            raise ValueError(f"{reg}.{name}: {value} does not fit {f.width} bits")
+        word |= int(value) << f.lsb
+    return word
+
+
+def job_start_writes(k: int, a_fmt: int, b_fmt: int, accumulate: bool,
+                     emit: bool) -> list[tuple[str, int]]:
+    """The register writes that start one job, in order (docs/integration.md,
+    programming sequence): every host of the shell (the simulated AXI server,
+    the UART board host) issues exactly these."""
+    flags = field_word("JOB_FLAGS", a_fmt=a_fmt, b_fmt=b_fmt, accumulate=int(bool(accumulate)),
+                       emit=int(bool(emit)))
+    return [("JOB_K", k), ("JOB_FLAGS", flags), ("CTRL", field_mask("CTRL", "start"))]
+
+
 # ---------------------------------------------------------------- renderers
 _ACCESS_DOC = {
     "ro": "read-only; a write gets SLVERR, is ignored and sets ERR.ro_write",

@@ -71,16 +71,23 @@ class FieldInfo:
         return 0, (1 << width) - 1
 
 
-def stream_lanes(layout: data.StructLayout) -> dict[str, Lanes]:
+def stream_lanes(layout: data.StructLayout, pe=None) -> dict[str, Lanes]:
     """Lanes of the project's stream fields present in ``layout``.
 
     ``a`` / ``b``: one operand lane (``model.hw_vocab.lane_width``) per array
-    row / column; ``overflow``: one
+    row / column; ``a_scale`` / ``b_scale`` (a block-scaled PE's side
+    operands, ``hw.pe_signature``): one scale field per row / column, of the
+    width the PE's signature ``pe`` gives; ``overflow``: one
     flag per column; ``data``: one signed sum per column, so its lane width is
     ``data`` width / ``overflow`` width (the accumulator width).
     """
     names = {name for name, _ in layout}
     lanes = {n: Lanes(lane_width()) for n in ("a", "b") if n in names}
+    for side in ("a_scale", "b_scale"):
+        if side in names:
+            if pe is None or not pe.side_width(side):
+                raise ValueError(f"the {side!r} field's lanes need the PE's signature")
+            lanes[side] = Lanes(pe.side_width(side))
     if "overflow" in names:
         lanes["overflow"] = Lanes(1)
     if "data" in names:

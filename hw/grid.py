@@ -31,6 +31,7 @@ from amaranth.lib.wiring import In, Out
 
 from model.config import DatapathConfig
 
+from .pe_signature import SIDE_OPERANDS
 from .replica import replica
 from .skew import control_layout
 
@@ -50,7 +51,9 @@ class PEGrid(wiring.Component):
     operand lanes, select widths, accumulator), its ``latency`` and
     ``lanes``.  ``pe_signature`` is that signature, for the array's layouts.
 
-    In: per-row A operand and control, per-column B operand (skewed).
+    In: per-row A operand and control, per-column B operand (skewed), and
+    the PE's side operands (``row_a_scale``, ``col_b_scale``; absent at
+    width 0), forwarded with A to the right and with B downwards.
     Out: ``data[r]`` (row r, column c at bits ``[W*c, W*c+W)``),
     ``overflow[r]`` (bit c), ``done`` (bit r: row r readable next cycle).
     """
@@ -73,7 +76,12 @@ class PEGrid(wiring.Component):
         self.pe_signature = sig = first.signature
         self.pe_latency = first.latency
         W = sig.acc_width
+        sides = {f"{'row' if op == 'a' else 'col'}_{side}":
+                 In(data.ArrayLayout(sig.side_width(side),
+                                     config.rows if op == "a" else config.cols))
+                 for side, op in SIDE_OPERANDS.items() if sig.side_width(side)}
         super().__init__({
+            **sides,
             "row_a": In(data.ArrayLayout(sig.operand_shape, config.rows)),
             "row_ctrl": In(data.ArrayLayout(control_layout(sig), config.rows)),
             "col_b": In(data.ArrayLayout(sig.operand_shape, config.cols)),
@@ -86,7 +94,12 @@ class PEGrid(wiring.Component):
         m = Module()
         R, C, L = self.rows, self.cols, self.pe_latency
         sig = self.pe_signature
-        b_from_above = [self.col_b[c] for c in range(C)]
+        # Per column: B and its side operands, forwarded down together.
+        b_from_above = [{"b": self.col_b[c]} for c in range(C)]
+        for side, op in SIDE_OPERANDS.items():
+            if op == "b" and sig.side_width(side):
+                for c in range(C):
+                    b_from_above[c][side] = getattr(self, f"col_{side}")[c]
         for r in range(R):
             # Control chain of row r: stage c feeds PE(r, c) for c < C; the
             # stages after the last column keep only "valid last".
@@ -101,26 +114,26 @@ class PEGrid(wiring.Component):
                 m.d.sync += reg.eq(ends[-1])
                 ends.append(reg)
 
-            a_from_left = self.row_a[r]
+            # A and its side operands, forwarded right together.
+            a_from_left = {"a": self.row_a[r]}
+            a_from_left.update({side: getattr(self, f"row_{side}")[r]
+                                for side, op in SIDE_OPERANDS.items()
+                                if op == "a" and sig.side_width(side)})
             words, flags = [], []
             for c in range(C):
                 pe = self.cells[r][c]
                 m.submodules[f"pe_{r}_{c}"] = pe
-                drive = {"a": a_from_left, "b": b_from_above[c],
-                         "a_fmt": ctrl[c].a_fmt, "b_fmt": ctrl[c].b_fmt,
+                drive = {**a_from_left, **b_from_above[c],
+                         **{f: getattr(ctrl[c], f) for f in sig.selects()},
                          "valid": ctrl[c].valid, "clear": ctrl[c].valid & ctrl[c].first}
                 # Every input of the PE's signature, and only those.
                 m.d.comb += [getattr(pe, name).eq(drive[name])
                              for name, member in sig.members.items() if member.flow == In]
                 # Forwarding registers (only those someone reads).
                 if c < C - 1:
-                    a_next = Signal(sig.operand_shape, name=f"a_fwd_{r}_{c}")
-                    m.d.sync += a_next.eq(a_from_left)
-                    a_from_left = a_next
+                    a_from_left = _forward(m, a_from_left, f"fwd_{r}_{c}")
                 if r < R - 1:
-                    b_next = Signal(sig.operand_shape, name=f"b_fwd_{r}_{c}")
-                    m.d.sync += b_next.eq(b_from_above[c])
-                    b_from_above[c] = b_next
+                    b_from_above[c] = _forward(m, b_from_above[c], f"fwd_{r}_{c}")
                 # Result register: acc is the final sum L cycles after the last beat.
                 capture = ends[c + L]
                 result = Signal(sig.acc_shape, name=f"result_{r}_{c}")
@@ -138,3 +151,13 @@ class PEGrid(wiring.Component):
                 self.done[r].eq(ends[done_stage(C, L)]),
             ]
         return m
+
+
+def _forward(m, values: dict, tag: str) -> dict:
+    """Each of ``values`` (name -> signal) one register later (``<name>_<tag>``)."""
+    out = {}
+    for name, value in values.items():
+        reg = Signal.like(value, name=f"{name}_{tag}")
+        m.d.sync += reg.eq(value)
+        out[name] = reg
+    return out

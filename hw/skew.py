@@ -15,7 +15,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .pe_signature import PESignature, default_pe_signature
+from .pe_signature import SIDE_OPERANDS, PESignature, default_pe_signature
 from .replica import replica
 
 __all__ = ["Skew", "control_layout"]
@@ -33,11 +33,20 @@ def control_layout(pe: PESignature | None = None) -> data.StructLayout:
 class Skew(wiring.Component):
     """``a`` (R PE operands), ``b`` (C PE operands), ``ctrl`` in; per-row A
     operand and control, per-column B operand out, row/column ``i`` delayed
-    by ``i`` cycles.  Operand shapes are the PE's (``pe``)."""
+    by ``i`` cycles.  Operand shapes are the PE's (``pe``).  A PE's side
+    operands (``a_scale``: R fields in, ``row_a_scale`` out; ``b_scale``: C
+    fields, ``col_b_scale``) are delayed like the operand they travel with."""
 
     def __init__(self, rows: int, cols: int, pe: PESignature | None = None):
         self.rows, self.cols = rows, cols
         self.pe = pe = pe or default_pe_signature()
+        sides = {}
+        for side, operand in SIDE_OPERANDS.items():
+            width, n = pe.side_width(side), rows if operand == "a" else cols
+            if width:
+                where = "row" if operand == "a" else "col"
+                sides[side] = In(n * width)
+                sides[f"{where}_{side}"] = Out(data.ArrayLayout(width, n))
         super().__init__({
             "a": In(rows * pe.operand_width),
             "b": In(cols * pe.operand_width),
@@ -45,6 +54,7 @@ class Skew(wiring.Component):
             "row_a": Out(data.ArrayLayout(pe.operand_shape, rows)),
             "row_ctrl": Out(data.ArrayLayout(control_layout(pe), rows)),
             "col_b": Out(data.ArrayLayout(pe.operand_shape, cols)),
+            **sides,
         })
 
     def elaborate(self, platform):
@@ -62,6 +72,15 @@ class Skew(wiring.Component):
         for c in range(self.cols):
             m.d.comb += self.col_b[c].eq(
                 _delay(m, self.b[lane * c:lane * (c + 1)], c, f"b_skew_{c}"))
+        for side, operand in SIDE_OPERANDS.items():
+            width = self.pe.side_width(side)
+            if not width:
+                continue
+            where = "row" if operand == "a" else "col"
+            flat, out = getattr(self, side), getattr(self, f"{where}_{side}")
+            for i in range(self.rows if operand == "a" else self.cols):
+                m.d.comb += out[i].eq(
+                    _delay(m, flat[width * i:width * (i + 1)], i, f"{side}_skew_{i}"))
         return m
 
 

@@ -35,26 +35,15 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from .block_backend import is_block_pe
 from .config import DatapathConfig
 from .formats import checked_value
-from .gemm import exact_matmul, prefix_overflow
+from .gemm import GemmOverflowError, exact_matmul, prefix_overflow
 from .hw_vocab import hardware_orientation, side_formats
 from .quant import WIDE_FORMATS, decompose
 
 __all__ = ["GemmBackend", "GemmOverflowError", "Backend", "BackendWrapper", "GoldenBackend",
            "CheckedGemm", "GemmPart", "check_gemm", "datapath_formats"]
-
-
-class GemmOverflowError(ArithmeticError):
-    """An output's running sum left the ACC_WIDTH-bit accumulator range."""
-
-    def __init__(self, gemm_name: str, count: int, acc_width: int):
-        super().__init__(
-            f"GEMM {gemm_name!r}: {count} output(s) overflowed the "
-            f"{acc_width}-bit accumulator")
-        self.gemm_name = gemm_name
-        self.count = count
-        self.acc_width = acc_width
 
 
 # ---------------------------------------------------------------- operands
@@ -196,7 +185,11 @@ class Backend(abc.ABC):
 
     # ------------------------------------------------------------ GEMMs
     def check(self, a, b, a_format: str, b_format: str, name: str = "gemm") -> CheckedGemm:
-        """``check_gemm`` with this backend's format rule."""
+        """``check_gemm`` with this backend's format rule (a tile of
+        block-scaled PEs runs ``block_gemm`` only)."""
+        if self.datapath_only and is_block_pe(self.config.pe):
+            raise ValueError(f"GEMM {name!r}: a tile of {self.config.pe} PEs runs block-scaled "
+                             f"GEMMs only, not {a_format} x {b_format}")
         return check_gemm(a, b, a_format, b_format, name=name, datapath=self.datapath_only)
 
     def gemm(self, a, b, a_format: str, b_format: str, *, name: str = "gemm", **_) -> np.ndarray:
@@ -241,10 +234,20 @@ class Backend(abc.ABC):
 
     def block_gemm(self, a, b, *, name: str = "gemm") -> np.ndarray:
         """``a . b`` of two ``model.block_quant.BlockTensor`` s (MXFP4, NVFP4):
-        float64, exact then rounded once (``model.block_gemm``).  Only the
-        golden model has it until block-scaled PEs exist."""
-        raise ValueError(f"GEMM {name!r}: the {self.name} backend has no block-scaled "
-                         f"(MXFP4/NVFP4) datapath; run it with --backend golden")
+        float64, exact then rounded once (``model.block_gemm``), on a tile of
+        block-scaled PEs (``config.pe``: ``model.block_backend``)."""
+        from .block_backend import block_gemm_on
+        if not is_block_pe(self.config.pe):
+            raise ValueError(f"GEMM {name!r}: the {self.name} backend has no block-scaled "
+                             f"(MXFP4/NVFP4) datapath; build it with --pe mxfp4|nvfp4 or run "
+                             f"it with --backend golden")
+        return block_gemm_on(self, a, b, name)
+
+    def run_block_lines(self, la, lb, idx: tuple) -> tuple[np.ndarray, np.ndarray]:
+        """``(acc int64, overflow bool)``, Mp x Np, of every block-scaled PE
+        for the rebiased lines ``la``, ``lb`` (``model.block_hw.HwLines``) at
+        leading index ``idx``; never raises on overflow."""
+        raise NotImplementedError(f"the {self.name} backend runs no block-scaled GEMMs")
 
     # ------------------------------------------------------------ statistics
     def reset_last_stats(self) -> None:
@@ -315,10 +318,20 @@ class GoldenBackend(Backend):
         self.check_overflow = check_overflow
 
     def block_gemm(self, a, b, *, name: str = "gemm") -> np.ndarray:
+        """The exact model (``model.block_gemm``); with a block-scaled
+        ``config.pe``, through that PE's arithmetic and refusals
+        (``model.block_backend``: the same result, a zero as +0)."""
+        if is_block_pe(self.config.pe):
+            return super().block_gemm(a, b, name=name)
         from .block_gemm import block_gemm
         out = block_gemm(a, b, name)
         self.total_stats["block_gemms"] = self.total_stats.get("block_gemms", 0) + 1
         return out
+
+    def run_block_lines(self, la, lb, idx):
+        from .block_backend import lines_at
+        from .block_hw import hw_accumulators
+        return hw_accumulators(lines_at(la, idx), lines_at(lb, idx), self.config.lanes)
 
     def run_part(self, part):
         av, bv = part.values()

@@ -1,9 +1,10 @@
 """The datapath configuration: one object, validated once, carried everywhere.
 
-``DatapathConfig(rows, cols, acc_width, depth, pe_latency, lanes)`` describes
+``DatapathConfig(rows, cols, acc_width, depth, pe_latency, lanes, pe)`` describes
 a tile: the array's rows and columns, the accumulator width (SPEC 2), the
-operand bank depth (beats per job), the PE's latency and its dot-product
-lanes (SPEC 2: a PE of ``k`` lanes adds ``k`` products per cycle).  It is
+operand bank depth (beats per job), the PE's latency, its dot-product
+lanes (SPEC 2: a PE of ``k`` lanes adds ``k`` products per cycle) and its
+kind (``pe``: ``radix4``, the default, or a kind ``hw.pe_kinds`` registers).  It is
 checked in ``__post_init__`` and nowhere else: the golden model, the RTL
 generators, the simulator hosts, the backends and the CLI build one (the CLI
 from its flags, ``scripts.argtypes.datapath_config``) and trust it after.
@@ -17,6 +18,7 @@ A refusal is a ``ConfigError`` (a ``ValueError``) naming the field, one line:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .hw_vocab import product_width
@@ -25,7 +27,8 @@ __all__ = ["DatapathConfig", "ConfigError", "acc_range", "check_acc_width",
            "DIM_MAX", "DEPTH_MIN", "DEPTH_MAX", "ACC_WIDTH_MIN", "ACC_WIDTH_MAX",
            "PE_LATENCIES", "SUPPORTED_LANES", "LANES_MAX", "check_lanes", "DEFAULT_ROWS", "DEFAULT_COLS",
            "DEFAULT_ACC_WIDTH", "DEFAULT_DEPTH", "DEFAULT_PE_LATENCY", "DEFAULT_LANES",
-           "DOT_ROW_LEVELS", "dot_levels", "pe_latencies", "default_pe_latency"]
+           "DOT_ROW_LEVELS", "dot_levels", "pe_latencies", "default_pe_latency",
+           "DEFAULT_PE", "PeRule", "register_pe_kind", "pe_rule"]
 
 DIM_MAX = 64                  # rows/cols (16x16 is the largest tested size)
 DEPTH_MIN, DEPTH_MAX = 2, 1 << 16
@@ -61,21 +64,66 @@ def dot_levels(lanes: int) -> int:
     return DOT_ROW_LEVELS + max(0, check_lanes(lanes) - 1).bit_length()
 
 
-def pe_latencies(lanes: int = DEFAULT_LANES) -> tuple[int, ...]:
+def pe_latencies(lanes: int = DEFAULT_LANES, pe: str = None) -> tuple[int, ...]:
     """The PE latencies a ``lanes``-lane array takes: ``PE_LATENCIES`` for one
     lane (``hw.pe``), 3 (the whole tree in one stage) .. 2 + levels (one
-    adder level a stage) for a k-lane PE (``hw.dot_pe``)."""
+    adder level a stage) for a k-lane PE (``hw.dot_pe``); another kind's
+    are its class's (``pe_rule``)."""
+    if pe not in (None, DEFAULT_PE):
+        return tuple(pe_rule(pe).latencies(check_lanes(lanes)))
     if check_lanes(lanes) == 1:
         return PE_LATENCIES
     return tuple(range(3, 3 + dot_levels(lanes)))
 
 
-def default_pe_latency(lanes: int = DEFAULT_LANES) -> int:
+def default_pe_latency(lanes: int = DEFAULT_LANES, pe: str = None) -> int:
     """``DEFAULT_PE_LATENCY`` for one lane; ``2 + ceil(levels / 2)`` (at most
-    two adder levels a stage) for a k-lane PE (docs/lanes.md: 5 for 8 lanes)."""
+    two adder levels a stage) for a k-lane PE (docs/lanes.md: 5 for 8 lanes);
+    another kind's: its class's (``pe_rule``)."""
+    if pe not in (None, DEFAULT_PE):
+        return int(pe_rule(pe).default_latency(check_lanes(lanes)))
     if check_lanes(lanes) == 1:
         return DEFAULT_PE_LATENCY
     return 2 + -(-dot_levels(lanes) // DOT_LEVELS_PER_STAGE)
+
+
+# PE kinds.  The radix-4 PE (``hw.pe`` / ``hw.dot_pe``) is the default and its
+# latency rule is stated above.  Every other kind (the block-scaled PEs, the
+# cost baselines) is a PE class that owns its latencies; ``hw.pe_kinds``
+# registers each class's rule here when imported (model does not import hw),
+# so ``DatapathConfig(pe=...)`` validates against the class itself.
+DEFAULT_PE = "radix4"
+
+
+@dataclass(frozen=True)
+class PeRule:
+    """What ``DatapathConfig`` asks of a PE kind: its latencies for ``lanes``
+    lanes, its default latency, and its accumulator width (None: any in SPEC
+    2's range; an int: that width only)."""
+
+    latencies: Callable[[int], Sequence[int]]
+    default_latency: Callable[[int], int]
+    acc_width: int | None = None
+
+
+_PE_RULES: dict[str, PeRule] = {}
+
+
+def register_pe_kind(name: str, rule: PeRule) -> None:
+    """Register (or re-register, idempotently) the rule of PE kind ``name``."""
+    if name == DEFAULT_PE:
+        raise ValueError(f"{DEFAULT_PE!r} is the built-in PE kind")
+    _PE_RULES[name] = rule
+
+
+def pe_rule(name: str) -> PeRule:
+    """The registered rule of PE kind ``name`` (ConfigError when unknown)."""
+    try:
+        return _PE_RULES[name]
+    except (KeyError, TypeError):
+        known = ", ".join([DEFAULT_PE, *_PE_RULES])
+        raise ConfigError("pe", f"must be a PE kind ({known}; import hw.pe_kinds for the "
+                                f"others), got {name!r}") from None
 
 
 class ConfigError(ValueError):
@@ -133,11 +181,13 @@ class DatapathConfig:
 
     rows: int = DEFAULT_ROWS
     cols: int = DEFAULT_COLS
-    acc_width: int = DEFAULT_ACC_WIDTH
+    # None: DEFAULT_ACC_WIDTH, or the PE kind's own width (set in __post_init__).
+    acc_width: int | None = None
     depth: int = DEFAULT_DEPTH
     # None: the default for the lanes (``default_pe_latency``), set in __post_init__.
     pe_latency: int | None = None
     lanes: int = DEFAULT_LANES
+    pe: str = DEFAULT_PE
 
     def __post_init__(self):
         # Refused here, before any build directory, lock or simulator exists.
@@ -147,7 +197,14 @@ class DatapathConfig:
             if not 1 <= value <= DIM_MAX:
                 raise ConfigError(name, f"must be {rule}, got {value}")
             object.__setattr__(self, name, value)
+        rule = None if self.pe == DEFAULT_PE else pe_rule(self.pe)
+        fixed = rule.acc_width if rule is not None else None
+        if self.acc_width is None:
+            object.__setattr__(self, "acc_width", fixed or DEFAULT_ACC_WIDTH)
         object.__setattr__(self, "acc_width", check_acc_width(self.acc_width))
+        if fixed is not None and self.acc_width != fixed:
+            raise ConfigError("acc_width", f"must be {fixed} for the {self.pe} PE, "
+                                           f"got {self.acc_width}")
         rule = f"a power of two in {DEPTH_MIN}..{DEPTH_MAX}"
         depth = _int("depth", self.depth, rule)
         if not DEPTH_MIN <= depth <= DEPTH_MAX or depth & (depth - 1):
@@ -159,10 +216,12 @@ class DatapathConfig:
                                        f"(the lane counts the RTL implements), got {lanes!r}")
         object.__setattr__(self, "lanes", int(lanes))
         if self.pe_latency is None:
-            object.__setattr__(self, "pe_latency", default_pe_latency(self.lanes))
-        allowed, latency = pe_latencies(self.lanes), self.pe_latency
+            object.__setattr__(self, "pe_latency", default_pe_latency(self.lanes, self.pe))
+        allowed, latency = pe_latencies(self.lanes, self.pe), self.pe_latency
         if isinstance(latency, bool) or latency not in allowed:
             what = f" for {self.lanes} lanes" if self.lanes != 1 else ""
+            if self.pe != DEFAULT_PE:
+                what += f" {'of' if what else 'for'} the {self.pe} PE"
             raise ConfigError("pe_latency", f"must be one of {', '.join(map(str, allowed))}"
                                             f"{what}, got {latency!r}")
         object.__setattr__(self, "pe_latency", int(latency))
@@ -179,8 +238,12 @@ class DatapathConfig:
             return cls(**given)
         if not isinstance(config, DatapathConfig):
             raise TypeError(f"config must be a DatapathConfig, got {type(config).__name__}")
-        if "lanes" in given and "pe_latency" not in given and given["lanes"] != config.lanes:
-            given["pe_latency"] = None
+        for field in ("lanes", "pe"):
+            if field in given and "pe_latency" not in given \
+                    and given[field] != getattr(config, field):
+                given["pe_latency"] = None
+        if "pe" in given and "acc_width" not in given and given["pe"] != config.pe:
+            given["acc_width"] = None
         if type(config) is cls:
             return dataclasses.replace(config, **given) if given else config
         names = {f.name for f in dataclasses.fields(cls)}

@@ -31,7 +31,8 @@ from .config import ACC_WIDTH_MIN, DEFAULT_ACC_WIDTH, LANES_MAX, acc_range, chec
 from .formats import get_format, int_value
 from .hw_vocab import product_width
 
-__all__ = ["gemm_exact", "gemm_real", "exceeds_acc", "overflow_mask", "check_gemm_operands",
+__all__ = ["GemmOverflowError", "gemm_exact", "gemm_real", "exceeds_acc", "overflow_mask",
+           "check_gemm_operands",
            "exact_matmul", "prefix_overflow",
            "check_lanes", "LANES_MAX"]
 
@@ -40,6 +41,18 @@ __all__ = ["gemm_exact", "gemm_real", "exceeds_acc", "overflow_mask", "check_gem
 assert product_width() <= ACC_WIDTH_MIN, "a product no longer fits the narrowest accumulator"
 
 _EXACT_LIMIT = 2 ** 53
+
+
+class GemmOverflowError(ArithmeticError):
+    """An output's running sum left the ACC_WIDTH-bit accumulator range."""
+
+    def __init__(self, gemm_name: str, count: int, acc_width: int):
+        super().__init__(
+            f"GEMM {gemm_name!r}: {count} output(s) overflowed the "
+            f"{acc_width}-bit accumulator")
+        self.gemm_name = gemm_name
+        self.count = count
+        self.acc_width = acc_width
 
 
 def check_gemm_operands(a, b, a_format: str, b_format: str):

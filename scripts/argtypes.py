@@ -28,7 +28,7 @@ from scripts.errors import CliError
 
 __all__ = ["positive_int", "non_negative_int", "positive_float", "datapath_config",
            "output_path", "write_output", "lanes_type", "add_lanes_argument",
-           "add_pe_latency_argument"]
+           "add_pe_latency_argument", "add_pe_argument"]
 
 
 def _int(flag: str, minimum: int, what: str, maximum: int | None = None):
@@ -112,9 +112,21 @@ def add_pe_latency_argument(p, where: str = "") -> None:
                         + ", ".join(f"{default_pe_latency(k)} at K={k}" for k in multi) + ")")
 
 
+def add_pe_argument(p, where: str = "") -> None:
+    """``--pe KIND`` (None when not given: the radix-4 PE), the kinds of
+    ``hw.pe_kinds.CLI_PE_KINDS``."""
+    from hw.pe_kinds import CLI_PE_KINDS
+    from model.config import DEFAULT_PE
+    p.add_argument("--pe", choices=CLI_PE_KINDS, default=None,
+                   help=f"{where}PE kind: {DEFAULT_PE} (default), or a block-scaled "
+                        "dot-product PE (mxfp4, nvfp4: E2M1 codes with per-block scale fields, "
+                        "a 64-bit accumulator; docs/formats.md)")
+
+
 # DatapathConfig field -> the flag that sets it.
 CONFIG_FLAGS = {"rows": "--rows", "cols": "--cols", "acc_width": "--acc-width",
-                "depth": "--depth", "pe_latency": "--pe-latency", "lanes": "--lanes"}
+                "depth": "--depth", "pe_latency": "--pe-latency", "lanes": "--lanes",
+                "pe": "--pe"}
 
 
 def datapath_config(args, *, skip: tuple[str, ...] = (), **values):
@@ -126,6 +138,8 @@ def datapath_config(args, *, skip: tuple[str, ...] = (), **values):
     from model.config import ConfigError, DatapathConfig
     fields = {name: getattr(args, name, None) for name in CONFIG_FLAGS if name not in skip}
     fields.update(values)
+    if fields.get("pe") is not None:
+        import hw.pe_kinds  # noqa: F401  (registers the kinds' rules)
     try:
         return DatapathConfig.of(None, **fields)
     except ConfigError as exc:

@@ -76,13 +76,16 @@ def run(args) -> int:
         from scripts.argtypes import datapath_config
         skip = () if args.backend != "golden" else ("depth",) if recipe.onchip \
             else ("rows", "cols", "depth")
-        config = datapath_config(args, skip=skip)
+        # A block recipe on the RTL: a tile of its format's PEs, and a radix-4
+        # tile beside it for 8-bit ends (sim.tile_pair); golden runs both.
+        rtl_block = recipe.block is not None and args.backend != "golden"
+        config = datapath_config(args, skip=skip, **({"pe": recipe.block} if rtl_block else {}))
         try:
             from sim.factory import make_backend
         except ImportError as exc:
             raise CliError(f"--backend {args.backend} is not available ({exc})") from None
-        backend = make_backend(args.backend, config, quant=recipe.onchip is not None, **dask,
-                               **bus)
+        backend = make_backend(args.backend, config, quant=recipe.onchip is not None,
+                               pair=rtl_block, **dask, **bus)
     elif args.backend != "golden":
         raise CliError(f"recipe fp32 runs no integer GEMMs; --backend {args.backend} "
                        "needs a quantized recipe")

@@ -25,13 +25,15 @@ def add_arguments(p):
     # None when not given: a flag the chosen top lacks is refused, not ignored.
     p.add_argument("--rows", type=int, default=None, help="array rows R (default 8)")
     p.add_argument("--cols", type=int, default=None, help="array columns C (default 8)")
-    p.add_argument("--acc-width", type=int, default=32,
-                   help="accumulator width in bits, 18..64 (default 32)")
+    p.add_argument("--acc-width", type=int, default=None,
+                   help="accumulator width in bits, 18..64 (default 32; the block-scaled PEs: "
+                        "64 only)")
     # `accel` is only offered once hw.accel exists; anything else is a one-line
     # argparse error (exit 2).
     p.add_argument("--depth", type=int, default=None,
                    help="accel, qtile and axi only: operand beats per bank, a power of two (default 512)")
-    from scripts.argtypes import add_lanes_argument, add_pe_latency_argument
+    from scripts.argtypes import add_lanes_argument, add_pe_argument, add_pe_latency_argument
+    add_pe_argument(p, "pe/array/accel: ")
     add_pe_latency_argument(p)
     add_lanes_argument(p, "pe/array/accel/qtile: ")
     p.add_argument("--quant-lanes", type=int, default=None,
@@ -58,6 +60,9 @@ def run(args) -> int:
         skip += ("depth",)
     if args.top == "quant":
         skip += ("pe_latency", "lanes")
+    from hw.verilog import PE_KIND_TOPS
+    if args.top not in PE_KIND_TOPS:
+        skip += ("pe",)
     lacks = [name for name in skip if getattr(args, name, None) is not None]
     if args.top not in QUANT_TOPS and args.quant_lanes is not None:
         lacks.append("quant_lanes")
@@ -82,6 +87,8 @@ def _takes(top: str) -> str:
     flags += ["--acc-width"]
     flags += ["--depth"] if top in BANK_TOPS else []
     flags += ["--pe-latency", "--lanes"] if top != "quant" else []
+    from hw.verilog import PE_KIND_TOPS
+    flags += ["--pe"] if top in PE_KIND_TOPS else []
     flags += ["--quant-lanes"] if top in QUANT_TOPS else []
     return ", ".join(flags)
 

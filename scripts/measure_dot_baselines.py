@@ -1,4 +1,5 @@
-"""Cost of the k-lane dot-product PEs and their 8x8 arrays: radix-4 vs INT8, FP8, FP16.
+"""Cost of the k-lane dot-product PEs and their 8x8 arrays: radix-4 vs INT8, FP8, FP16,
+MXFP4 and NVFP4.
 
 ``python -m scripts.measure_dot_baselines [--lanes 8] [--no-pnr] [--kinds ...]``
 
@@ -38,11 +39,15 @@ GLUE_FLOWS = ("ecp5_nodsp", "generic", "cmos")
 ROWS = COLS = 8
 
 # key -> (label, builder(lanes, latency or None))
-KINDS = ("radix4", "int8", "fp8", "fp16", "fp8_noconv", "fp16_noconv", "radix4_k2", "int8_k2")
+KINDS = ("radix4", "int8", "fp8", "fp16", "mxfp4", "nvfp4", "fp8_noconv", "fp16_noconv",
+         "radix4_k2", "int8_k2")
 LABELS = {"radix4": "radix-4 (INT4/UINT4/FP4 x INT4/UINT4, INT32 acc)",
           "int8": "INT8 x INT8, INT32 acc",
           "fp8": "FP8 E4M3 x E4M3, FP32 result",
           "fp16": "FP16 x FP16, FP32 result",
+          # issue 25: the block-scaled PEs (hw/block_dot_pe.py), raw 64-bit accumulator.
+          "mxfp4": "MXFP4 (E2M1 x E2M1, E8M0 block scales, 64-bit acc)",
+          "nvfp4": "NVFP4 (E2M1 x E2M1, UE4M3 block scales, 64-bit acc)",
           # PE level only: the FP PEs without their FP32 conversion (acc = the
           # fixed-point register), to show what the per-PE conversion costs.
           "fp8_noconv": "FP8 PE without the FP32 conversion",
@@ -71,7 +76,7 @@ def pe_class(kind):
     from amaranth.hdl import signed
 
     from hw.baselines.fp_dot import Fp8DotPE, Fp16DotPE
-    from hw.baselines.int8_dot import Int8DotPE
+    from hw.pe_kinds import pe_class_for
     if kind in PE_ONLY:
         base = Fp8DotPE if kind == "fp8_noconv" else Fp16DotPE
 
@@ -79,7 +84,7 @@ def pe_class(kind):
             convert_stages = 0
             acc_shape = signed(base.acc_bits)
         return NoConversion
-    return {"int8": Int8DotPE, "fp8": Fp8DotPE, "fp16": Fp16DotPE}[kind]
+    return pe_class_for(kind)
 
 
 class _Design:
@@ -135,16 +140,12 @@ def stub(signature, name) -> str:
     return f"(* blackbox *)\nmodule {name}({', '.join(ports)});\nendmodule\n"
 
 
-def array_config(lanes, latency, rows=ROWS, cols=COLS):
-    """A ``rows`` x ``cols`` ``DatapathConfig`` at the PE's own latency.
-    ``model.config`` validates latencies for the radix-4 PE only; the
-    baselines declare their own (the grid checks the PE against this field),
-    so the configuration is validated with the default latency and the
-    baseline's is set after."""
+def array_config(kind, lanes, latency, rows=ROWS, cols=COLS):
+    """A ``rows`` x ``cols`` ``DatapathConfig`` of PE kind ``kind`` (``hw.pe_kinds``)
+    at ``latency``, validated against that PE class's own latencies."""
+    import hw.pe_kinds  # noqa: F401  (registers the kinds' rules)
     from model.config import DatapathConfig
-    cfg = DatapathConfig(rows=rows, cols=cols, acc_width=32, lanes=lanes)
-    object.__setattr__(cfg, "pe_latency", latency)
-    return cfg
+    return DatapathConfig(rows=rows, cols=cols, lanes=lanes, pe=kind, pe_latency=latency)
 
 
 def fingerprint(text: str) -> str:
@@ -186,7 +187,7 @@ def measure(kind, lanes, pnr, timeout, stored, work=WORK):
     box = f"{key}_box"
     gdir = work / key / "glue"
     gdir.mkdir(parents=True, exist_ok=True)
-    arr = SystolicArray(config=array_config(lanes, latency),
+    arr = SystolicArray(config=array_config(kind, lanes, latency),
                         pe_class=black_box(signature, latency, lanes, box))
     from amaranth.back import verilog
     top = f"{key}_glue"

@@ -29,7 +29,7 @@ from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFra
                            AxiStreamSink, AxiStreamSource)
 
 from hw.accel import COUNTERS
-from hw.axi_regs import OFFSET, counter_registers, field_mask, field_value
+from hw.axi_regs import OFFSET, counter_registers, field_mask, field_value, job_start_writes
 
 from .driver import job_codec, load_codec, result_codec
 from .host_server import reset_dut, socket_requests
@@ -94,13 +94,9 @@ class BusHost:
         for word in cmd_words:
             job = self.jobs.unpack(word)
             k = job["k"]
-            flags = (job["a_fmt"] << _lsb("JOB_FLAGS", "a_fmt")) \
-                | (job["b_fmt"] << _lsb("JOB_FLAGS", "b_fmt")) \
-                | (field_mask("JOB_FLAGS", "accumulate") if job["accumulate"] else 0) \
-                | (field_mask("JOB_FLAGS", "emit") if job["emit"] else 0)
-            await self.write("JOB_K", k)
-            await self.write("JOB_FLAGS", flags)
-            await self.write("CTRL", field_mask("CTRL", "start"))
+            for reg, value in job_start_writes(k, job["a_fmt"], job["b_fmt"], job["accumulate"],
+                                               job["emit"]):
+                await self.write(reg, value)
             data = b"".join(w.to_bytes(self.in_bytes, "little") for w in beats[ptr:ptr + k])
             ptr += k
             await self.src.send(AxiStreamFrame(data))
@@ -119,11 +115,6 @@ class BusHost:
             low = await self.read(lo.name)
             out.append(low | await self.read(hi.name) << 32)
         return out
-
-
-def _lsb(reg: str, field: str) -> int:
-    mask = field_mask(reg, field)
-    return (mask & -mask).bit_length() - 1
 
 
 @cocotb.test()

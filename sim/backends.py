@@ -11,7 +11,10 @@ The base class checks the operands once and handles what the datapath does
 not: FP4 on the B side (the transposed product ``(B^T A^T)^T``), 8-bit
 operands (nibble decomposition, SPEC 1.6) and overflow (the tile's sticky
 per-output flags raise ``GemmOverflowError`` naming the GEMM).  This class
-runs one checked 4-bit part on the tile (``run_part``).
+runs one checked 4-bit part on the tile (``run_part``), or, on a tile of
+block-scaled PEs (``config.pe`` ``mxfp4`` / ``nvfp4``), one rebiased
+block-scaled GEMM (``run_block_lines``; the steps around it are
+``model.block_backend``'s).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from model.backend import Backend, GemmPart
 from model.config import DatapathConfig
 from model.recipes import RTL_BACKENDS
 
-from .driver import batch_files, batches, parse_results, plan_gemm
+from .driver import batch_files, batches, parse_results, plan_block_gemm, plan_gemm
 from .host import HostConfig, build_host
 
 __all__ = ["RtlBackend", "SimulationError", "SIMULATORS", "add_utilisation"]
@@ -198,8 +201,23 @@ class RtlBackend(Backend):
 
     def run_part(self, part: GemmPart):
         cfg = self.cfg
-        plan = plan_gemm(part.a, part.b, part.a_format, part.b_format, cfg.rows, cfg.cols,
-                         cfg.depth, cfg.lanes)
+        return self._run_plan(plan_gemm(part.a, part.b, part.a_format, part.b_format, cfg.rows,
+                                        cfg.cols, cfg.depth, cfg.lanes))
+
+    def run_block_lines(self, la, lb, idx):
+        """One block-scaled GEMM (``model.block_backend``) on a tile of
+        block-scaled PEs: the rebiased codes and per-beat scale fields
+        (``model.block_hw.HwLines``) tiled by ``sim.driver.plan_block_gemm``;
+        the raw 64-bit accumulators and flags come back."""
+        cfg = self.cfg
+        plan = plan_block_gemm(la.codes[idx], la.scale_fields(cfg.lanes)[idx], lb.codes[idx],
+                               lb.scale_fields(cfg.lanes)[idx], la.fmt, cfg.rows, cfg.cols,
+                               cfg.depth, cfg.lanes, cfg.pe)
+        return self._run_plan(plan)
+
+    def _run_plan(self, plan):
+        """``(sums int64, overflow bool)``, M x N, of a tile plan, batch by batch."""
+        cfg = self.cfg
         m, n = plan.m, plan.n
         out = np.zeros((m, n), np.int64)
         overflow = np.zeros((m, n), bool)

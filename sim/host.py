@@ -23,7 +23,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from hw.accel import COUNTERS, job_layout, load_layout
+from hw.accel import COUNTERS, job_layout, load_layout, tile_pe_signature
 from hw.array import output_layout
 from model.config import DatapathConfig
 from verif import toolchain as tc
@@ -51,11 +51,11 @@ class HostConfig(DatapathConfig):
 
     @property
     def cmd_width(self) -> int:
-        return job_layout(self.depth).size
+        return job_layout(self.depth, tile_pe_signature(self.datapath())).size
 
     @property
     def load_width(self) -> int:
-        return load_layout(self.rows, self.cols, lanes=self.lanes).size
+        return load_layout(self.rows, self.cols, tile_pe_signature(self.datapath())).size
 
     @property
     def result_width(self) -> int:
@@ -68,7 +68,7 @@ def host_verilog(cfg: HostConfig) -> str:
     counter_ports = ",\n".join(f"    .{n}({n})" for n in COUNTERS)
     return f"""`timescale 1ns/1ps
 // radix4 host testbench (simulation only): host memories + DMA around the tile.
-// rows={cfg.rows} cols={cfg.cols} acc_width={cfg.acc_width} depth={cfg.depth} pe_latency={cfg.pe_latency} lanes={cfg.lanes}
+// rows={cfg.rows} cols={cfg.cols} acc_width={cfg.acc_width} depth={cfg.depth} pe_latency={cfg.pe_latency} lanes={cfg.lanes} pe={cfg.pe}
 module {HOST_TOP};
   localparam CW = {cfg.cmd_width}, LW = {cfg.load_width}, RW = {cfg.result_width};
   localparam CD = {cfg.host_cmds}, LD = {cfg.host_beats}, RD = {cfg.host_rows};

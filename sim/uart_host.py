@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw.axi_regs import ID_MAGIC, OFFSET, field_mask, field_value
+from hw.axi_regs import ID_MAGIC, OFFSET, field_mask, field_value, job_start_writes
 from hw.uart_bridge import OP_ERROR, OPS, SYNC_REPLY, SYNC_REQ, reply_bytes
 from model.backend import Backend
 from model.config import DatapathConfig
@@ -115,12 +115,8 @@ class Device:
 
     def run_job(self, k, a_code, b_code, accumulate, emit, beats, max_polls=10_000):
         """One job (docs/integration.md, programming sequence); its rows as ints."""
-        flags = (a_code << _lsb("a_fmt")) | (b_code << _lsb("b_fmt")) \
-            | (field_mask("JOB_FLAGS", "accumulate") if accumulate else 0) \
-            | (field_mask("JOB_FLAGS", "emit") if emit else 0)
-        self.write("JOB_K", k)
-        self.write("JOB_FLAGS", flags)
-        self.write("CTRL", field_mask("CTRL", "start"))
+        for reg, value in job_start_writes(k, a_code, b_code, accumulate, emit):
+            self.write(reg, value)
         for i, w in enumerate(beats):
             self.beat(w, i == k - 1)
         rows = []
@@ -141,11 +137,6 @@ class Device:
         if err:
             raise DeviceError(f"the shell flagged ERR 0x{err:02x} (driver bug)")
         return rows
-
-
-def _lsb(field: str) -> int:
-    mask = field_mask("JOB_FLAGS", field)
-    return (mask & -mask).bit_length() - 1
 
 
 class UartBackend(Backend):

@@ -42,3 +42,22 @@ def test_c_header_compiles(tmp_path):
                    "RADIX4_CTRL == 0x10u) ? 0 : 1; }\n")
     subprocess.run(["cc", "-Wall", "-Werror", "-o", str(tmp_path / "t"), str(src)], check=True)
     assert subprocess.run([str(tmp_path / "t")]).returncode == 0
+
+
+def test_job_start_writes_set_each_field_and_start_last():
+    """The one programming sequence (docs/integration.md): every field of
+    JOB_FLAGS reads back what was asked, and CTRL.start is written last."""
+    writes = axi_regs.job_start_writes(7, 2, 1, accumulate=True, emit=False)
+    assert [reg for reg, _ in writes] == ["JOB_K", "JOB_FLAGS", "CTRL"]
+    flags = writes[1][1]
+    got = {f: axi_regs.field_value("JOB_FLAGS", f, flags) for f in ("a_fmt", "b_fmt",
+                                                                      "accumulate", "emit")}
+    assert got == {"a_fmt": 2, "b_fmt": 1, "accumulate": 1, "emit": 0}
+    assert writes[0][1] == 7 and writes[2][1] == axi_regs.field_mask("CTRL", "start")
+
+
+def test_field_word_refuses_a_value_wider_than_its_field():
+    import pytest
+    width = bin(axi_regs.field_mask("JOB_FLAGS", "a_fmt")).count("1")
+    with pytest.raises(ValueError, match="a_fmt"):
+        axi_regs.field_word("JOB_FLAGS", a_fmt=1 << width)

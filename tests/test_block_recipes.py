@@ -104,15 +104,16 @@ def test_two_steps_on_every_task_are_seeded_and_finite(recipe, task):
 
 
 @pytest.mark.parametrize("recipe", BLOCK_RECIPES)
-def test_rtl_backends_refuse_block_recipes_in_one_line(recipe, capsys):
+def test_block_recipes_run_on_the_rtl_in_one_simulator_only(recipe, capsys):
+    """The block recipes pass the RTL check (a tile of their PEs, a radix-4
+    tile for 8-bit ends: sim.tile_pair); the Dask backends refuse them in one
+    line before anything is built."""
     for sim in ("verilator", "icarus"):
-        fmt = RECIPES[recipe].block
-        with pytest.raises(ValueError, match=f"{fmt} block-scaled GEMMs, for which the RTL"):
-            check_hardware(recipe, sim)
-    check_hardware(recipe, "golden")
-    assert cli_main(["train", "--recipe", recipe, "--backend", "verilator", "--steps", "1"]) == 2
+        check_hardware(recipe, sim)
+    assert cli_main(["train", "--recipe", recipe, "--backend", "verilator", "--steps", "1",
+                     "--workers", "2"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "run it with --backend golden" in err
+    assert err.count("\n") == 1 and "runs in one simulator" in err
 
 
 def test_recipe_rows():

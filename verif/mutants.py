@@ -37,6 +37,10 @@ SELECTIONS = {
     # The k-lane baselines of the cost report (hw/baselines/int8_dot.py,
     # fp_dot.py, dot_base.py) against model/dot_baselines.py, Amaranth simulation.
     "tests:dot_baselines": ["tests/test_dot_baselines_rtl.py", "-m", "not slow"],
+    # The block-scaled PEs (hw/block_dot_pe.py) against model/block_hw.py's beat
+    # reference, and the array carrying their scale fields (issue 25 item 3).
+    "tests:block_pe": ["tests/test_block_dot_pe.py"],
+    "tests:block_array": ["tests/test_block_array.py"],
     # The AXI shell (hw/axi_*.py): its cocotbext-axi bench on Icarus, and the
     # table-driven CSR decode in Amaranth simulation.
     "verif:axi": ["verif/test_axi.py", "-k", "icarus"],
@@ -47,6 +51,10 @@ SELECTIONS = {
     "tests:lanes": ["tests/test_array_lanes.py"],
     "verif:array_lanes": ["verif/test_array.py", "-k", "lanes and icarus and k8"],
     "driver:lanes": ["tests/test_driver_lanes.py", "-m", "not slow"],
+    # Block-scaled GEMMs through the real driver and tile (Icarus, NVFP4), and
+    # the driver's beat packing on its own (issue 25).
+    "driver:block": ["tests/test_block_rtl.py", "-m", "not slow"],
+    "driver:block_plan": ["tests/test_block_backend.py", "-k", "plan"],
     # The synthesized netlist of a small array (Yosys, PEs as black boxes):
     # replicated control and drain enables stay apart (docs/timing.md).
     "tests:replica": ["tests/test_replica.py"],
@@ -56,7 +64,7 @@ DEFAULT_LAYER = {"pe": "tests:pe", "product": "tests:pe", "product_pipeline": "t
                  "accel": "tests:tile", "tile_quant": "tests:quant_tile", "quant_unit": "tests:quant",
                  "dot_pe": "tests:dot_pe", "dot_rows": "tests:dot_pe", "adder_tree": "tests:dot_pe",
                  "axi_shell": "verif:axi", "axi_lite": "verif:axi", "axi_csr": "tests:axi",
-                 "replica": "tests:replica"}
+                 "replica": "tests:replica", "block_dot_pe": "tests:block_pe"}
 
 
 @dataclass(frozen=True)
@@ -177,6 +185,23 @@ CATALOGUE = [
       "piece = b[i:i + _SLICE].as_signed() if top else b[i:i + _SLICE]",
       "piece = b[i:i + _SLICE]", "INT8 B's top slice zero-extended (B read as unsigned)",
       BASE_LAYERS),
+    # ---- the block-scaled PEs (issue 25 item 3) ----------------------------------
+    M("blockpe_scale_factor", "block_dot_pe", 'for name, value in (("ma", ma), ("mb", mb)):',
+      'for name, value in (("ma", ma), ("mb", ma)):',
+      "NVFP4: A's scale significand used for B's too"),
+    M("blockpe_shift_amount", "block_dot_pe", "shift.eq(2 * hwf.window - da - db)",
+      "shift.eq(2 * hwf.window - da - da)", "B's scale exponent ignored (A's twice)"),
+    M("blockpe_lane_order", "block_dot_pe", "a, b = self.a[lane], self.b[lane]",
+      "a, b = self.a[lane], self.b[(lane + 1) % self.lanes]",
+      "lane order: lane i's A multiplied by lane i+1's B"),
+    M("blockpe_sign", "block_dot_pe", "Mux(a[field] ^ b[field], -product, product)",
+      "Mux(a[field], -product, product)", "B's sign ignored"),
+    M("blockpe_product_table", "block_dot_pe", "m.d.comb += product.eq(va * vb)",
+      "m.d.comb += product.eq(va * vb + (ca == 7 == cb))",
+      "the largest product (6 x 6) off by one"),
+    M("array_side_operand_skew", "skew", 'flat[width * i:width * (i + 1)], i, f"{side}_skew_{i}"',
+      'flat[width * i:width * (i + 1)], i + 1, f"{side}_skew_{i}"',
+      "a scale field one beat late against its codes", ("tests:block_array",)),
     # ---- the array and driver with k-lane PEs (issue 27 item 2) -----------------
     M("array_lane_order", "array", "skew.a.eq(held.a),",
       "skew.a.eq(sum(held.a[sig.lane_shape.width * (r * sig.lanes + j):][:sig.lane_shape.width]"
@@ -185,11 +210,22 @@ CATALOGUE = [
       "lane order: each PE's A lanes reversed on the way in (B in order)",
       ("tests:lanes", "verif:array_lanes")),
     M("driver_lane_order", "driver", ".transpose(0, 2, 1, 3)", ".transpose(0, 2, 3, 1)",
-      "driver packs A lane j of row r at j*R + r instead of r*k + j", ("driver:lanes",),
+      "driver packs lane j of row r (column c) at j*R + r instead of r*k + j", ("driver:lanes",),
       file="sim/driver.py"),
-    M("driver_pad_front", "driver", "a_pad[:m, :k] = a_nib", "a_pad[:m, kp - k:] = a_nib",
+    M("driver_pad_front", "driver", "a_lanes[:, :k] = a_nib", "a_lanes[:, kp - k:] = a_nib",
       "driver zero-pads A's K at the front, B's at the end (K not a multiple of k)",
       ("driver:lanes",), file="sim/driver.py"),
+    # ---- the driver of block-scaled GEMMs (issue 25) -----------------------------
+    M("driver_block_scale_rows", "driver",
+      '"a_scale": np.asarray(a_scale).reshape(m, beats, 1)',
+      '"a_scale": np.asarray(a_scale)[::-1].reshape(m, beats, 1)',
+      "driver sends A's per-row scale fields in reverse row order",
+      ("driver:block", "driver:block_plan"), file="sim/driver.py"),
+    M("driver_block_scale_beat", "driver",
+      '"b_scale": np.asarray(b_scale).reshape(n, beats, 1)',
+      '"b_scale": np.roll(np.asarray(b_scale), 1, axis=1).reshape(n, beats, 1)',
+      "driver sends each B scale field one beat late (a block's first beat gets the "
+      "previous block's scale)", ("driver:block", "driver:block_plan"), file="sim/driver.py"),
     # ---- skew / grid / drain / array ------------------------------------------
     M("skew_a_delay", "skew", 'self.a[lane * r:lane * (r + 1)], r, f"a_skew_{r}"',
       'self.a[lane * r:lane * (r + 1)], r // 2, f"a_skew_{r}"', "A row 1 not delayed"),

@@ -11,10 +11,10 @@ lanes' terms; ``hw.baselines.int8_dot``, ``hw.baselines.fp_dot``).
 
 Pipeline, ``latency`` cycles from the operands to ``acc``::
 
-    front (F stages) -> tree (T stages, 1..levels) -> accumulator (1)
-        -> conversion (C stages; FP only)
+    front (F stages) -> tree (T stages, 1..levels) -> scale (S stages;
+        block-scaled PEs only) -> accumulator (1) -> conversion (C stages; FP only)
 
-so ``latency = F + T + 1 + C``; ``latencies`` lists what a class can be
+so ``latency = F + T + S + 1 + C``; ``latencies`` lists what a class can be
 built with, ``default_latency`` is at most ``levels_per_stage`` adder levels
 a tree stage (two, the radix-4 PE's rule; one for the FP16 PE's 81-bit adders).  Special-value flags (FP: NaN, +Inf, -Inf) travel
 with the group and are sticky like the overflow flag.
@@ -53,7 +53,9 @@ class DotBaselinePE(wiring.Component):
     Class attributes: ``lane_shape`` (an operand lane), ``acc_bits`` (the
     accumulator register), ``acc_shape`` (the ``acc`` port), ``front_stages``
     (F), ``convert_stages`` (C), ``rows`` (terms per lane, for the tree's
-    depth), ``flags`` (names of the special-value flags, may be empty).
+    depth), ``flags`` (names of the special-value flags, may be empty),
+    ``scale_stages`` (S) and ``a_scale_width``/``b_scale_width`` (side
+    operands of the signature, ``hw.pe_signature``; 0: none).
     """
 
     lane_shape = None
@@ -63,6 +65,8 @@ class DotBaselinePE(wiring.Component):
     convert_stages = 0
     rows = 1
     flags = ()
+    scale_stages = 0
+    a_scale_width = b_scale_width = 0
     levels_per_stage = LEVELS_PER_STAGE   # adder levels per tree stage by default
 
     @classmethod
@@ -71,13 +75,13 @@ class DotBaselinePE(wiring.Component):
 
     @classmethod
     def latencies(cls, lanes: int) -> range:
-        fixed = cls.front_stages + 1 + cls.convert_stages
+        fixed = cls.front_stages + cls.scale_stages + 1 + cls.convert_stages
         return range(fixed + 1, fixed + 1 + max(1, cls.levels(check_lanes(lanes))))
 
     @classmethod
     def default_latency(cls, lanes: int) -> int:
         tree = max(1, math.ceil(cls.levels(check_lanes(lanes)) / cls.levels_per_stage))
-        return cls.front_stages + tree + 1 + cls.convert_stages
+        return cls.front_stages + tree + cls.scale_stages + 1 + cls.convert_stages
 
     def __init__(self, lanes: int = 8, latency: int | None = None):
         try:
@@ -92,12 +96,15 @@ class DotBaselinePE(wiring.Component):
             self._MustUse__silence = True  # never built: no "unused elaboratable" warning
             raise
         self.latency = int(latency)
-        self.tree_stages = self.latency - self.front_stages - 1 - self.convert_stages
+        self.tree_stages = (self.latency - self.front_stages - self.scale_stages - 1
+                            - self.convert_stages)
         levels = self.levels(self.lanes)
         self.cuts = even_cuts(levels, self.tree_stages) if levels else set()
         super().__init__(PESignature(lane_shape=self.lane_shape, lanes=self.lanes,
                                      a_select_width=0, b_select_width=0,
-                                     acc_shape=self.acc_shape))
+                                     acc_shape=self.acc_shape,
+                                     a_scale_width=self.a_scale_width,
+                                     b_scale_width=self.b_scale_width))
 
     @classmethod
     def from_config(cls, config):
@@ -117,6 +124,17 @@ class DotBaselinePE(wiring.Component):
         registered like the terms), keys ``self.flags``."""
         raise NotImplementedError
 
+    def front_side(self, m) -> list:
+        """Block-scaled PEs: registered values of this beat (built in the front
+        stages) that travel with the group through the tree to ``scale``."""
+        return []
+
+    def scale(self, m, group, side):
+        """Block-scaled PEs: ``scale_stages`` registered stages from the group
+        sum (a ``Term``) and the travelled ``side`` values to the accumulator's
+        addend (a ``Term``)."""
+        raise NotImplementedError
+
     def convert(self, m, acc, flags, overflow):
         """FP only: ``convert_stages`` registered stages from the accumulator
         register, its flags and overflow to ``(acc_port_value, overflow)``."""
@@ -131,12 +149,24 @@ class DotBaselinePE(wiring.Component):
             m.d.sync += [v.eq(valid), c.eq(clear)]
             valid, clear = v, c
         groups, flags = self.front(m)
+        side = self.front_side(m)
         names = list(self.flags)
         group, stages, travel, _ = reduce_terms(
             m, groups, cuts=self.cuts, name="tree",
-            travel=[valid, clear] + [flags[n] for n in names])
+            travel=[valid, clear] + [flags[n] for n in names] + side)
         assert stages == self.tree_stages, (stages, self.tree_stages)
-        valid, clear, gflags = travel[0], travel[1], dict(zip(names, travel[2:]))
+        valid, clear = travel[0], travel[1]
+        gflags = dict(zip(names, travel[2:2 + len(names)]))
+        if self.scale_stages:
+            group = self.scale(m, group, travel[2 + len(names):])
+            for i in range(self.scale_stages):     # the controls keep pace
+                v, c = Signal(name=f"valid_s{i}"), Signal(name=f"clear_s{i}")
+                m.d.sync += [v.eq(valid), c.eq(clear)]
+                valid, clear = v, c
+                for n in names:
+                    f = Signal(name=f"{n}_s{i}")
+                    m.d.sync += f.eq(gflags[n])
+                    gflags[n] = f
 
         # The accumulator: exact sum in max(W, group) + 1 bits, judged per group.
         W = self.acc_bits
