@@ -55,7 +55,7 @@ def default_pe_class(lanes: int):
 def input_layout(rows: int, cols: int, pe: PESignature | None = None, *,
                  lanes: int = 1) -> data.StructLayout:
     """One input beat: R A operands, C B operands, the side operands of a PE
-    that has them, the selects (of a PE that has them), first and last (widths: the PE's signature
+    that has them, the selects, first and last (widths: the PE's signature
     ``pe``; default the radix-4 PE's of ``lanes`` lanes).  PE row r's ``k``
     codes are A lanes ``r*k .. r*k + k - 1`` (lane 0 of the PE, the lowest K
     of the group, lowest).  Side operands (``a_scale``: R fields, row r at
@@ -66,7 +66,10 @@ def input_layout(rows: int, cols: int, pe: PESignature | None = None, *,
     for side, operand in SIDE_OPERANDS.items():
         if pe.side_width(side):
             fields[side] = (rows if operand == "a" else cols) * pe.side_width(side)
-    return data.StructLayout({**fields, **pe.selects(), "first": 1, "last": 1})
+    # The selects keep their (possibly zero-width) fields: the payload layout
+    # of the PEs without selects is the one they have always had.
+    return data.StructLayout({**fields, "a_fmt": pe.a_select_width,
+                              "b_fmt": pe.b_select_width, "first": 1, "last": 1})
 
 
 class SystolicArray(wiring.Component):

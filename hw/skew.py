@@ -22,9 +22,12 @@ __all__ = ["Skew", "control_layout"]
 
 
 def control_layout(pe: PESignature | None = None) -> data.StructLayout:
-    """Control bits that travel with the A operand (the PE's selects, if any)."""
+    """Control bits that travel with the A operand (select widths: the PE's)."""
     pe = pe or default_pe_signature()
-    return data.StructLayout({"valid": 1, "first": 1, "last": 1, **pe.selects()})
+    return data.StructLayout({
+        "valid": 1, "first": 1, "last": 1,
+        "a_fmt": pe.a_select_width, "b_fmt": pe.b_select_width,
+    })
 
 
 class Skew(wiring.Component):

@@ -257,7 +257,7 @@ def convert(acc, top_a, top_b, alpha: float, fmt: str) -> np.ndarray:
 def block_gemm_hw(a: BlockTensor, b: BlockTensor, lanes: int = 8, name: str = "gemm") -> np.ndarray:
     """``a . b`` through the hardware arithmetic (steps 1-5): equal to
     ``model.block_gemm.block_gemm`` bit for bit (up to the sign of zero), or
-    ``BlockWindowError`` / ``model.backend.GemmOverflowError``."""
+    ``BlockWindowError`` / ``model.gemm.GemmOverflowError``."""
     check_block_operands(a, b, name)
     la, lb = rebias(a, "a", name), rebias(b, "b", name)
     acc, ovf = hw_accumulators(la, lb, lanes)
