@@ -21,7 +21,6 @@ from model.paths import SOURCE_ROOT
 
 DOCS = SOURCE_ROOT / "docs"
 COST_JSON = DOCS / "dot_baselines.json"
-PARETO = DOCS / "formats_pareto.png"
 
 # recipe -> the PE kind (hw.pe_kinds) its 4-bit GEMMs run on; None: no PE built.
 RECIPE_PE = {
@@ -65,7 +64,7 @@ def pareto_front(points):
     return sorted(front, key=lambda i: points[i][0])
 
 
-def plot_pareto(tasks: list[tuple[str, bool, list]], path=PARETO) -> None:
+def plot_pareto(tasks: list[tuple[str, bool, list]], path) -> None:
     """One panel per task: each recipe's mean gap to FP32 (error bar: std
     over seeds) against its array cost; the non-dominated recipes joined.
     ``tasks``: ``(task, higher_is_better, [(recipe, ends, cost, mean, std)])``."""

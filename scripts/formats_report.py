@@ -23,6 +23,7 @@ from scripts.results_plan import SEEDS, TASK_RECIPES
 DOCS = SOURCE_ROOT / "docs"
 DOC = DOCS / "formats.md"
 PLOT = DOCS / "formats_gap.png"
+PARETO = DOCS / "formats_pareto.png"
 BEGIN, END = "<!-- formats-results:begin -->", "<!-- formats-results:end -->"
 
 TASKS = ("digits-mlp", "digits-cnn", "charlm", "charlm-attn")
@@ -182,7 +183,7 @@ def write_report(paths) -> None:
     costs = load_costs()
     atomic_write_text(DOC, head + render(runs, costs) + tail)
     plot(runs, PLOT)
-    plot_pareto(pareto_rows(runs, costs))
+    plot_pareto(pareto_rows(runs, costs), PARETO)
 
 
 def pareto_rows(runs, costs) -> list:
