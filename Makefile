@@ -86,6 +86,14 @@ synth: pycheck $(STAMP)
 
 # Fmax of the 8x8 array over nextpnr seeds 1, 2, 3: median, LUT4, FF and each
 # seed's critical path (docs/timing.md); about an hour on a loaded 2-core machine.
+# The >= 512 MAC/cycle target (issue 27): the 8x8 array at k = 8 (~67k LUT4)
+# built hierarchically (scripts/stitch_array.py) and placed and routed on the
+# LFE5U-85F with a long nextpnr budget: slow (hours); docs/hardware-cost.md.
+.PHONY: route512
+route512: pycheck $(STAMP)
+	nice $(BIN)/python -m scripts.route_array --rows 8 --cols 8 --lanes 8 --device 85k \
+	  --timeout $${TIMEOUT:-10800}
+
 .PHONY: timing
 timing: pycheck $(STAMP)
 	nice $(BIN)/python -m scripts.timing_seeds --rows 8 --cols 8 --seeds 1 2 3 --jobs $(JOBS)

@@ -32,19 +32,13 @@ from .formats import get_format, int_value
 from .hw_vocab import product_width
 
 __all__ = ["GemmOverflowError", "gemm_exact", "gemm_real", "exceeds_acc", "overflow_mask",
-           "check_gemm_operands",
-           "exact_matmul", "prefix_overflow",
+           "check_gemm_operands", "exact_matmul", "prefix_overflow",
            "check_lanes", "LANES_MAX"]
-
-# The narrowest accumulator must hold one product of the formats in the table
-# (a clear+valid cycle loads a single product and may not flag it).
-assert product_width() <= ACC_WIDTH_MIN, "a product no longer fits the narrowest accumulator"
-
-_EXACT_LIMIT = 2 ** 53
 
 
 class GemmOverflowError(ArithmeticError):
-    """An output's running sum left the ACC_WIDTH-bit accumulator range."""
+    """An output's running sum left the ACC_WIDTH-bit accumulator range
+    (raised by the backends, ``model.backend``, naming the GEMM)."""
 
     def __init__(self, gemm_name: str, count: int, acc_width: int):
         super().__init__(
@@ -53,6 +47,13 @@ class GemmOverflowError(ArithmeticError):
         self.gemm_name = gemm_name
         self.count = count
         self.acc_width = acc_width
+
+
+# The narrowest accumulator must hold one product of the formats in the table
+# (a clear+valid cycle loads a single product and may not flag it).
+assert product_width() <= ACC_WIDTH_MIN, "a product no longer fits the narrowest accumulator"
+
+_EXACT_LIMIT = 2 ** 53
 
 
 def check_gemm_operands(a, b, a_format: str, b_format: str):

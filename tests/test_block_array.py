@@ -83,3 +83,15 @@ def test_block_array_two_gemms(fmt):
         c = convert(acc, la.top, lb.top, a.tensor_scale * b.tensor_scale, fmt)
         want = block_gemm(a, b) + 0.0                                    # one zero: +0
         assert np.array_equal(c.view(np.int64), want.view(np.int64))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["mxfp4", "nvfp4"])
+def test_block_array_verilog_is_lint_clean(fmt):
+    """``radix4 verilog --top array --pe FMT`` passes ``verilator --lint-only
+    -Wall`` with the project's waivers (2x3, 8 lanes; ``make lint`` does 8x8)."""
+    from hw.verilog import TOPS, generate
+    from verif.lint import lint_verilog
+    text = generate("array", rows=2, cols=3, lanes=8, pe=fmt)
+    result = lint_verilog(text, TOPS["array"])
+    assert result.returncode == 0 and "%Warning" not in result.stderr, result.stderr[-3000:]

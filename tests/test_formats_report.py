@@ -19,6 +19,7 @@ def test_report_gaps_pending_and_markers(tmp_path, monkeypatch):
     doc.write_text(f"head\n{fr.BEGIN}\nold\n{fr.END}\ntail\n")
     monkeypatch.setattr(fr, "DOC", doc)
     monkeypatch.setattr(fr, "PLOT", png)
+    monkeypatch.setattr(fr, "PARETO", tmp_path / "pareto.png")
     raw1, raw2 = tmp_path / "a.json", tmp_path / "b.json"
     raw1.write_text(json.dumps({"runs": [
         _run("charlm", "fp32", 0, 2.0), _run("charlm", "fp32", 1, 2.2),

@@ -1,8 +1,9 @@
 """The block-scaled array bench (verif/benches/block_array_tb.py) on both simulators.
 
-MXFP4 and NVFP4 PEs in a 2x3 array at k = 2 on Icarus and Verilator (the
-Verilator builds are slow tests); the 8x8 array at k = 8 of each format on
-both simulators in `make test-slow`.
+NVFP4 PEs (the scale multiply, UE4M3 subnormals) in a 2x3 array at k = 2 on
+Icarus in `make test` (seconds); in `make test-slow` MXFP4 likewise, both on
+Verilator at 2x3, and the 8x8 array at k = 8 of each format on both
+simulators.
 """
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from verif.harness import run_bench
 
 # (sim, pe, rows, cols, lanes, slow)
-CONFIGS = [("icarus", "mxfp4", 2, 3, 2, False), ("icarus", "nvfp4", 2, 3, 2, False),
+CONFIGS = [("icarus", "nvfp4", 2, 3, 2, False), ("icarus", "mxfp4", 2, 3, 2, True),
            ("verilator", "mxfp4", 2, 3, 2, True), ("verilator", "nvfp4", 2, 3, 2, True)]
 CONFIGS += [(sim, pe, 8, 8, 8, True) for sim in ("icarus", "verilator")
             for pe in ("mxfp4", "nvfp4")]
