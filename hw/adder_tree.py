@@ -1,8 +1,13 @@
-"""Exact pipelined adder tree with carry-ins (the k-lane PE's reduction).
+"""Exact pipelined adder trees with carry-ins (the k-lane PEs' reductions).
 
-``reduce_terms`` sums a list of signed terms and a list of 1-bit carries
-exactly.  Every adder is a two-input carry-chain add (CCU2C on ECP5) whose
-carry-in takes one of the carries, so conditional negations done as
+``reduce_by_weight`` (the radix-4 PE, ``hw.dot_pe``) sums rows that stand for
+``value << shift`` and carries of a given weight, lane by lane and then
+across lanes, each adder starting at the higher operand's weight (the bits
+below it are the lower operand's, wired through) and taking a carry of
+exactly that weight.  ``reduce_terms`` (the INT8/FP baselines) sums a list
+of signed terms and a list of 1-bit carries exactly.  Every adder is a
+two-input carry-chain add (CCU2C on ECP5) whose carry-in takes one of the
+carries, so conditional negations done as
 ``x ^ neg`` (= ``-x - 1`` when ``neg``) get their ``+1`` for free.
 
 Terms come in groups (one per lane): each group is summed on its own
@@ -20,9 +25,12 @@ register drop it again (fewer LUT4, and Yosys' abc9 then no longer fails
 to reintegrate some of these netlists).
 """
 
-from amaranth.hdl import Signal, signed  # no __future__ annotations: Amaranth reads them
+from collections import Counter
 
-__all__ = ["Term", "signed_width", "reduce_terms", "tree_levels", "even_cuts"]
+from amaranth.hdl import Cat, Signal, signed  # no __future__ annotations: Amaranth reads them
+
+__all__ = ["Term", "WTerm", "signed_width", "reduce_terms", "reduce_by_weight", "tree_levels",
+           "even_cuts"]
 
 
 def signed_width(lo: int, hi: int) -> int:
@@ -44,6 +52,16 @@ class Term:
     @property
     def width(self) -> int:
         return signed_width(self.lo, self.hi)
+
+
+class WTerm(Term):
+    """A ``Term`` standing for ``value << shift`` (``lo..hi`` bound ``value``)."""
+
+    __slots__ = ("shift", "group")
+
+    def __init__(self, value, lo: int, hi: int, shift: int = 0, group=None):
+        super().__init__(value, lo, hi)
+        self.shift, self.group = shift, group
 
 
 def tree_levels(n_terms: int) -> int:
@@ -152,3 +170,115 @@ def _register(m, groups, travel, name):
         m.d.sync += q.eq(v)
         out_travel.append(q)
     return out, out_travel
+
+
+def reduce_by_weight(m, terms, carries, *, cuts=(), name: str = "tree", travel=()):
+    """Sum ``WTerm``s and carries exactly (the radix-4 PE's tree).
+
+    ``carries`` are ``(bit, shift, group)``: a ``+1`` of weight ``2^shift``.
+    Terms and carries of one ``group`` (a lane) are summed on their own
+    first, each level sorting by (shift, width) and adding neighbours, so
+    every group's exact sum exists as a signal (what the PE's proof leans
+    on); then the group sums and the carries of group ``None`` are summed,
+    narrowest pairs first.  An adder of ``x`` (the lower shift) and ``y``
+    computes only ``(x >> d) + y + carry`` with ``d = y.shift - x.shift``
+    and wires ``x``'s low ``d`` bits through, so no adder works on a
+    narrower row's fill bits; its carry-in takes a carry of weight
+    ``y.shift`` (of ``x``'s group while groups are summed, any after).  Every carry must find such an
+    adder (the caller arranges it; checked).  Registers follow the levels in
+    ``cuts`` and the last, as in ``reduce_terms`` (``keep`` inside a stage
+    only).
+
+    Returns ``(total, stages, travelled, groups)``: the registered sum (a
+    ``WTerm`` of shift 0), the register stages, ``travel`` delayed as much,
+    and ``(sums, stage)``: each group's exact sum (its reduced term plus its
+    carries not yet added, a value) and the register stages in front of them.
+    """
+    terms, carries, travel = list(terms), list(carries), list(travel)
+    level = stages = 0
+    groups = None
+
+    def record():
+        nonlocal groups
+        if groups is None and all(n == 1 for n in Counter(t.group for t in terms).values()):
+            sums = {t.group: t.value << t.shift for t in terms}
+            for c, w, g in carries:
+                if g in sums:
+                    sums[g] = sums[g] + (c << w)
+            groups = ([sums[g] for g in sorted(sums, key=lambda g: (g is None, g))], stages)
+
+    record()
+    while len(terms) > 1 or stages == 0:
+        if len(terms) > 1:
+            terms = _weight_level(m, terms, carries, f"{name}_l{level}")
+            level += 1
+            record()
+        if level in cuts or len(terms) == 1:
+            for t in terms:
+                if isinstance(t.value, Signal):
+                    t.value.attrs.pop("keep", None)   # registered sums: see reduce_terms
+            terms, carries, travel = _register_weighted(m, terms, carries, travel,
+                                                        f"{name}_s{stages}")
+            stages += 1
+    (total,) = terms
+    if total.shift or carries:
+        raise ValueError(f"{name}: carries of weight {[c[1] for c in carries]} found no adder "
+                         f"(sum at shift {total.shift})")
+    return total, stages, travel, groups
+
+
+def _weight_level(m, terms, carries, name):
+    """One level of ``reduce_by_weight``; consumes carries of matching weight."""
+    if all(n == 1 for n in Counter(t.group for t in terms if t.group is not None).values()):
+        # Every group is summed: from here on one tree over the group sums.
+        for t in terms:
+            t.group = None
+    grouped = any(t.group is not None for t in terms)
+    terms = sorted(terms, key=lambda t: (-1 if t.group is None else t.group, t.shift, t.width))
+    out, pairs, i = [], [], 0
+    while i < len(terms):
+        x = terms[i]
+        if i + 1 < len(terms) and (not grouped or x.group == terms[i + 1].group is not None):
+            pairs.append((x, terms[i + 1]))
+            i += 2
+        else:
+            out.append(x)
+            i += 1
+    for n, (x, y) in enumerate(pairs):
+        d = y.shift - x.shift
+        j = next((j for j, (_, w, g) in enumerate(carries)
+                  if w == y.shift and (x.group is None or g == x.group)), None)
+        c = carries.pop(j)[0] if j is not None else None
+        extra = int(c is not None)
+        up_lo, up_hi = (x.lo >> d) + y.lo, (x.hi >> d) + y.hi + extra
+        up = Signal(signed(signed_width(up_lo, up_hi)), name=f"{name}_{n}", attrs={"keep": 1})
+        m.d.comb += up.eq((x.value >> d) + y.value + (c if c is not None else 0))
+        lo, hi = x.lo + (y.lo << d), x.hi + ((y.hi + extra) << d)
+        if d:
+            low = Signal(d, name=f"{name}_{n}_low")
+            value = Signal(signed(d + len(up)), name=f"{name}_{n}_sum")
+            m.d.comb += [low.eq(x.value), value.eq(Cat(low, up))]
+        else:
+            value = up
+        out.append(WTerm(value, lo, hi, x.shift, x.group))
+    return out
+
+
+def _register_weighted(m, terms, carries, travel, name):
+    """One pipeline register over the terms, carries and ``travel`` in flight."""
+    regs = []
+    for i, t in enumerate(terms):
+        q = Signal(signed(t.width), name=f"{name}_t{i}")
+        m.d.sync += q.eq(t.value)
+        regs.append(WTerm(q, t.lo, t.hi, t.shift, t.group))
+    cregs = []
+    for i, (c, w, g) in enumerate(carries):
+        q = Signal(name=f"{name}_c{i}")
+        m.d.sync += q.eq(c)
+        cregs.append((q, w, g))
+    out_travel = []
+    for i, v in enumerate(travel):
+        q = Signal.like(v, name=f"{name}_v{i}")
+        m.d.sync += q.eq(v)
+        out_travel.append(q)
+    return regs, cregs, out_travel

@@ -19,18 +19,22 @@ Booth digits; the top one is ``uint4``'s bit 3, so D = 2 digit rows (shifts
 (uint4 top digit, fp4 ``e = 3..7``).  Three rows per lane; a logarithmic
 code lights exactly one of them.
 
-Negation is ``x ^ neg`` over the whole (shifted, ones-filled) row, which is
-``-x - 1``; the ``+1`` goes in as a carry-in of the adder tree
-(``hw.adder_tree``).  Row 0's and the shift row's ``neg`` are never both set
-(the shift row is negative only for a logarithmic code, which lights one
-row), so a lane needs ``D`` carries for ``D + 1`` rows.
+Negation is ``x ^ neg`` (``-x - 1``), applied in stage 1 for the digit rows
+(with the digit's magnitude) and before the first shift stage for the shift
+row; the ``+1`` is a carry of the row's own weight (``2^shift``), taken by
+an adder of the PE's tree (``hw.adder_tree.reduce_by_weight``).  Rows carry
+no fill bits below their shift: a row is ``(value, shift)``, and the tree
+adds rows of the same weight across lanes first.  A tree of ``n`` rows has
+``n - 1`` adders, one short for ``n`` carries, so one row of the PE (lane
+0's row 0) is negated exactly in stage 1 (``(x ^ neg) + neg``, a 6-bit add)
+and has no carry.
 
 Everything is read from ``model.formats.FORMATS`` when the PE is built.
 """
 
 from amaranth.hdl import Cat, Const, Mux, Signal, signed  # no __future__ annotations
 
-from .adder_tree import Term, signed_width
+from .adder_tree import WTerm, signed_width
 from .product import hardware_specs as _hardware_specs, int_decode as _int_decode
 
 __all__ = ["LanePlan", "LaneDecode"]
@@ -87,22 +91,20 @@ class LanePlan:
     def rows(self) -> int:
         return self.digit_rows + (1 if self.shifts else 0)
 
-    @property
-    def carries(self) -> int:
-        """Carry-ins a lane needs (row 0 and the shift row share one)."""
-        return max(self.digit_rows, 1 if self.shifts else 0)
 
 
 class LaneDecode:
-    """Stage 1 of a lane: the registered row magnitudes, signs and shift operand.
+    """Stage 1 of a lane: the registered signed digit rows, signs and shift operand.
 
     ``elaborate_into(m, a, a_fmt, b, b_fmt)`` adds the decode and its
-    registers; ``rows(m)`` then builds the lane's rows (``Term``s) and its
-    carries from the registered controls, combinationally.
+    registers; ``rows(m)`` then builds the lane's rows (``WTerm``s) and its
+    weighted carries from the registered controls, combinationally.
+    ``exact_row0``: row 0 is negated exactly here (no carry; one lane of a PE).
     """
 
-    def __init__(self, plan: LanePlan, name: str):
+    def __init__(self, plan: LanePlan, name: str, exact_row0: bool = False):
         self.plan, self.name = plan, name
+        self.exact_row0 = exact_row0
 
     def elaborate_into(self, m, a, a_fmt, b, b_fmt):
         plan, n = self.plan, self.name
@@ -140,13 +142,20 @@ class LaneDecode:
                     act_c = act_c | hit
                     sneg_c = sneg_c | (hit & s)
                     pos_c = Mux(hit, plan.shifts.index(where), pos_c)
-        # Digit rows: the magnitude |d| * b is selected here and registered;
-        # stage 2 applies the sign (one LUT level) in front of its adder.
-        self.mag = []
+        # Digit rows: |d| * b and the sign, ``(|d| b) ^ neg``, selected and
+        # registered here, so stage 2 starts with its adders (measured:
+        # fewer LUT4 than the sign in stage 2, docs/lanes.md).
+        self.digit = []
         for i in range(plan.digit_rows):
-            mag = Signal(signed(len(bv) + 1), name=f"{n}_mag{i}")
-            m.d.sync += mag.eq(Mux(one_c[i], bv, 0) | Mux(two_c[i], bv << 1, 0))
-            self.mag.append(mag)
+            row = Signal(signed(len(bv) + 1), name=f"{n}_digit{i}")
+            negc = Signal(name=f"{n}_neg{i}_c")
+            m.d.comb += negc.eq(neg_c[i])
+            mag = Mux(one_c[i], bv, 0) | Mux(two_c[i], bv << 1, 0)
+            value = (mag.as_unsigned() ^ negc.replicate(len(row))).as_signed()
+            if i == 0 and self.exact_row0:
+                value = value + negc
+            m.d.sync += row.eq(value)
+            self.digit.append(row)
         m.d.sync += [*(g.eq(v) for g, v in zip(neg, neg_c))]
         self.neg = neg
         self.act, self.sneg, self.pos = act, sneg, pos
@@ -165,28 +174,31 @@ class LaneDecode:
         m.d.sync += [act.eq(act_c), sneg.eq(sneg_c), pos.eq(pos_c), self.shift_x.eq(x)]
 
     def rows(self, m):
-        """The lane's rows (``Term``s) and carries, from the stage-1 registers."""
+        """The lane's rows (``WTerm``s: value, interval, shift) and carries
+        (``(bit, shift)``: the ``+1`` of each one's-complement row)."""
         plan, n = self.plan, self.name
         blo, bhi = plan.b_lo, plan.b_hi
         terms, carries = [], []
+        lo, hi = min(0, 2 * blo), max(0, 2 * bhi)       # d * b, |d| <= 2
         for i in range(plan.digit_rows):
-            lo, hi = min(0, 2 * blo), max(0, 2 * bhi)
-            terms.append(_negated_row(m, self.mag[i], 2 * i, self.neg[i], lo, hi, f"{n}_row{i}"))
+            if i == 0 and self.exact_row0:
+                terms.append(WTerm(self.digit[0], lo, hi, 0))
+                continue
+            terms.append(WTerm(self.digit[i], min(lo, -hi - 1), max(hi, -lo - 1), 2 * i))
+            carries.append((self.neg[i], 2 * i))
         if plan.shifts:
-            top = max(plan.shifts)
-            lo, hi = min(blo, 0) << top, max(bhi, 0) << top
-            lo, hi = min(lo, -hi - 1), max(hi, -lo - 1)
-            row = Signal(signed(signed_width(lo, hi)), name=f"{n}_shift_row")
+            # The shifted row without the fill bits below the smallest shift
+            # (all ``sneg``: their value and the +1 make ``sneg << base``).
+            base, span = plan.shifts[0], max(plan.shifts) - plan.shifts[0]
+            slo, shi = min(blo, 0) << span, max(bhi, 0) << span
+            slo, shi = min(slo, -shi - 1), max(shi, -slo - 1)
             rest = range(self.early, max(len(self.pos), self.early))
             y = _shift_stages(m, self.shift_x, self.sneg, plan.shifts, self.pos, rest,
                               f"{n}_shift", early=self.early)
-            m.d.comb += row.eq(y)
-            terms.append(Term(row, lo, hi))
-        # Row 0 and the shift row share a carry (never both negative).
-        merged = self.neg[0] if plan.digit_rows else 0
-        if plan.shifts:
-            merged = merged | self.sneg if plan.digit_rows else self.sneg
-        carries = [merged] + list(self.neg[1:]) if (plan.digit_rows or plan.shifts) else []
+            row = Signal(signed(signed_width(slo, shi)), name=f"{n}_shift_row")
+            m.d.comb += row.eq(y[base:].as_signed())
+            terms.append(WTerm(row, slo, shi, base))
+            carries.append((self.sneg, base))
         return terms, carries
 
 
@@ -235,15 +247,3 @@ def _shift_stages(m, x, fill, shifts, pos, bits, name, *, early=0):
         y = stage
     return y
 
-
-def _negated_row(m, mag, shift, neg, lo, hi, name):
-    """``(mag << shift) ^ neg`` over every bit (ones below ``shift``): ``-x - 1``
-    when ``neg``.  ``lo..hi`` bounds ``mag``."""
-    lo, hi = lo << shift, hi << shift
-    lo, hi = min(lo, -hi - 1), max(hi, -lo - 1)
-    width = signed_width(lo, hi)
-    row = Signal(signed(width), name=name)
-    wide = Signal(signed(width), name=f"{name}_x")
-    m.d.comb += wide.eq(mag << shift)
-    m.d.comb += row.eq((wide.as_unsigned() ^ neg.replicate(width)).as_signed())
-    return Term(row, lo, hi)

@@ -254,6 +254,11 @@ def run(args) -> int:
     write_output("--out", out, atomic_write_text, text)
     if args.update_docs:
         _update_docs(args, text, write_output, atomic_write_text)
+        if results.get("dot"):
+            # The k-lane rows themselves, for docs/formats.md's cost column.
+            from scripts.measure_dot_baselines import DOC, STORED
+            write_output("--update-docs", DOC.with_name(STORED), atomic_write_text,
+                         json.dumps(results["dot"], indent=1))
     note = f" ({len(resumed)} designs taken from an earlier run)" if resumed else ""
     print(f"wrote {out}{' and ' + str(DOCS_REPORT) if args.update_docs else ''} and "
           f"{json_path} in {results['seconds']:.0f} s{note}")

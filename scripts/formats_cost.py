@@ -17,10 +17,9 @@ import json
 
 import numpy as np
 
-from model.paths import SOURCE_ROOT
+from scripts.measure_dot_baselines import DOC, STORED
 
-DOCS = SOURCE_ROOT / "docs"
-COST_JSON = DOCS / "dot_baselines.json"
+COST_JSON = DOC.with_name(STORED)
 
 # recipe -> the PE kind (hw.pe_kinds) its 4-bit GEMMs run on; None: no PE built.
 RECIPE_PE = {

@@ -33,6 +33,7 @@ from model.paths import SOURCE_ROOT
 
 WORK = SOURCE_ROOT / "build" / "dot_baselines"
 DOC = SOURCE_ROOT / "docs" / "dot-baselines.md"
+STORED = "dot_baselines.json"   # the measured rows, kept beside the doc (docs/formats.md's cost column)
 FLOW = "ecp5_nodsp"
 PE_FLOWS = ("ecp5_nodsp", "generic", "cmos")
 GLUE_FLOWS = ("ecp5_nodsp", "generic", "cmos")
@@ -317,8 +318,9 @@ def main(argv=None) -> int:
                           json_path=args.json, work=args.json.parent)
     from scripts.dot_baselines_report import plot, render
     atomic_write_text(args.doc, render(results))
+    atomic_write_text(args.doc.with_name(STORED), json.dumps(results, indent=1))
     plot(results, args.doc.with_name("dot_baselines.png"))
-    print(f"wrote {args.json}, {args.doc} and its plot")
+    print(f"wrote {args.json}, {args.doc}, its plot and {args.doc.with_name(STORED)}")
     return 0
 
 
