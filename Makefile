@@ -34,7 +34,13 @@ test: pycheck $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -q -m "not slow"
 
 test-slow: pycheck $(STAMP)
-	$(BIN)/python -m pytest -n $(JOBS) -q -m slow
+	$(BIN)/python -m pytest -n $(JOBS) -q -m "slow and not big"
+
+# The 8x8 arrays of 8-lane block-scaled PEs on Verilator (verif/test_block_array.py):
+# two Verilator builds of about 25 minutes each; not in make test-slow or .ci/run.
+.PHONY: test-big
+test-big: pycheck $(STAMP)
+	$(BIN)/python -m pytest -n $(JOBS) -q -m big
 
 # SymbiYosys: PE proved (k-induction), 2x2 array and small tile by BMC
 # (verif.formal, docs/verification.md). The quick PE proofs also run in make test.
