@@ -163,3 +163,15 @@ def write_output(flag: str, path, writer, *args):
         return writer(path, *args)
     except OSError as exc:
         raise CliError(f"{flag} {path}: cannot write: {exc.strerror or exc}") from None
+
+
+def load_npy(path: str, label: str):
+    """``np.load`` of a user's ``.npy`` / ``.npz`` file (no pickles); a
+    missing or unreadable file is a one-line ``CliError`` naming ``label``."""
+    import numpy as np
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise CliError(f"{label}: no such file: {path}") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise CliError(f"{label}: not a readable .npy/.npz file: {path} ({exc})") from None

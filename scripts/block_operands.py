@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scripts.argtypes import load_npy
 from scripts.errors import CliError
 
 __all__ = ["load_block_operand", "save_block_operand"]
@@ -34,12 +35,7 @@ def load_block_operand(path: str, label: str, fmt: str, side: str):
     """The ``BlockTensor`` in ``path`` (module docstring); ``side`` "A" or "B"."""
     from model.block_formats import get_block_format, scale_factors
     from model.block_quant import BlockTensor, quantize
-    try:
-        raw = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise CliError(f"{label}: no such file: {path}") from None
-    except (ValueError, OSError, EOFError) as exc:
-        raise CliError(f"{label}: not a readable .npy/.npz file: {path} ({exc})") from None
+    raw = load_npy(path, label)
     bf = get_block_format(fmt)
     along_k = (1, bf.block) if side == "A" else (bf.block, 1)
     if isinstance(raw, np.ndarray):

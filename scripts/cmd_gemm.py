@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scripts.argtypes import load_npy
 from scripts.errors import CliError
 
 HELP = ("Exact GEMM C = A . B of 4-bit code matrices (SPEC 2), or of block-scaled MXFP4/NVFP4 "
@@ -58,12 +59,7 @@ def add_arguments(p):
 
 
 def load_codes(path: str, label: str) -> np.ndarray:
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise CliError(f"{label}: no such file: {path}") from None
-    except (ValueError, OSError, EOFError) as exc:
-        raise CliError(f"{label}: not a readable .npy array: {path} ({exc})") from None
+    arr = load_npy(path, label)
     if not isinstance(arr, np.ndarray):
         raise CliError(f"{label}: {path} holds an archive, not one array")
     return arr

@@ -25,7 +25,8 @@ from cocotb.triggers import FallingEdge
 from hw.array import input_layout, output_layout
 from hw.codec import LayoutCodec, stream_lanes
 from model.hw_vocab import max_abs_product
-from verif.kit import Coverage, GemmBench, burst_pause, random_pause, test_rng
+from verif.kit import (STREAM_STALL_BINS, Coverage, GemmBench, burst_pause, hit_stream_stalls,
+                       random_pause, test_rng)
 from verif.kit.bench import asymmetric_lanes
 from verif.kit.clocking import PERIOD_NS
 from verif.kit.seed import depth, sample
@@ -53,8 +54,7 @@ COV.declare("B codes", [f"{n}:{x:x}" for c, n in format_names("b").items()
                         for x in range(code_count("b", c))])
 COV.declare("K", ["1", "2-8", "9-32", ">32"])
 COV.declare("sum", ["fresh (first)", "continued (no first)"])
-COV.declare("stalls", ["valid gaps", "ready stalls", "input blocked (valid, not ready)",
-                       "gaps and stalls in one test"])
+COV.declare("stalls", STREAM_STALL_BINS + ["gaps and stalls in one test"])
 COV.declare("overflow", ["flagged output", "exactly max, unflagged", "exactly min, unflagged",
                          "flag carried into a continued sum"]
             + (["unflagged output of a flagged GEMM"] if ROWS * COLS > 1 else [])
@@ -174,12 +174,7 @@ class ArrayBench(GemmBench):
         return af, bf
 
     def sample_stalls(self):
-        if self.drv.gap_cycles:
-            COV.hit("stalls", "valid gaps")
-        if self.mon.stall_cycles:
-            COV.hit("stalls", "ready stalls")
-        if self.drv.blocked_cycles:
-            COV.hit("stalls", "input blocked (valid, not ready)")
+        hit_stream_stalls(COV, self.drv, self.mon)
         if self.drv.gap_cycles and self.mon.stall_cycles:
             COV.hit("stalls", "gaps and stalls in one test")
         COV.hit("array size", f"{ROWS}x{COLS}")

@@ -33,7 +33,8 @@ from model.block_gemm import block_gemm
 from model.block_hw import BLOCK_ACC_WIDTH, convert, hw_accumulators, hw_format, rebias
 from model.block_quant import BlockTensor, quantize
 from model.config import DatapathConfig
-from verif.kit import Coverage, GemmBench, burst_pause, random_pause, test_rng
+from verif.kit import (STREAM_STALL_BINS, Coverage, GemmBench, burst_pause, hit_stream_stalls,
+                       random_pause, test_rng)
 from verif.kit.clocking import PERIOD_NS
 from verif.kit.seed import depth
 
@@ -56,7 +57,7 @@ COV.declare("blocks", ["all-zero block in a live line", "all-zero line",
             + (["subnormal UE4M3 scale"] if BF.scale == "ue4m3" else
                ["E8M0 code 0 (2^-127)", "E8M0 code 254 (2^127)"]))
 COV.declare("sum", ["fresh (first)", "continued (no first)"])
-COV.declare("stalls", ["valid gaps", "ready stalls", "input blocked (valid, not ready)"])
+COV.declare("stalls", STREAM_STALL_BINS)
 COV.declare("result", ["bit-exact against block_gemm", "no overflow flag"])
 
 
@@ -154,12 +155,7 @@ class BlockArrayBench(GemmBench):
         COV.hit("result", "bit-exact against block_gemm")
 
     def sample_stalls(self):
-        if self.drv.gap_cycles:
-            COV.hit("stalls", "valid gaps")
-        if self.mon.stall_cycles:
-            COV.hit("stalls", "ready stalls")
-        if self.drv.blocked_cycles:
-            COV.hit("stalls", "input blocked (valid, not ready)")
+        hit_stream_stalls(COV, self.drv, self.mon)
 
     async def finish_all(self):
         await self.drain()

@@ -18,9 +18,9 @@ from .clocking import start_clock, reset, wait_cycles
 from .stream import (StreamDriver, StreamMonitor, no_pause, random_pause, burst_pause, PauseControl,
                      assert_resolvable)
 from .scoreboard import Scoreboard, ScoreboardError
-from .coverage import Coverage
+from .coverage import STREAM_STALL_BINS, Coverage, hit_stream_stalls
 from .bench import GemmBench
 
-__all__ = ["get_seed", "test_rng", "start_clock", "reset", "wait_cycles", "StreamDriver",
+__all__ = ["STREAM_STALL_BINS", "hit_stream_stalls", "get_seed", "test_rng", "start_clock", "reset", "wait_cycles", "StreamDriver",
            "StreamMonitor", "no_pause", "random_pause", "burst_pause", "PauseControl", "assert_resolvable",
            "Scoreboard", "ScoreboardError", "Coverage", "GemmBench"]

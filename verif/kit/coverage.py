@@ -62,3 +62,16 @@ class Coverage:
         cov = cls(data["name"])
         cov.groups = {g: dict(b) for g, b in data["groups"].items()}
         return cov
+
+
+# The stall bins of a bench with one input driver and one output monitor
+# (verif.kit.stream's StreamDriver / StreamMonitor counters).
+STREAM_STALL_BINS = ["valid gaps", "ready stalls", "input blocked (valid, not ready)"]
+
+
+def hit_stream_stalls(cov: Coverage, drv, mon) -> None:
+    """Hit ``STREAM_STALL_BINS`` of ``cov``'s "stalls" point that ``drv`` and ``mon`` saw."""
+    for seen, label in zip((drv.gap_cycles, mon.stall_cycles, drv.blocked_cycles),
+                           STREAM_STALL_BINS):
+        if seen:
+            cov.hit("stalls", label)
