@@ -153,11 +153,17 @@ class PEGrid(wiring.Component):
         return m
 
 
-def _forward(m, values: dict, tag: str) -> dict:
-    """Each of ``values`` (name -> signal) one register later (``<name>_<tag>``)."""
+def register_each(m, values: dict, name_of) -> dict:
+    """Each of ``values`` (name -> signal) one register later, the register
+    named ``name_of(name)`` (the grid's forwarding, the FP baselines' stages)."""
     out = {}
     for name, value in values.items():
-        reg = Signal.like(value, name=f"{name}_{tag}")
+        reg = Signal.like(value, name=name_of(name))
         m.d.sync += reg.eq(value)
         out[name] = reg
     return out
+
+
+def _forward(m, values: dict, tag: str) -> dict:
+    """Each of ``values`` one register later (``<name>_<tag>``)."""
+    return register_each(m, values, lambda name: f"{name}_{tag}")

@@ -27,6 +27,7 @@ from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned  # no __futur
 from model.dot_baselines import CANONICAL_NAN32, NEG_INF32, POS_INF32, get_float_format
 
 from ..adder_tree import Term
+from ..grid import register_each
 from .dot_base import DotBaselinePE
 from .fp_stages import leading_zeros_tree
 
@@ -116,12 +117,7 @@ class FpDotPE(DotBaselinePE):
         names = list(self.flags)
 
         def carry(stage, values):
-            out = {}
-            for n, v in values.items():
-                q = Signal.like(v, name=f"cv{stage}_{n}")
-                m.d.sync += q.eq(v)
-                out[n] = q
-            return out
+            return register_each(m, values, lambda n: f"cv{stage}_{n}")
 
         # Stage 1: sign and magnitude (W bits: |-2^(W-1)| fits unsigned).
         neg = acc[W - 1]
