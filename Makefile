@@ -42,6 +42,19 @@ test-slow: pycheck $(STAMP)
 test-big: pycheck $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -q -m big
 
+# Two training steps of the block recipes (mxfp4, nvfp4) on every task, golden
+# against the simulated tiles (4x4, 8-lane PEs; nvfp4's 8-bit ends on a radix-4
+# tile beside the block one), every GEMM result, loss and weight bit for bit
+# (scripts/rtl_train_check.py; docs/formats.md "Training steps on the RTL").
+# Verilator: seconds a run once built; Icarus: minutes to an hour a run. Not in
+# make test or test-slow. SIM=verilator|icarus, TASKS="charlm ...", RECIPES=nvfp4
+# narrow it; the records go to build/rtl-train-check/, the table is printed last.
+.PHONY: rtl-train-check
+rtl-train-check: pycheck $(STAMP)
+	$(BIN)/python -m scripts.rtl_train_check --out build/rtl-train-check --progress \
+	  $${SIM:+--sim $$SIM} $${TASKS:+--task $$TASKS} $${RECIPES:+--recipe $$RECIPES}
+	$(BIN)/python -m scripts.rtl_train_check --table build/rtl-train-check
+
 # SymbiYosys: PE proved (k-induction), 2x2 array and small tile by BMC
 # (verif.formal, docs/verification.md). The quick PE proofs also run in make test.
 .PHONY: formal mutate
