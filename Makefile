@@ -52,8 +52,9 @@ test-big: pycheck $(STAMP)
 .PHONY: rtl-train-check
 rtl-train-check: pycheck $(STAMP)
 	$(BIN)/python -m scripts.rtl_train_check --out build/rtl-train-check --progress \
-	  $${SIM:+--sim $$SIM} $${TASKS:+--task $$TASKS} $${RECIPES:+--recipe $$RECIPES}
-	$(BIN)/python -m scripts.rtl_train_check --table build/rtl-train-check
+	  $${SIM:+--sim $$SIM} $${TASKS:+--task $$TASKS} $${RECIPES:+--recipe $$RECIPES}; \
+	status=$$?; $(BIN)/python -m scripts.rtl_train_check --table build/rtl-train-check; \
+	exit $$status
 
 # SymbiYosys: PE proved (k-induction), 2x2 array and small tile by BMC
 # (verif.formal, docs/verification.md). The quick PE proofs also run in make test.

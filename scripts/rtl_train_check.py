@@ -74,7 +74,7 @@ def run_check(task_name: str, recipe: str, sim: str, *, batch: int = BATCH, step
         start_time = time.perf_counter() - t0
         cpu0 = _children_cpu()        # a build's compilers, if one ran, are counted by now
         t1, self0 = time.perf_counter(), time.process_time()
-        on_rtl.backend = rtl_log = _Recorder(hw, progress)
+        on_rtl.backend = rtl_log = _Recorder(hw, progress, golden_log.log)
         rtl_losses = [on_rtl.step(task.X_train[i], task.y_train[i]) for i in chosen]
         step_time, host_cpu = time.perf_counter() - t1, time.process_time() - self0
         tiles = {kind: dict(backend.total_stats) for kind, backend in hw._tiles.items()}
@@ -119,10 +119,11 @@ def _children_cpu() -> float:
 class _Recorder:
     """A backend that records each GEMM's name and a digest of its result
     (the bytes of the float64 or int64 array) and, with ``progress``, logs a
-    line to stderr after each (a long Icarus run's progress)."""
+    line to stderr after each (a long Icarus run's progress), saying whether it
+    equals the ``expect`` log's entry (golden's) so far."""
 
-    def __init__(self, backend, progress: bool = False):
-        self._backend, self._progress = backend, progress
+    def __init__(self, backend, progress: bool = False, expect: list | None = None):
+        self._backend, self._progress, self._expect = backend, progress, expect
         self._t0, self._cycles = time.perf_counter(), 0
         self.log: list[tuple[str, str]] = []
 
@@ -136,8 +137,11 @@ class _Recorder:
                                + hashlib.sha256(arr.tobytes()).hexdigest()[:16]))
         if self._progress:
             self._cycles += self._backend.last_stats.get("cycles", 0)
-            print(f"  {time.perf_counter() - self._t0:8.1f} s  {name:<20} tile cycles so far "
-                  f"{self._cycles}", file=sys.stderr, flush=True)
+            i = len(self.log) - 1
+            same = ("" if self._expect is None else " = golden" if i < len(self._expect)
+                    and self._expect[i] == self.log[-1] else " DIFFERS from golden")
+            print(f"  {time.perf_counter() - self._t0:8.1f} s  GEMM #{i} {name:<16}{same}, "
+                  f"tile cycles so far {self._cycles}", file=sys.stderr, flush=True)
         return out
 
     def gemm(self, a, b, a_format, b_format, *, name="gemm", **kwargs):
@@ -214,6 +218,8 @@ def main(argv=None) -> int:
         records = [json.loads(f.read_text()) for f in sorted(args.table.glob("*.json"))]
         print(table(records))
         return 0 if all(map(passed, records)) else 1
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
     ok = True
     for task in args.task:
         for recipe in args.recipe:
