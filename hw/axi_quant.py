@@ -8,8 +8,9 @@ port prefix        dir     tile stream (payload = tdata, zero-padded to whole by
 =================  ======  ==========================================================
 ``s_axis_qcfg``    in      ``qcfg``: one unit configuration per beat (tlast ignored)
 ``s_axis_mask``    in      ``mask``: one row's mask per beat (tlast ignored)
-``s_axis_rq``      in      ``requant``: stored INT32 rows; ``tlast`` is the row's
-                           ``last`` (the tdata bit at that field is ignored)
+``s_axis_rq``      in      ``requant``: stored INT32 rows, each with its ``last``
+                           bit (tlast ignored: a unit job may span the host's
+                           batches, and a DMA frame ends with tlast)
 ``m_axis_q``       out     ``qout``: one row of codes per beat; ``tlast`` = its ``last``
                            (the unit job's last row, the one carrying ``amax``)
 =================  ======  ==========================================================
@@ -72,7 +73,6 @@ def connect_quant(m, shell, tile, err: dict) -> None:
                          port["tvalid"].eq(inner.valid),
                          inner.ready.eq(port["tready"]),
                          port["tlast"].eq(inner.payload.last)]
-    m.d.comb += tile.requant.payload.last.eq(shell.s_axis_rq_tlast)
     qcfg_bad = Signal()
     m.d.comb += [qcfg_bad.eq(tile.qcfg.valid & tile.qcfg.ready & cfg_rejected(tile.qcfg.payload)),
                  err["qcfg_bad"].eq(qcfg_bad)]

@@ -9,7 +9,8 @@ The socket protocol is ``sim.quant_server``'s (``run`` for raw GEMMs,
 one a CPU with DMA channels would take (docs/integration.md): the unit's
 configurations, masks and stored rows are queued on their own AXI4-Stream
 ports (``s_axis_qcfg``, ``s_axis_mask``, ``s_axis_rq``) for the whole batch,
-``m_axis`` and ``m_axis_q`` are drained concurrently, and each tile job is
+``m_axis`` and ``m_axis_q`` are drained concurrently (``m_axis_q`` beat by
+beat: a unit job's frame may span batches), and each tile job is
 programmed over AXI4-Lite (``JOB_K``, ``JOB_FLAGS`` with ``route``/``qlast``,
 ``CTRL.start``) with its beats as one ``s_axis`` frame.  ``cmd_error`` is 1
 if ``ERR`` holds a bit but ``overflow`` and ``qcfg_bad``; ``cfg_error`` is
@@ -19,10 +20,12 @@ if ``ERR`` holds a bit but ``overflow`` and ``qcfg_bad``; ``cfg_error`` is
 from __future__ import annotations
 
 import logging
+import random
 
 import cocotb
 from cocotb.clock import Clock
-from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
+from cocotb.triggers import RisingEdge
+from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSource
 
 from hw.axi_regs import field_mask, field_value, job_start_writes
 from hw.tile_quant import qjob_layout
@@ -46,12 +49,13 @@ class QuantBusHost(BusHost):
         self.jobs = LayoutCodec(qjob_layout(params["depth"]))
         self.qcodecs = _codecs(params["rows"], params["cols"], params["acc_width"],
                                params["depth"])
-        for p in (*IN_PORTS, "m_axis_q"):
+        for p in IN_PORTS:
             logging.getLogger(f"cocotb.{dut._name}.{p}").setLevel(logging.WARNING)
         self.qsrc = {p: AxiStreamSource(AxiStreamBus.from_prefix(dut, p), dut.clk, dut.rst)
                      for p in IN_PORTS}
-        self.qsink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis_q"), dut.clk, dut.rst)
         self.qbytes = {}
+        self.q_stall = None
+        dut.m_axis_q_tready.value = 0
 
     async def identify(self):
         await super().identify()
@@ -63,8 +67,22 @@ class QuantBusHost(BusHost):
     def pauses(self, gap: int, stall: int, seed: int):
         super().pauses(gap, stall, seed)
         for i, src in enumerate(self.qsrc.values()):
-            src.set_pause_generator(self._pause_gen(gap, seed + 1 + i))
-        self.qsink.set_pause_generator(self._pause_gen(stall, seed + 7))
+            self.set_pauses(src, gap, seed + 2 + i)
+        rng = random.Random(seed + 7)
+        self.q_stall = (lambda: rng.randrange(1000) < stall) if stall > 0 else (lambda: False)
+
+    async def collect_q(self, n: int) -> list[int]:
+        """``n`` beats of ``m_axis_q`` as they come, with random tready stalls.
+        Not cocotbext-axi's sink: it hands over whole frames (up to tlast), and a
+        unit job's frame can span the host's batches."""
+        d, out = self.dut, []
+        while len(out) < n:
+            d.m_axis_q_tready.value = int(not self.q_stall())
+            await RisingEdge(d.clk)
+            if int(d.m_axis_q_tready.value) and int(d.m_axis_q_tvalid.value):
+                out.append(int(d.m_axis_q_tdata.value))
+        d.m_axis_q_tready.value = 0
+        return out
 
     def queue_unit_inputs(self, counts: dict[str, int]):
         """Queue the batch's unit inputs (all of each file) on their ports."""
@@ -75,25 +93,16 @@ class QuantBusHost(BusHost):
             codec = self.qcodecs[key]
             words = codec.words_to_ints(codec.from_hex(open(fname).read()))[:n]
             nb = self.qbytes[prefix]
-            if prefix == "s_axis_rq":
-                # frames end on the rows with `last` (the shell takes tlast as `last`)
-                last = codec.unpack_words(codec.ints_to_words(words))["last"]
-                start = 0
-                for i in range(n):
-                    if last[i] or i == n - 1:
-                        self.qsrc[prefix].send_nowait(AxiStreamFrame(
-                            b"".join(w.to_bytes(nb, "little") for w in words[start:i + 1])))
-                        start = i + 1
-            else:
-                self.qsrc[prefix].send_nowait(AxiStreamFrame(
-                    b"".join(w.to_bytes(nb, "little") for w in words)))
+            # one frame per batch and port (tlast is ignored on these ports)
+            self.qsrc[prefix].send_nowait(AxiStreamFrame(
+                b"".join(w.to_bytes(nb, "little") for w in words)))
 
     async def run_qbatch(self, cmd_words, beats, counts: dict[str, int]):
         """The batch's jobs through the bus; (INT32 rows, code rows) as ints."""
         await self.write("CTRL", field_mask("CTRL", "counters_clear"))
         self.queue_unit_inputs(counts)
         res = cocotb.start_soon(collect_rows(self.sink, counts["res"], self.out_bytes))
-        qres = cocotb.start_soon(collect_rows(self.qsink, counts["qres"], self.qbytes["m_axis_q"]))
+        qres = cocotb.start_soon(self.collect_q(counts["qres"]))
         ptr = 0
         for word in cmd_words:
             job = self.jobs.unpack(word)

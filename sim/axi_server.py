@@ -85,14 +85,20 @@ class BusHost:
         self.out_bytes = field_value("STREAMS", "m_axis_bytes", st)
 
     @staticmethod
-    def _pause_gen(permille: int, seed: int):
+    def set_pauses(port, permille: int, seed: int):
+        """Random pauses on a cocotbext-axi source or sink, or none at all: any
+        pause generator (all False included) wakes a Python coroutine on every
+        clock edge for the rest of the simulation."""
+        if permille <= 0:
+            port.set_pause_generator(None)
+            port.pause = False          # not the last value of a previous generator
+            return
         rng = random.Random(seed)
-        while True:
-            yield permille > 0 and rng.randrange(1000) < permille
+        port.set_pause_generator(rng.randrange(1000) < permille for _ in iter(int, 1))
 
     def pauses(self, gap: int, stall: int, seed: int):
-        self.src.set_pause_generator(self._pause_gen(gap, seed))
-        self.sink.set_pause_generator(self._pause_gen(stall, seed + 1))
+        self.set_pauses(self.src, gap, seed)
+        self.set_pauses(self.sink, stall, seed + 1)
 
     async def setup(self):
         """After a reset: the sizes, and the done interrupt (how jobs are waited for)."""

@@ -45,6 +45,9 @@ SELECTIONS = {
     # table-driven CSR decode in Amaranth simulation.
     "verif:axi": ["verif/test_axi.py", "-k", "icarus"],
     "tests:axi": ["tests/test_axi_csr.py"],
+    # The shell around the tile with the quantization unit (hw/axi_quant.py and
+    # the route logic of hw/axi_shell.py): its cocotbext-axi bench on Icarus.
+    "verif:axiq": ["verif/test_axiq.py", "-k", "icarus"],
     # The array and driver with k-lane PEs (issue 27 item 2): Amaranth array
     # tests, the array's cocotb bench on Icarus at 2x3 k = 8, and the Icarus
     # tile through the real driver (padding, lane packing) against the model.
@@ -64,6 +67,7 @@ DEFAULT_LAYER = {"pe": "tests:pe", "product": "tests:pe", "product_pipeline": "t
                  "accel": "tests:tile", "tile_quant": "tests:quant_tile", "quant_unit": "tests:quant",
                  "dot_pe": "tests:dot_pe", "dot_rows": "tests:dot_pe", "adder_tree": "tests:dot_pe",
                  "axi_shell": "verif:axi", "axi_lite": "verif:axi", "axi_csr": "tests:axi",
+                 "axi_quant": "verif:axiq",
                  "replica": "tests:replica", "block_dot_pe": "tests:block_pe"}
 
 
@@ -392,6 +396,23 @@ CATALOGUE = [
     M("csr_w1c_clear_lost", "axi_csr", "m.d.sync += port.eq((port & ~clear) | setp)",
       "m.d.sync += port.eq(port | setp)", "write 1 does not clear a sticky bit",
       ("tests:axi", "verif:axi")),
+    # ---- AXI shell around the tile with the quantization unit ----------------------
+    M("axiq_route_dropped", "axi_shell", "cmd.payload.route.eq(route)", "cmd.payload.route.eq(0)",
+      "JOB_FLAGS.route not passed to the tile (rows never reach the unit)", ("verif:axiq",)),
+    M("axiq_qlast_dropped", "axi_shell", "cmd.payload.qlast.eq(csr.job_flags_qlast)",
+      "cmd.payload.qlast.eq(0)", "JOB_FLAGS.qlast not passed (unit jobs never end)",
+      ("verif:axiq",)),
+    M("axiq_route3_accepted", "axi_shell", "bad_route.eq((route == 3) if self.quant",
+      "bad_route.eq((route == 4) if self.quant", "reserved route 3 reaches the tile",
+      ("verif:axiq",)),
+    M("axiq_unit_rows_pending", "axi_shell", "raw_rows = route != ROUTE_UNIT", "raw_rows = 1",
+      "rows routed to the unit counted as m_axis rows (busy never falls)", ("verif:axiq",)),
+    M("axiq_qcfg_bad_unflagged", "axi_quant", 'err["qcfg_bad"].eq(qcfg_bad)',
+      'err["qcfg_bad"].eq(0)', "ERR.qcfg_bad never set"),
+    M("axiq_q_tlast_every_row", "axi_quant", 'port["tlast"].eq(inner.payload.last)',
+      'port["tlast"].eq(1)', "m_axis_q tlast on every row, not on the unit job's last"),
+    M("axiq_tdata_shifted", "axi_quant", 'inner.payload.eq(port["tdata"][:bits])',
+      'inner.payload.eq(port["tdata"][1:bits + 1])', "unit stream beats taken one bit off"),
     # ---- quantization unit ------------------------------------------------------
     M("qu_xorshift", "quant_unit", "x = x ^ (x >> 17)", "x = x ^ (x >> 15)", "wrong PRNG step"),
     M("qu_fifo_overfill", "quant_unit", "a_valid + b_valid < FIFO_DEPTH)",

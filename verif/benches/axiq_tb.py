@@ -132,8 +132,14 @@ class QuantBench(AxiBench):
         return config_word(cfg, COLS) | src << CFG_BITS | mask_en << (CFG_BITS + 1)
 
     async def check_unit_rows(self, job: Job):
+        """The job's rows as ONE m_axis_q frame (tlast on the job's last row only)."""
         want = expected_beats(job)
-        got = await self.recv(self.qsink, len(want), _nbytes(q_layout(COLS, W).size))
+        nb = _nbytes(q_layout(COLS, W).size)
+        frame = await with_timeout(self.qsink.recv(), TIMEOUT_US, "us")
+        raw = bytes(frame.tdata)
+        assert len(raw) == len(want) * nb, \
+            f"{self.name} {job.kind}: a frame of {len(raw) // nb} rows, expected {len(want)}"
+        got = [int.from_bytes(raw[i:i + nb], "little") for i in range(0, len(raw), nb)]
         for i, (g, w) in enumerate(zip(got, want)):
             gd = output_dict(g, COLS, W)
             for key in w:
@@ -205,6 +211,14 @@ class QuantBench(AxiBench):
                 await self.wait_idle()       # one job at a time
         await checker
 
+    def send_rq(self, job: Job):
+        """The job's rows on s_axis_rq (their `last` bits end the unit job), in
+        frames cut at random: tlast does not matter on this port."""
+        words = input_words(job, W)
+        cuts = [i for i in range(len(words)) if self.rng.random() < 0.4]
+        self.send("s_axis_rq", words, requant_layout(COLS, W).size,
+                  last=[i in cuts for i in range(len(words))])
+
     async def rq_unit_jobs(self, n: int):
         """``n`` unit jobs on s_axis_rq queued back to back: the next job's
         configuration waits (s_axis_qcfg tready low) until the unit is free."""
@@ -212,8 +226,7 @@ class QuantBench(AxiBench):
                          beats=self.rng.randint(1, 5)) for _ in range(n)]
         for job in jobs:
             self.send("s_axis_qcfg", [self.qcfg_word(job.cfg, 1, 0)], QCFG_BITS)
-            # tlast is the rows' `last`: one frame per job
-            self.send("s_axis_rq", input_words(job, W), requant_layout(COLS, W).size)
+            self.send_rq(job)
             COV.hit("unit source", "s_axis_rq rows")
         for job in jobs:
             await self.check_unit_rows(job)
@@ -275,7 +288,7 @@ async def random_quant_jobs(dut):
         if not COV.groups["kind"][kind]:
             job = make_job(tb.np_rng, kind, COLS, W, beats=3)
             tb.send("s_axis_qcfg", [tb.qcfg_word(job.cfg, 1, 0)], QCFG_BITS)
-            tb.send("s_axis_rq", input_words(job, W), requant_layout(COLS, W).size)
+            tb.send_rq(job)
             await tb.check_unit_rows(job)
     tb.reading = False
     await reader
