@@ -61,6 +61,34 @@ def test_cli_writes_the_quant_shell_lint_clean(tmp_path):
     assert result.returncode == 0 and "%Warning" not in result.stderr, result.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.cocotb
+def test_onchip_steps_through_the_bus_equal_golden():
+    """Two on-chip training steps (stochastic rounding on the unit, so the tile
+    order matters) with every GEMM and unit job over the bus: weights
+    bit-identical to the golden tile's."""
+    import numpy as np
+
+    from model.onchip_tile import GoldenQuantTile
+    from model.tasks import make_task
+    from model.train import Trainer
+    from sim.axi_backend import AxiQuantRtlBackend
+    task = make_task("digits-mlp", 0)
+    rng = np.random.default_rng(4)
+    batches = [rng.choice(len(task.X_train), 8, replace=False) for _ in range(2)]
+    states = []
+    with AxiQuantRtlBackend("icarus", rows=3, cols=4, depth=16, gap_permille=100,
+                            stall_permille=100, seed=3) as bus:
+        for backend in (GoldenQuantTile(3, 4), bus):
+            fresh = make_task("digits-mlp", 0)       # its own copy of the initial weights
+            tr = Trainer(fresh.model, "4bit-onchip-sr", backend=backend, seed=0, lr=task.lr)
+            for idx in batches:
+                tr.step(task.X_train[idx], task.y_train[idx])
+            states.append(tr.state())
+    for k, v in states[0].items():
+        assert np.array_equal(v, states[1][k]), k
+
+
 TRAIN = ["train", "--dataset", "digits-mlp", "--recipe", "4bit-onchip", "--steps", "2",
          "--batch-size", "8", "--rows", "4", "--cols", "4", "--no-progress"]
 
