@@ -150,11 +150,16 @@ class LaneDecode:
             row = Signal(signed(len(bv) + 1), name=f"{n}_digit{i}")
             negc = Signal(name=f"{n}_neg{i}_c")
             m.d.comb += negc.eq(neg_c[i])
-            mag = Mux(one_c[i], bv, 0) | Mux(two_c[i], bv << 1, 0)
+            # A zero digit clears the register through its reset (ECP5 FFs
+            # have a synchronous LSR): each row bit is then one LUT4 of
+            # (two, b_j, b_j-1, neg) instead of a 5-input function.
+            zero = Signal(name=f"{n}_zero{i}")
+            m.d.comb += zero.eq(~(one_c[i] | two_c[i]))
+            mag = Mux(two_c[i], bv << 1, bv)
             value = (mag.as_unsigned() ^ negc.replicate(len(row))).as_signed()
             if i == 0 and self.exact_row0:
                 value = value + negc
-            m.d.sync += row.eq(value)
+            m.d.sync += row.eq(Mux(zero, 0, value))
             self.digit.append(row)
         m.d.sync += [*(g.eq(v) for g, v in zip(neg, neg_c))]
         self.neg = neg
@@ -167,11 +172,15 @@ class LaneDecode:
         sneg_v = Signal(name=f"{n}_shift_neg_c")
         pos_v = Signal.like(pos, name=f"{n}_shift_pos_c")
         m.d.comb += [sneg_v.eq(sneg_c), pos_v.eq(pos_c)]
-        x = (Mux(act_c, bv, 0).as_unsigned() ^ sneg_v.replicate(len(bv))).as_signed()
+        act_v = Signal(name=f"{n}_shift_on_c")
+        m.d.comb += act_v.eq(act_c)
+        x = (bv.as_unsigned() ^ sneg_v.replicate(len(bv))).as_signed()
         self.early = _early_stages(plan.shifts)
         x = _shift_stages(m, x, sneg_v, plan.shifts, pos_v, range(self.early), f"{n}_shift_e")
         self.shift_x = Signal.like(x, name=f"{n}_shift_x")
-        m.d.sync += [act.eq(act_c), sneg.eq(sneg_c), pos.eq(pos_c), self.shift_x.eq(x)]
+        # An idle shift row is cleared through the register's reset, as the digit rows.
+        m.d.sync += [act.eq(act_c), sneg.eq(sneg_c), pos.eq(pos_c),
+                     self.shift_x.eq(Mux(act_v, x, 0))]
 
     def rows(self, m):
         """The lane's rows (``WTerm``s: value, interval, shift) and carries
