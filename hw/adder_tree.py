@@ -1,11 +1,12 @@
 """Exact pipelined adder trees with carry-ins (the k-lane PEs' reductions).
 
-``reduce_by_weight`` (the radix-4 PE, ``hw.dot_pe``) sums rows that stand for
-``value << shift`` and carries of a given weight, lane by lane and then
-across lanes, each adder starting at the higher operand's weight (the bits
-below it are the lower operand's, wired through) and taking a carry of
-exactly that weight.  ``reduce_terms`` (the INT8/FP baselines) sums a list
-of signed terms and a list of 1-bit carries exactly.  Every adder is a
+``reduce_by_weight`` (the INT8 baseline's Booth rows, ``hw.baselines.int8_dot``)
+sums rows that stand for ``value << shift`` and carries of a given weight,
+lane by lane and then across lanes, each adder starting at the higher
+operand's weight (the bits below it are the lower operand's, wired through)
+and taking a carry of exactly that weight.  ``reduce_terms`` (the radix-4
+PE's lane tree, ``hw.dot_pe``, and the FP baselines) sums a list of signed
+terms and a list of 1-bit carries exactly.  Every adder is a
 two-input carry-chain add (CCU2C on ECP5) whose carry-in takes one of the
 carries, so conditional negations done as
 ``x ^ neg`` (= ``-x - 1`` when ``neg``) get their ``+1`` for free.

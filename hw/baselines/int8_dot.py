@@ -12,15 +12,16 @@ tree of n rows has n - 1 adders).  One signed 32-bit accumulator that
 wraps, with the radix-4 PE's sticky overflow flag (judged on the exact
 running sum after each group).  Golden model: ``model.dot_baselines.int8_dot``.
 
-Measured (8 lanes, latency 5, docs/lanes.md): 832 LUT4 against 1,333 for the
-structure before (``a * b[2i:2i+2]`` slice products and ``reduce_terms``).
+Measured (8 lanes, latency 5, docs/lanes.md): 832 LUT4 at 178.9 MHz against
+1,333 at 176.0 for the structure before (``a * b[2i:2i+2]`` slice products
+and ``reduce_terms``).
 """
 
 from amaranth.hdl import Const, Mux, Signal, signed  # no __future__ annotations: Amaranth reads them
 
 from model.dot_baselines import INT8_ACC_WIDTH
 
-from ..adder_tree import WTerm
+from ..adder_tree import WTerm, even_cuts
 from .dot_base import DotBaselinePE
 
 __all__ = ["Int8DotPE"]
@@ -37,6 +38,10 @@ class Int8DotPE(DotBaselinePE):
     front_stages = 1
     rows = _DIGITS
     weighted = True
+
+    def __init__(self, lanes: int = 8, latency: int | None = None):
+        super().__init__(lanes, latency)
+        self.cuts = front_heavy_cuts(self.levels(self.lanes), self.tree_stages)
 
     def front(self, m):
         terms, carries = [], []
@@ -63,3 +68,14 @@ class Int8DotPE(DotBaselinePE):
                 terms.append(WTerm(row, -256, 255, 2 * i, lane))   # (|d| a) ^ neg, |d| <= 2
                 carries.append((negq, 2 * i, lane))
         return (terms, carries), {}
+
+
+def front_heavy_cuts(levels: int, stages: int) -> set:
+    """Tree levels after which to register: one level in the first tree
+    stage less than an even split (``levels + 1`` cut evenly, moved down by
+    one), unless that leaves a cut at level 0.  Measured at 8 lanes,
+    latency 5 (docs/lanes.md): cuts {1, 3} 178.9 MHz, the even {2, 3}
+    175.3 MHz, 832 LUT4 both (the radix-4 PE's rule before its post-shift
+    lanes; each PE gets the cuts that place it best)."""
+    cuts = {c - 1 for c in even_cuts(levels + 1, stages)} - {0}
+    return cuts if len(cuts) == stages - 1 else even_cuts(levels, stages)
