@@ -18,7 +18,8 @@ Pipeline (``latency`` cycles from the operands to ``acc``):
    tree's levels) are spread evenly over ``latency - 2`` register stages
    (``tree_cuts``), the group sum registered last (docs/lanes.md: 8 lanes,
    latency 5: the lane's two adders | multiplexer + one tree level | two
-   tree levels);
+   tree levels; 778 LUT4 at 173.9 MHz, was 1,029 at 172.4 with a shift
+   row per lane);
 3. the accumulator: ``acc + group`` exact in ``max(W, group) + 1`` bits,
    ``clear`` loads the group sum instead (the multiplexer after the adder,
    as in ``hw.pe``).
@@ -62,7 +63,8 @@ def tree_cuts(lanes: int, stages: int) -> set:
     multiplexer, then the lane tree's levels, split as evenly as
     ``hw.adder_tree.even_cuts`` splits them.  Measured at 8 lanes, latency 5
     (cuts {2, 4}: the two adders | multiplexer + one level | two levels):
-    765 LUT4 (docs/lanes.md)."""
+    778 LUT4 at 173.9 MHz; the multiplexer registered instead ({3, 5}) 786
+    at 154.1 (docs/lanes.md)."""
     return even_cuts(LanePlan().adders + 1 + tree_levels(lanes), stages)
 
 
