@@ -60,12 +60,24 @@ def tree_cuts(lanes: int, stages: int) -> set:
     """Units after which the PE registers (``stages`` register stages after decode).
 
     The units are a lane's adders (``LanePlan.adders``), its post
-    multiplexer, then the lane tree's levels, split as evenly as
-    ``hw.adder_tree.even_cuts`` splits them.  Measured at 8 lanes, latency 5
-    (cuts {2, 4}: the two adders | multiplexer + one level | two levels):
-    778 LUT4 at 173.9 MHz; the multiplexer registered instead ({3, 5}) 786
-    at 154.1 (docs/lanes.md)."""
-    return even_cuts(LanePlan().adders + 1 + tree_levels(lanes), stages)
+    multiplexer, then the lane tree's levels.  With two stages or more the
+    lane's adders (two short chains, 9 and 8 bits) fill the first stage;
+    the multiplexer and the tree levels share the others, the earlier
+    stages taking the extra unit of an uneven split.  Measured at 8 lanes
+    (docs/lanes.md): latency 5, cuts {2, 4} 778 LUT4 at 173.9 MHz ({3, 5}:
+    154.1); latency 6, {2, 4, 5} 191.6 MHz (even {2, 3, 4}: 177.7);
+    latency 7, {2, 3, 4, 5} 193.7 MHz (even {1, 2, 4, 5}: 190.2)."""
+    adders = LanePlan().adders
+    if stages <= 1:
+        return set()
+    rest, n = 1 + tree_levels(lanes), stages - 1
+    if rest < n:     # more stages than units after the chain: cut inside it too
+        return even_cuts(adders + rest, stages)
+    cuts, at = {adders}, adders
+    for i in range(n - 1):
+        at += rest // n + (1 if i < rest % n else 0)
+        cuts.add(at)
+    return cuts
 
 
 # model.config states the latencies of an array's k-lane PE without importing hw.
