@@ -40,7 +40,7 @@ from model.hw_vocab import product_width
 from model.config import (DOT_LEVELS_PER_STAGE, DOT_ROW_LEVELS, DatapathConfig, check_acc_width,
                           check_lanes, dot_levels)
 
-from .adder_tree import Term, even_cuts, reduce_terms, tree_levels
+from .adder_tree import Term, lane_first_cuts, reduce_terms, tree_levels
 from .dot_rows import LaneDecode, LanePlan, LaneSum
 from .pe_signature import PESignature
 
@@ -59,25 +59,14 @@ def _levels(lanes: int) -> int:
 def tree_cuts(lanes: int, stages: int) -> set:
     """Units after which the PE registers (``stages`` register stages after decode).
 
-    The units are a lane's adders (``LanePlan.adders``), its post
-    multiplexer, then the lane tree's levels.  With two stages or more the
-    lane's adders (two short chains, 9 and 8 bits) fill the first stage;
-    the multiplexer and the tree levels share the others, the earlier
-    stages taking the extra unit of an uneven split.  Measured at 8 lanes
+    The units are a lane's adders (``LanePlan.adders``: two short chains,
+    9 and 8 bits), its post multiplexer, then the lane tree's levels, cut
+    by ``hw.adder_tree.lane_first_cuts`` (the lane's adders fill the first
+    stage, the rest share the others, earlier stages larger).  Measured at 8 lanes
     (docs/lanes.md): latency 5, cuts {2, 4} 778 LUT4 at 173.9 MHz ({3, 5}:
     154.1); latency 6, {2, 4, 5} 191.6 MHz (even {2, 3, 4}: 177.7);
     latency 7, {2, 3, 4, 5} 193.7 MHz (even {1, 2, 4, 5}: 190.2)."""
-    adders = LanePlan().adders
-    if stages <= 1:
-        return set()
-    rest, n = 1 + tree_levels(lanes), stages - 1
-    if rest < n:     # more stages than units after the chain: cut inside it too
-        return even_cuts(adders + rest, stages)
-    cuts, at = {adders}, adders
-    for i in range(n - 1):
-        at += rest // n + (1 if i < rest % n else 0)
-        cuts.add(at)
-    return cuts
+    return lane_first_cuts(LanePlan().adders, 1 + tree_levels(lanes), stages)
 
 
 # model.config states the latencies of an array's k-lane PE without importing hw.

@@ -21,7 +21,7 @@ from amaranth.hdl import Const, Mux, Signal, signed  # no __future__ annotations
 
 from model.dot_baselines import INT8_ACC_WIDTH
 
-from ..adder_tree import WTerm, even_cuts
+from ..adder_tree import WTerm, lane_first_cuts, tree_levels
 from .dot_base import DotBaselinePE
 
 __all__ = ["Int8DotPE"]
@@ -41,7 +41,11 @@ class Int8DotPE(DotBaselinePE):
 
     def __init__(self, lanes: int = 8, latency: int | None = None):
         super().__init__(lanes, latency)
-        self.cuts = front_heavy_cuts(self.levels(self.lanes), self.tree_stages)
+        # The radix-4 PE's rule (hw.adder_tree.lane_first_cuts): a lane's two
+        # adder levels fill the first tree stage.  Measured best at 8 lanes
+        # and every latency 5..7 (docs/lanes.md).
+        self.cuts = lane_first_cuts(tree_levels(self.rows), tree_levels(self.lanes),
+                                    self.tree_stages)
 
     def front(self, m):
         terms, carries = [], []
@@ -69,13 +73,3 @@ class Int8DotPE(DotBaselinePE):
                 carries.append((negq, 2 * i, lane))
         return (terms, carries), {}
 
-
-def front_heavy_cuts(levels: int, stages: int) -> set:
-    """Tree levels after which to register: one level in the first tree
-    stage less than an even split (``levels + 1`` cut evenly, moved down by
-    one), unless that leaves a cut at level 0.  Measured at 8 lanes,
-    latency 5 (docs/lanes.md): cuts {1, 3} 178.9 MHz, the even {2, 3}
-    175.3 MHz, 832 LUT4 both (the radix-4 PE's rule before its post-shift
-    lanes; each PE gets the cuts that place it best)."""
-    cuts = {c - 1 for c in even_cuts(levels + 1, stages)} - {0}
-    return cuts if len(cuts) == stages - 1 else even_cuts(levels, stages)
