@@ -12,6 +12,7 @@ PARAMS = {"rows": 2, "cols": 4, "acc_width": 18, "depth": 8, "quant_lanes": 2}
 
 @pytest.mark.cocotb
 @pytest.mark.slow
-@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+# The Verilator build of the quant tile behind the shell took 27 min (load 13-19): make test-big.
+@pytest.mark.parametrize("sim", ["icarus", pytest.param("verilator", marks=pytest.mark.big)])
 def test_axi_qtile(sim):
     run_bench("verif.benches.axiq_tb", "axi_qtile", PARAMS, sim)
