@@ -41,8 +41,10 @@ test: pycheck $(STAMP)
 test-slow: pycheck $(STAMP)
 	$(PYTEST) -n $(JOBS) -q -m "slow and not big"
 
-# The 8x8 arrays of 8-lane block-scaled PEs on Verilator (verif/test_block_array.py):
-# two Verilator builds of about 25 minutes each; not in make test-slow or .ci/run.
+# Runs of 10 minutes to over an hour, not in make test-slow or .ci/run: the 8x8
+# arrays of 8-lane block-scaled PEs on Verilator (verif/test_block_array.py), the
+# quant tile behind AXI on Verilator (verif/test_axiq.py) and training through the
+# AXI bus (tests/test_axi_quant.py).
 .PHONY: test-big
 test-big: pycheck $(STAMP)
 	$(PYTEST) -n $(JOBS) -q -m big

@@ -1,11 +1,12 @@
 """Exact pipelined adder trees with carry-ins (the k-lane PEs' reductions).
 
-``reduce_by_weight`` (the radix-4 PE, ``hw.dot_pe``) sums rows that stand for
-``value << shift`` and carries of a given weight, lane by lane and then
-across lanes, each adder starting at the higher operand's weight (the bits
-below it are the lower operand's, wired through) and taking a carry of
-exactly that weight.  ``reduce_terms`` (the INT8/FP baselines) sums a list
-of signed terms and a list of 1-bit carries exactly.  Every adder is a
+``reduce_by_weight`` (the INT8 baseline's Booth rows, ``hw.baselines.int8_dot``)
+sums rows that stand for ``value << shift`` and carries of a given weight,
+lane by lane and then across lanes, each adder starting at the higher
+operand's weight (the bits below it are the lower operand's, wired through)
+and taking a carry of exactly that weight.  ``reduce_terms`` (the radix-4
+PE's lane tree, ``hw.dot_pe``, and the FP baselines) sums a list of signed
+terms and a list of 1-bit carries exactly.  Every adder is a
 two-input carry-chain add (CCU2C on ECP5) whose carry-in takes one of the
 carries, so conditional negations done as
 ``x ^ neg`` (= ``-x - 1`` when ``neg``) get their ``+1`` for free.
@@ -30,7 +31,7 @@ from collections import Counter
 from amaranth.hdl import Cat, Signal, signed  # no __future__ annotations: Amaranth reads them
 
 __all__ = ["Term", "WTerm", "signed_width", "reduce_terms", "reduce_by_weight", "tree_levels",
-           "even_cuts"]
+           "even_cuts", "lane_first_cuts"]
 
 
 def signed_width(lo: int, hi: int) -> int:
@@ -78,6 +79,27 @@ def even_cuts(levels: int, stages: int) -> set:
     into ``stages`` register stages as evenly as possible (the last stage
     ends at the last level)."""
     return {round(levels * j / stages) for j in range(1, stages)}
+
+
+def lane_first_cuts(lane_units: int, rest_units: int, stages: int) -> set:
+    """Units after which a k-lane PE registers, ``stages`` register stages.
+
+    With two stages or more a lane's own adders (``lane_units``: short
+    chains) fill the first stage and the remaining units (the lane tree's
+    levels, and what comes before them) share the others, the earlier
+    stages taking the extra unit of an uneven split; with more stages than
+    those units the split is ``even_cuts``'.  The radix-4 PE and the INT8
+    baseline both place best with it at 8 lanes (docs/lanes.md)."""
+    if stages <= 1:
+        return set()
+    n = stages - 1
+    if rest_units < n:
+        return even_cuts(lane_units + rest_units, stages)
+    cuts, at = {lane_units}, lane_units
+    for i in range(n - 1):
+        at += rest_units // n + (1 if i < rest_units % n else 0)
+        cuts.add(at)
+    return cuts
 
 
 def reduce_terms(m, groups, *, cuts=(), name: str = "tree", travel=()):

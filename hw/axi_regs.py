@@ -36,7 +36,7 @@ __all__ = ["Field", "Register", "REGISTERS", "OFFSET", "ADDR_WIDTH", "DATA_WIDTH
 DATA_WIDTH = 32
 ADDR_WIDTH = 8            # 256 bytes: 64 word registers
 ID_MAGIC = 0x5234         # "R4"
-MAP_VERSION = 1           # bump when an offset or a field moves
+MAP_VERSION = 2           # bump when an offset or a field moves (2: quantization unit rows)
 ACCESS_KINDS = ("ro", "rw", "w1c", "wo")
 
 
@@ -82,9 +82,11 @@ def _counter_regs(first_offset: int) -> list[Register]:
 
 REGISTERS: tuple[Register, ...] = (
     Register("ID", 0x00, "ro", (
-        Field("version", 0, 16, "register map version (MAP_VERSION)"),
+        Field("version", 0, 8, "register map version (MAP_VERSION)"),
+        Field("quant_lanes", 8, 8, "0: the plain tile; n > 0: the tile with the quantization "
+                                   "unit (hw/tile_quant.py), n datapath lanes in the unit"),
         Field("magic", 16, 16, "0x5234 ('R4')"),
-    ), "identification"),
+    ), "identification and the build's kind"),
     Register("CONFIG0", 0x04, "ro", (
         Field("rows", 0, 8, "array rows R"),
         Field("cols", 8, 8, "array columns C"),
@@ -121,7 +123,11 @@ REGISTERS: tuple[Register, ...] = (
         Field("b_fmt", 4, 4, "B format select code"),
         Field("accumulate", 8, 1, "add to the sums of the previous job instead of clearing"),
         Field("emit", 9, 1, "stream the R result rows out after the last beat"),
-    ), "job descriptor: formats and chaining"),
+        Field("route", 10, 2, "where an emitting job's rows go: 0 m_axis (INT32), 1 the "
+                              "quantization unit only, 2 both; a route the build lacks (the "
+                              "plain tile: all but 0; 3 always) is ignored + ERR.bad_route"),
+        Field("qlast", 12, 1, "the job's last row ends the unit's job (routes 1, 2)"),
+    ), "job descriptor: formats, chaining, result route"),
     Register("ERR", 0x20, "w1c", (
         Field("start_busy", 0, 1, "start written while busy (ignored)"),
         Field("bad_k", 1, 1, "start with k = 0 or k > depth (ignored)"),
@@ -132,6 +138,9 @@ REGISTERS: tuple[Register, ...] = (
         Field("overflow", 6, 1, "a result row left with an overflow flag set"),
         Field("bad_fmt", 7, 1, "start with a format code the datapath lacks (see CONFIG1; "
                                "ignored)"),
+        Field("bad_route", 8, 1, "start with a route the build lacks (see JOB_FLAGS; ignored)"),
+        Field("qcfg_bad", 9, 1, "the unit dropped an s_axis_qcfg beat (reserved mode 3 or "
+                                "mantissa 0); no unit job started"),
     ), "sticky errors; write 1 to clear"),
     Register("IRQ_ENABLE", 0x24, "rw", (
         Field("done", 0, 1, "raise irq on IRQ_STATUS.done"),
@@ -141,6 +150,15 @@ REGISTERS: tuple[Register, ...] = (
         Field("done", 0, 1, "a job finished"),
         Field("error", 1, 1, "an ERR bit was set"),
     ), "interrupt causes; irq is high while any bit set here is enabled in IRQ_ENABLE; write 1 to clear"),
+    Register("QSTREAMS0", 0x2C, "ro", (
+        Field("qcfg_bytes", 0, 16, "bytes of s_axis_qcfg_tdata (one unit configuration); 0: "
+                                   "no quantization unit"),
+        Field("q_bytes", 16, 16, "bytes of m_axis_q_tdata (one row of codes); 0: no unit"),
+    ), "quantization unit stream widths"),
+    Register("QSTREAMS1", 0x30, "ro", (
+        Field("mask_bytes", 0, 16, "bytes of s_axis_mask_tdata (one row's mask); 0: no unit"),
+        Field("rq_bytes", 16, 16, "bytes of s_axis_rq_tdata (one stored INT32 row); 0: no unit"),
+    ), "quantization unit stream widths"),
     *_counter_regs(0x40),
 )
 
@@ -197,12 +215,12 @@ def field_word(reg: str, **values: int) -> int:
 
 
 def job_start_writes(k: int, a_fmt: int, b_fmt: int, accumulate: bool,
-                     emit: bool) -> list[tuple[str, int]]:
+                     emit: bool, route: int = 0, qlast: bool = False) -> list[tuple[str, int]]:
     """The register writes that start one job, in order (docs/integration.md,
     programming sequence): every host of the shell (the simulated AXI server,
     the UART board host) issues exactly these."""
     flags = field_word("JOB_FLAGS", a_fmt=a_fmt, b_fmt=b_fmt, accumulate=int(bool(accumulate)),
-                       emit=int(bool(emit)))
+                       emit=int(bool(emit)), route=route, qlast=int(bool(qlast)))
     return [("JOB_K", k), ("JOB_FLAGS", flags), ("CTRL", field_mask("CTRL", "start"))]
 
 

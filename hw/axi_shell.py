@@ -13,7 +13,11 @@ Generic over the tile: any component with the members of
 ``load`` and ``result`` streams, ``counters_clear``, ``idle``, the
 ``COUNTERS``) and a ``config``; stream widths and select widths are read
 from its signature, so the shell follows any array size, depth, ``k`` or
-accumulator width.
+accumulator width.  A tile that also has the quantization unit's streams
+(``hw.tile_quant.QuantTile``: ``qcfg``, ``mask``, ``requant``, ``qout``, and
+``route``/``qlast`` in its command) gets one AXI4-Stream port per unit stream
+(``hw.axi_quant``) and ``JOB_FLAGS.route``/``qlast`` go into its commands;
+``ID.quant_lanes`` and ``QSTREAMS0/1`` say which build it is.
 
 Programming model (docs/integration.md): write ``JOB_K`` and ``JOB_FLAGS``,
 write ``CTRL.start``; send the job's ``k`` operand beats on ``s_axis`` (the
@@ -41,7 +45,9 @@ from model.formats import FORMATS
 from .accel import COUNTER_WIDTH, COUNTERS
 from .axi_csr import CsrFile, port_name
 from .axi_lite import AXIL_PORTS, AxiLiteSlave, axil_members
+from .axi_quant import connect_quant, quant_bytes, quant_members
 from .axi_regs import ID_MAGIC, MAP_VERSION, register
+from .tile_quant import ROUTE_UNIT
 
 __all__ = ["AxiShell", "TOPLEVEL", "format_mask", "stream_bytes"]
 
@@ -77,7 +83,12 @@ class AxiShell(wiring.Component):
         self.result_layout = sig["result"].signature.members["payload"].shape
         self.in_bytes = stream_bytes(self.load_bits)
         self.out_bytes = stream_bytes(self.result_layout.size)
+        # The tile with the quantization unit (hw.tile_quant) has a qcfg stream:
+        # its unit streams get ports of their own (hw.axi_quant).
+        self.quant = "qcfg" in sig
+        self.quant_bytes = quant_bytes(sig) if self.quant else {}
         super().__init__({
+            **(quant_members(sig) if self.quant else {}),
             **axil_members("s_axil_"),
             "s_axis_tdata": In(8 * self.in_bytes), "s_axis_tvalid": In(1),
             "s_axis_tready": Out(1), "s_axis_tlast": In(1),
@@ -90,6 +101,7 @@ class AxiShell(wiring.Component):
         cfg = self.config
         values = {
             ("ID", "version"): MAP_VERSION, ("ID", "magic"): ID_MAGIC,
+            ("ID", "quant_lanes"): self.tile.unit.lanes if self.quant else 0,
             ("CONFIG0", "rows"): cfg.rows, ("CONFIG0", "cols"): cfg.cols,
             ("CONFIG0", "acc_width"): cfg.acc_width, ("CONFIG0", "pe_latency"): cfg.pe_latency,
             ("CONFIG1", "depth_log2"): cfg.depth.bit_length() - 1,
@@ -97,6 +109,10 @@ class AxiShell(wiring.Component):
             ("CONFIG1", "a_formats"): format_mask("a"), ("CONFIG1", "b_formats"): format_mask("b"),
             ("STREAMS", "s_axis_bytes"): self.in_bytes,
             ("STREAMS", "m_axis_bytes"): self.out_bytes,
+            ("QSTREAMS0", "qcfg_bytes"): self.quant_bytes.get("s_axis_qcfg", 0),
+            ("QSTREAMS0", "q_bytes"): self.quant_bytes.get("m_axis_q", 0),
+            ("QSTREAMS1", "mask_bytes"): self.quant_bytes.get("s_axis_mask", 0),
+            ("QSTREAMS1", "rq_bytes"): self.quant_bytes.get("s_axis_rq", 0),
         }
         for (reg, field), v in values.items():
             width = register(reg).field(field).width
@@ -147,16 +163,21 @@ class AxiShell(wiring.Component):
             busy.eq(cmd_valid | ~tile.idle | (rows_pending != 0)),
         ]
         start = csr.ctrl_start
+        route = csr.job_flags_route
         accept = Signal()
         bad_k = Signal()
         bad_fmt = Signal()
+        bad_route = Signal()
         m.d.comb += [
             bad_k.eq((k == 0) | (k > depth)),
             bad_fmt.eq(~a_ok | ~b_ok),
-            accept.eq(start & ~busy & ~bad_k & ~bad_fmt),
+            # the plain tile has route 0 only; route 3 is reserved
+            bad_route.eq((route == 3) if self.quant else (route != 0)),
+            accept.eq(start & ~busy & ~bad_k & ~bad_fmt & ~bad_route),
             err["start_busy"].eq(start & busy),
             err["bad_k"].eq(start & ~busy & bad_k),
             err["bad_fmt"].eq(start & ~busy & ~bad_k & bad_fmt),
+            err["bad_route"].eq(start & ~busy & ~bad_k & ~bad_fmt & bad_route),
         ]
         beat_count = Signal(17)
         with m.If(accept):
@@ -167,6 +188,8 @@ class AxiShell(wiring.Component):
                 cmd.payload.b_fmt.eq(b_fmt),
                 cmd.payload.accumulate.eq(csr.job_flags_accumulate),
                 cmd.payload.emit.eq(csr.job_flags_emit),
+                *([cmd.payload.route.eq(route), cmd.payload.qlast.eq(csr.job_flags_qlast)]
+                  if self.quant else []),
                 job_k.eq(k),
                 beat_count.eq(0),
                 done.eq(0),
@@ -205,8 +228,14 @@ class AxiShell(wiring.Component):
             err["overflow"].eq(out_fire & (res.payload.overflow != 0)),
         ]
         add = Signal(16)
-        m.d.comb += add.eq(Mux(accept & csr.job_flags_emit, R, 0))
+        raw_rows = route != ROUTE_UNIT      # routes 0 and 2: INT32 rows to m_axis
+        m.d.comb += add.eq(Mux(accept & csr.job_flags_emit & raw_rows, R, 0))
         m.d.sync += rows_pending.eq(rows_pending + add - out_fire)
+
+        if self.quant:
+            connect_quant(m, self, tile, err)
+        else:
+            m.d.comb += err["qcfg_bad"].eq(0)
 
         # ---- status, done, interrupts --------------------------------------------
         finished = Signal()

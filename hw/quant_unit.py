@@ -44,7 +44,7 @@ from amaranth.lib.wiring import In, Out
 from model import requant as rq
 from model.config import DatapathConfig
 
-__all__ = ["QuantUnit", "check_lanes", "config_layout", "input_layout", "output_layout",
+__all__ = ["QuantUnit", "cfg_rejected", "check_lanes", "config_layout", "input_layout", "output_layout",
            "MODE_UINT4", "MODE_INT4", "MODE_FP4", "FIFO_DEPTH", "generate_verilog", "TOPLEVEL"]
 
 MODE_UINT4, MODE_INT4, MODE_FP4 = rq.MODES["uint4"], rq.MODES["int4"], rq.MODES["fp4"]
@@ -74,6 +74,12 @@ def output_layout(cols: int, acc_width: int) -> data.StructLayout:
         "code0": data.ArrayLayout(4, cols), "code1": data.ArrayLayout(4, cols), "mask": cols,
         "last": 1, "amax": unsigned(acc_width), "overflow": 1,
     })
+
+
+def cfg_rejected(cfg):
+    """A ``cfg`` beat the unit drops (sticky ``cfg_error``): the reserved mode 3
+    or a zero mantissa.  The AXI shell flags the same beats (``ERR.qcfg_bad``)."""
+    return (cfg.mode == 3) | (cfg.mantissa == 0)
 
 
 def check_lanes(cols: int, lanes) -> int:
@@ -159,7 +165,7 @@ class QuantUnit(wiring.Component):
         clamped = Signal(range(XW + 1))
         m.d.comb += clamped.eq(Mux(new_amt < 0, 0, Mux(new_amt > XW, XW, new_amt)))
         with m.If(self.cfg.valid & self.cfg.ready):
-            with m.If((cfg.mode == 3) | (cfg.mantissa == 0)):
+            with m.If(cfg_rejected(cfg)):
                 m.d.sync += self.cfg_error.eq(1)
             with m.Else():
                 m.d.sync += [

@@ -23,8 +23,10 @@ def add_bus_argument(p):
                         "AXI4-Stream ports (docs/integration.md), as a host CPU would")
 
 
-def bus_options(args, sim: str, dask: dict, quant: bool = False) -> dict:
-    """``{}`` or ``{"bus": "axi"}`` for ``make_backend``; impossible mixes -> CliError."""
+def bus_options(args, sim: str, dask: dict) -> dict:
+    """``{}`` or ``{"bus": "axi"}`` for ``make_backend``; impossible mixes -> CliError.
+    The on-chip recipes' tile (with the quantization unit) has its shell too
+    (``radix4_axi_qtile``)."""
     if args.bus == "direct":
         return {}
     if sim not in ("verilator", "icarus"):
@@ -32,7 +34,4 @@ def bus_options(args, sim: str, dask: dict, quant: bool = False) -> dict:
                        f"(verilator or icarus), not {sim}")
     if dask:
         raise CliError(f"--bus {args.bus} runs in one simulator (no --workers/--scheduler)")
-    if quant:
-        raise CliError(f"--bus {args.bus}: the on-chip recipes' tile (with the quantization "
-                       "unit) has no AXI shell yet")
     return {"bus": args.bus}

@@ -67,7 +67,7 @@ def run(args) -> int:
     from scripts.dask_options import dask_options
     dask = dask_options(args, args.backend)
     from scripts.bus_option import bus_options
-    bus = bus_options(args, args.backend, dask, quant=recipe.onchip is not None)
+    bus = bus_options(args, args.backend, dask)
     backend = None
     if recipe.quantized:
         # One configuration, before anything is built: the tile's --rows and

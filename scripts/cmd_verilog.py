@@ -14,6 +14,8 @@ QUANT_TOPS = {"quant": "the quantization unit alone", "qtile": "the tile with th
 DIM_TOPS = ("array", "accel", "qtile", "axi")
 # Tops with operand banks (--depth).
 BANK_TOPS = ("accel", "qtile", "axi")
+# The tiles the AXI shell (--top axi) wraps: --tile names them as --top does.
+SHELL_TILES = ("accel", "qtile")
 
 
 def _tops():
@@ -37,8 +39,13 @@ def add_arguments(p):
     add_pe_latency_argument(p)
     add_lanes_argument(p, "pe/array/accel/qtile: ")
     p.add_argument("--quant-lanes", type=int, default=None,
-                   help="quant/qtile only: datapath lanes of the unit, dividing --cols "
-                        "(default: one per column for quant, the tile's default for qtile)")
+                   help="quant/qtile (and axi --tile qtile) only: datapath lanes of the unit, "
+                        "dividing --cols (default: one per column for quant, the tile's "
+                        "default for qtile)")
+    p.add_argument("--tile", default=None, choices=SHELL_TILES,
+                   help="axi only: the tile behind the AXI shell: accel (default) or qtile "
+                        "(the tile with the quantization unit, module radix4_axi_qtile; "
+                        "docs/integration.md)")
     p.add_argument("--top", default="array", choices=_tops(),
                    help="which module (default array)")
     p.add_argument("-o", "--output", required=True, metavar="FILE.v", help="Verilog file to write")
@@ -64,7 +71,10 @@ def run(args) -> int:
     if args.top not in PE_KIND_TOPS:
         skip += ("pe",)
     lacks = [name for name in skip if getattr(args, name, None) is not None]
-    if args.top not in QUANT_TOPS and args.quant_lanes is not None:
+    if args.tile is not None and args.top != "axi":
+        lacks.append("tile")
+    shell_quant = args.top == "axi" and args.tile == "qtile"
+    if args.top not in QUANT_TOPS and args.quant_lanes is not None and not shell_quant:
         lacks.append("quant_lanes")
     if lacks:
         flag = "--" + lacks[0].replace("_", "-")
@@ -72,7 +82,7 @@ def run(args) -> int:
                        f"(it takes: {_takes(args.top)})")
     config = datapath_config(args, skip=skip)
     out = output_path("-o", args.output)
-    if args.top in QUANT_TOPS:
+    if args.top in QUANT_TOPS or shell_quant:
         text = _quant_verilog(args, config)
     else:
         text = generate(args.top, config=config)
@@ -90,6 +100,7 @@ def _takes(top: str) -> str:
     from hw.verilog import PE_KIND_TOPS
     flags += ["--pe"] if top in PE_KIND_TOPS else []
     flags += ["--quant-lanes"] if top in QUANT_TOPS else []
+    flags += ["--tile", "--quant-lanes (with --tile qtile)"] if top == "axi" else []
     return ", ".join(flags)
 
 
@@ -102,5 +113,8 @@ def _quant_verilog(args, config) -> str:
     if args.top == "quant":
         from hw.quant_unit import generate_verilog
         return generate_verilog(lanes=args.quant_lanes, config=config)
+    if args.top == "axi":
+        from hw.verilog import generate
+        return generate("axi_qtile", config=config, quant_lanes=args.quant_lanes)
     from hw.tile_quant import generate_verilog
     return generate_verilog(quant_lanes=args.quant_lanes, config=config)

@@ -7,8 +7,10 @@ programs each job over the bus with cocotbext-axi masters exactly as a host
 CPU would.  Planning, batching, operand checks, the B-side FP4 transpose,
 8-bit decomposition and overflow handling are the base class's, so the
 results are checked against the same golden model (bit-exact or an error).
-Slower than the host testbench (Python drives the bus every cycle): meant
-to prove the software path a board would use, not for training at scale.
+``AxiQuantRtlBackend`` is the same for the on-chip recipes' tile
+(``sim.quant_backend.QuantRtlBackend`` behind the shell, ``radix4_axi_qtile``).
+Slower than the host testbench (Python drives the bus): meant to prove the
+software path a board would use (docs/integration.md has the measured cost).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from verif import toolchain as tc
 
 from .backends import RtlBackend
 from .host import HostConfig
+from .quant_backend import QuantRtlBackend
 
-__all__ = ["AxiRtlBackend", "build_axi"]
+__all__ = ["AxiRtlBackend", "AxiQuantRtlBackend", "build_axi", "build_axi_quant"]
 
 
 def _params(cfg: HostConfig) -> dict:
@@ -39,3 +42,25 @@ class AxiRtlBackend(RtlBackend):
 
     def _server_env(self) -> dict:
         return {"RADIX4_AXI_PARAMS": json.dumps(_params(self.cfg))}
+
+
+def _quant_params(cfg) -> dict:
+    return {**_params(cfg), "quant_lanes": cfg.quant_lanes}
+
+
+def build_axi_quant(cfg, sim: str = "icarus") -> tc.Build:
+    """The cached cocotb build of ``radix4_axi_qtile`` (the tile with the
+    quantization unit behind the shell) for ``cfg`` (a ``QuantHostConfig``)."""
+    return tc.build("axi_qtile", _quant_params(cfg), sim)
+
+
+class AxiQuantRtlBackend(QuantRtlBackend):
+    """``QuantRtlBackend`` (the on-chip recipes' tile) through the AXI shell:
+    ``sim.axi_quant_server`` programs each job over AXI4-Lite and moves every
+    stream, the unit's included, over AXI4-Stream ports."""
+
+    _SERVER = "sim.axi_quant_server"
+    _build_fn = staticmethod(build_axi_quant)
+
+    def _server_env(self) -> dict:
+        return {"RADIX4_AXI_PARAMS": json.dumps(_quant_params(self.cfg))}

@@ -9,8 +9,10 @@ directory (``cmd.hex``, ``load.hex`` in, ``res.hex`` out), so
 each job is programmed exactly as a host CPU would (docs/integration.md,
 "Programming sequence"): ``JOB_K``, ``JOB_FLAGS``, ``CTRL.start`` over
 AXI4-Lite; its beats as one AXI4-Stream frame (``tlast`` on the last); an
-emitting job's R rows read as one frame from ``m_axis``; ``STATUS.busy``
-polled until it falls.  Counters are cleared (``CTRL.counters_clear``) at
+emitting job's R rows collected from ``m_axis`` (drained concurrently); the
+job's end waited for on ``irq`` (``IRQ_ENABLE.done``; ``IRQ_STATUS.done``
+cleared by one write), and ``JOB_K``/``JOB_FLAGS`` written only when they
+change (the driver keeps a shadow of what it wrote, refreshed after a reset).  Counters are cleared (``CTRL.counters_clear``) at
 the start of a batch and read over the bus at its end; ``<error>`` is 1 if
 ``ERR`` holds any bit but ``overflow`` (the driver reads overflow per row).
 Register offsets and fields come only from ``hw.axi_regs``.
@@ -23,7 +25,7 @@ import os
 import random
 
 import cocotb
-from cocotb.triggers import with_timeout
+from cocotb.triggers import RisingEdge, with_timeout
 from cocotb.clock import Clock
 from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame,
                            AxiStreamSink, AxiStreamSource)
@@ -42,6 +44,14 @@ def _params() -> dict:
     return json.loads(os.environ["RADIX4_AXI_PARAMS"])
 
 
+async def collect_rows(sink, n: int, nbytes: int) -> list[int]:
+    """``n`` beats of ``nbytes`` from ``sink`` (any framing), as ints."""
+    raw = b""
+    while len(raw) < n * nbytes:
+        raw += bytes((await sink.recv()).tdata)
+    return [int.from_bytes(raw[i:i + nbytes], "little") for i in range(0, len(raw), nbytes)]
+
+
 class BusHost:
     """The register-level driver of one AXI shell (what a CPU would run)."""
 
@@ -54,7 +64,7 @@ class BusHost:
         self.src = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst)
         self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst)
         self.jobs = job_codec(params["depth"])
-        self.load = load_codec(params["rows"], params["cols"])
+        self.load = load_codec(params["rows"], params["cols"], params.get("lanes") or 1)
         self.res = result_codec(params["rows"], params["cols"], params["acc_width"])
         self.in_bytes = self.out_bytes = None
 
@@ -74,39 +84,72 @@ class BusHost:
         self.in_bytes = field_value("STREAMS", "s_axis_bytes", st)
         self.out_bytes = field_value("STREAMS", "m_axis_bytes", st)
 
-    def pauses(self, gap: int, stall: int, seed: int):
+    @staticmethod
+    def set_pauses(port, permille: int, seed: int):
+        """Random pauses on a cocotbext-axi source or sink, or none at all: any
+        pause generator (all False included) wakes a Python coroutine on every
+        clock edge for the rest of the simulation."""
+        if permille <= 0:
+            port.set_pause_generator(None)
+            port.pause = False          # not the last value of a previous generator
+            return
         rng = random.Random(seed)
+        port.set_pause_generator(rng.randrange(1000) < permille for _ in iter(int, 1))
 
-        def gen(permille):
-            while True:
-                yield permille > 0 and rng.randrange(1000) < permille
-        self.src.set_pause_generator(gen(gap))
-        self.sink.set_pause_generator(gen(stall))
+    def pauses(self, gap: int, stall: int, seed: int):
+        self.set_pauses(self.src, gap, seed)
+        self.set_pauses(self.sink, stall, seed + 1)
 
-    async def wait_idle(self):
-        while field_value("STATUS", "busy", await self.read("STATUS")):
-            pass
+    async def setup(self):
+        """After a reset: the sizes, and the done interrupt (how jobs are waited for)."""
+        self.written = {}
+        await self.identify()
+        await self.write("IRQ_ENABLE", field_mask("IRQ_ENABLE", "done"))
+
+    async def start_job(self, writes):
+        """``hw.axi_regs.job_start_writes``; a descriptor register already holding
+        the value is not rewritten (as a CPU driver keeps a shadow of what it wrote)."""
+        for reg, value in writes:
+            if reg != "CTRL" and self.written.get(reg) == value:
+                continue
+            await self.write(reg, value)
+            self.written[reg] = value
+
+    def send_beats(self, beats: list[int]):
+        """One job's beats as one s_axis frame (tlast on the last), queued."""
+        self.src.send_nowait(AxiStreamFrame(
+            b"".join(w.to_bytes(self.in_bytes, "little") for w in beats)))
+
+    async def wait_done(self):
+        """The job finished: ``irq`` (IRQ_ENABLE.done) rises; clear IRQ_STATUS.done.
+        One write per job instead of polling STATUS over the bus."""
+        if not int(self.dut.irq.value):
+            await RisingEdge(self.dut.irq)
+        await self.write("IRQ_STATUS", field_mask("IRQ_STATUS", "done"))
+
+    async def timed(self, coro, max_cycles: int, n_jobs: int):
+        """``coro``'s result, or None past the budget: the host testbench's, plus a
+        few AXI-Lite transactions per job."""
+        try:
+            return await with_timeout(coro, (max_cycles + 400 * n_jobs) * CLOCK_NS, "ns")
+        except cocotb.triggers.SimTimeoutError:
+            return None
 
     async def run_batch(self, cmd_words: list[int], beats: list[int]) -> list[int]:
         """Every job of the batch through the bus; the result rows as ints."""
         await self.write("CTRL", field_mask("CTRL", "counters_clear"))
-        rows, ptr = [], 0
+        n_rows = self.p["rows"] * sum(self.jobs.unpack(w)["emit"] for w in cmd_words)
+        rows = cocotb.start_soon(collect_rows(self.sink, n_rows, self.out_bytes))
+        ptr = 0
         for word in cmd_words:
             job = self.jobs.unpack(word)
             k = job["k"]
-            for reg, value in job_start_writes(k, job["a_fmt"], job["b_fmt"], job["accumulate"],
-                                               job["emit"]):
-                await self.write(reg, value)
-            data = b"".join(w.to_bytes(self.in_bytes, "little") for w in beats[ptr:ptr + k])
+            await self.start_job(job_start_writes(k, job["a_fmt"], job["b_fmt"],
+                                                  job["accumulate"], job["emit"]))
+            self.send_beats(beats[ptr:ptr + k])
             ptr += k
-            await self.src.send(AxiStreamFrame(data))
-            if job["emit"]:
-                frame = await self.sink.recv()
-                raw = bytes(frame.tdata)
-                n = self.out_bytes
-                rows += [int.from_bytes(raw[i:i + n], "little") for i in range(0, len(raw), n)]
-            await self.wait_idle()
-        return rows
+            await self.wait_done()
+        return await rows
 
     async def counters(self) -> list[int]:
         out = []
@@ -123,8 +166,8 @@ async def serve(dut):
     Clock(dut.clk, CLOCK_NS, unit="ns").start()
     host = BusHost(dut, params)
     await reset_dut(dut, 4)
-    await host.identify()
-    async for words, stream in socket_requests(dut):
+    await host.setup()
+    async for words, stream in socket_requests(dut, on_reset=host.setup):
         if words[0] != "run":
             stream.write(f"error unknown request {words[0]!r}\n")
             continue
@@ -134,13 +177,9 @@ async def serve(dut):
         beats = host.load.words_to_ints(host.load.from_hex(open("load.hex").read())) \
             if n_load else []
         host.pauses(gap, stall, seed)
-        # Bus overhead: a few AXI-Lite transactions per job on top of the
-        # host testbench's budget.
-        budget = (max_cycles + 400 * len(cmds)) * CLOCK_NS
-        try:
-            rows = await with_timeout(host.run_batch(cmds[:n_cmd], beats[:n_load]),
-                                      budget, "ns")
-        except cocotb.triggers.SimTimeoutError:
+        rows = await host.timed(host.run_batch(cmds[:n_cmd], beats[:n_load]), max_cycles,
+                                len(cmds))
+        if rows is None:
             stream.write(f"timeout {max_cycles}\n")
             continue
         if len(rows) != n_res:

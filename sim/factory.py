@@ -33,7 +33,8 @@ def make_backend(name: str, config: DatapathConfig | None = None, **kwargs):
     golden: ``model.onchip_tile``), which the on-chip recipes need.  Other
     keyword arguments go to the RTL backend (``gap_permille``, ``seed``...).
     ``bus="axi"``: the tile behind the AXI shell, every job programmed over
-    the bus (``sim.axi_backend``; RTL, in-process, plain tile only).
+    the bus (``sim.axi_backend``; RTL, in-process; with ``quant=True`` the
+    tile with the unit behind it).
     ``config.pe`` a block-scaled kind (``mxfp4``, ``nvfp4``): a tile of those
     PEs, which runs ``block_gemm`` only, in one simulator; with ``pair=True``
     (a block recipe's 8-bit ends) the ``sim.tile_pair.TilePair`` of it and a
@@ -55,10 +56,10 @@ def make_backend(name: str, config: DatapathConfig | None = None, **kwargs):
         if pair:
             return TilePair(name, config, lambda cfg: RtlBackend(name, cfg, **kwargs))
     if bus == "axi":
-        if name == "golden" or quant or workers is not None or scheduler is not None:
-            raise ValueError("bus='axi' runs the plain tile in one RTL simulator")
-        from .axi_backend import AxiRtlBackend
-        return AxiRtlBackend(name, config, **kwargs)
+        if name == "golden" or workers is not None or scheduler is not None:
+            raise ValueError("bus='axi' runs the tile in one RTL simulator")
+        from .axi_backend import AxiQuantRtlBackend, AxiRtlBackend
+        return (AxiQuantRtlBackend if quant else AxiRtlBackend)(name, config, **kwargs)
     if name == "golden":
         return GoldenQuantTile(config=config) if quant else GoldenBackend(config=config)
     if quant:

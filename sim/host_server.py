@@ -38,7 +38,7 @@ async def reset_dut(dut, cycles):
     dut.rst.value = 0
 
 
-async def socket_requests(dut):
+async def socket_requests(dut, on_reset=None):
     """The driver's requests on ``RADIX4_HOST_SOCKET``, as ``(words, stream)``
     per line, until ``quit`` or EOF.  Blank lines are skipped and ``reset N``
     (N cycles of reset, answered ``ok``) is handled here; a reply to any other
@@ -55,6 +55,8 @@ async def socket_requests(dut):
                 break
             if words[0] == "reset":
                 await reset_dut(dut, int(words[1]))
+                if on_reset is not None:     # e.g. a bus host re-reading the sizes
+                    await on_reset()
                 stream.write("ok\n")
                 continue
             yield words, stream

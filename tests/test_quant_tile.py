@@ -28,14 +28,19 @@ def rand_codes(rng, fmt, shape):
 
 
 # Verilator with the fully serial unit (1 lane: a row takes C = 4 cycles, so rows
-# back up into the array), Icarus with the tile's default lanes.
-@pytest.fixture(scope="module", params=[("verilator", 1), ("icarus", None)],
-                ids=["verilator-lanes1", "icarus-default"])
+# back up into the array), Icarus with the tile's default lanes, and the same
+# tile behind the AXI shell (issue 26: every job and every unit stream through
+# AXI4-Lite and AXI4-Stream with cocotbext-axi, sim.axi_backend).
+@pytest.fixture(scope="module", params=[("verilator", 1, "direct"), ("icarus", None, "direct"),
+                                        ("icarus", None, "axi")],
+                ids=["verilator-lanes1", "icarus-default", "icarus-axi"])
 def rtl(request):
+    from sim.axi_backend import AxiQuantRtlBackend
     from sim.quant_backend import QuantRtlBackend
-    sim, lanes = request.param
-    backend = QuantRtlBackend(sim, **SMALL, gap_permille=200, stall_permille=300, seed=11,
-                              quant_lanes=lanes)
+    sim, lanes, bus = request.param
+    cls = AxiQuantRtlBackend if bus == "axi" else QuantRtlBackend
+    backend = cls(sim, **SMALL, gap_permille=200, stall_permille=300, seed=11,
+                  quant_lanes=lanes)
     yield backend
     backend.close()
 

