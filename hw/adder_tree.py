@@ -172,7 +172,8 @@ def _register(m, groups, travel, name):
     return out, out_travel
 
 
-def reduce_by_weight(m, terms, carries, *, cuts=(), name: str = "tree", travel=()):
+def reduce_by_weight(m, terms, carries, *, cuts=(), name: str = "tree", travel=(),
+                     inflight=None):
     """Sum ``WTerm``s and carries exactly (the radix-4 PE's tree).
 
     ``carries`` are ``(bit, shift, group)``: a ``+1`` of weight ``2^shift``.
@@ -193,6 +194,12 @@ def reduce_by_weight(m, terms, carries, *, cuts=(), name: str = "tree", travel=(
     ``WTerm`` of shift 0), the register stages, ``travel`` delayed as much,
     and ``(sums, stage)``: each group's exact sum (its reduced term plus its
     carries not yet added, a value) and the register stages in front of them.
+
+    ``inflight`` (a list, for a proof's probes): after every register stage
+    that follows the groups' sums, ``(stage, value)`` is appended, ``value``
+    the exact weighted sum of everything that stage holds (terms and
+    carries) -- what must equal the sum of the group sums ``stage`` register
+    stages after the operands entered.  No hardware unless the values are used.
     """
     terms, carries, travel = list(terms), list(carries), list(travel)
     level = stages = 0
@@ -220,11 +227,23 @@ def reduce_by_weight(m, terms, carries, *, cuts=(), name: str = "tree", travel=(
             terms, carries, travel = _register_weighted(m, terms, carries, travel,
                                                         f"{name}_s{stages}")
             stages += 1
+            if inflight is not None and groups is not None:
+                inflight.append((stages, _weighted_sum(terms, carries)))
     (total,) = terms
     if total.shift or carries:
         raise ValueError(f"{name}: carries of weight {[c[1] for c in carries]} found no adder "
                          f"(sum at shift {total.shift})")
     return total, stages, travel, groups
+
+
+def _weighted_sum(terms, carries):
+    """The exact value of ``WTerm``s and weighted carries (an expression)."""
+    total = 0
+    for t in terms:
+        total = total + (t.value << t.shift)
+    for c, w, _ in carries:
+        total = total + (c << w)
+    return total
 
 
 def _weight_level(m, terms, carries, name):

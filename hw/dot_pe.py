@@ -116,7 +116,14 @@ class DotProductPE(wiring.Component):
         self.cuts = tree_cuts(self.levels, self.latency - 2)
         # Cycles from the operands to the lane products (the probe port).
         self.probe_latency = 1 + sum(c < tree_levels(self.plan.rows) for c in self.cuts)
-        probe_port = {"lane_product": Out(data.ArrayLayout(signed(product_width()), self.lanes))}
+        # Cycles from the operands to each tree register stage after the
+        # lanes' products exist (the group-sum register last; the probe port
+        # ``stage_sum``: the exact sum each holds).
+        self.stage_sum_latencies = list(range(self.probe_latency + 1, self.latency))
+        probe_port = {
+            "lane_product": Out(data.ArrayLayout(signed(product_width()), self.lanes)),
+            "stage_sum": Out(data.ArrayLayout(signed(product_width() + self.lanes.bit_length()),
+                                              len(self.stage_sum_latencies)))}
         # The ports of every PE (hw.pe_signature), with the probe as an extra.
         base = PESignature.from_formats(self.acc_width, self.lanes)
         super().__init__(PESignature(
@@ -153,15 +160,22 @@ class DotProductPE(wiring.Component):
             # weight-1 carry (row 0's) rides on an adder across lanes.
             carries += [(c, w, i) for c, w in row_carries]
             terms += rows
+        inflight = []
         group, stages, (valid, clear), (products, at) = reduce_by_weight(
-            m, terms, carries, cuts=self.cuts, name="tree", travel=(valid_1, clear_1))
+            m, terms, carries, cuts=self.cuts, name="tree", travel=(valid_1, clear_1),
+            inflight=inflight)
         assert 2 + stages == self.latency and 1 + at == self.probe_latency
+        assert [1 + s for s, _ in inflight] == self.stage_sum_latencies
         if hasattr(self, "lane_product"):
             # For the proof only: each lane's exact product (its sum in the
             # tree and its carry still to come), ``probe_latency`` cycles
             # after its operands (not built unless asked for).
             for i, p in enumerate(products):
                 m.d.comb += self.lane_product[i].eq(p)
+            # And what each later tree register stage holds, summed exactly:
+            # invariants that let the proof go one adder stage at a time.
+            for j, (_, value) in enumerate(inflight):
+                m.d.comb += self.stage_sum[j].eq(value)
 
         # Stage 3: the accumulator.  The exact sum needs max(W, group) + 1 bits.
         total = Signal(signed(max(width, group.width) + 1), name="total")

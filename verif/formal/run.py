@@ -45,11 +45,12 @@ def _dot_pe_designs(acc_width, lanes):
 
 def _dot_pe_task(lanes, acc_width=18):
     from hw.dot_pe import DotProductPE
-    pe = DotProductPE(acc_width, lanes=lanes)
+    pe = DotProductPE(acc_width, lanes=lanes, probe=True)
     pe._MustUse__silence = True    # only read for its latencies
     return Task(f"dot_pe_k{lanes}", "prove", pe.latency + 2,
                 lambda: _dot_pe_designs(acc_width, lanes),
-                lambda: dot_pe_props.wrapper(acc_width, lanes, pe.latency, pe.probe_latency),
+                lambda: dot_pe_props.wrapper(acc_width, lanes, pe.latency, pe.probe_latency,
+                                             pe.stage_sum_latencies),
                 dot_pe_props.TOP)
 
 
