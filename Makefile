@@ -5,6 +5,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JOBS ?= 2
+# pytest's assertion rewriting and every simulator subprocess's imports reuse
+# bytecode caches (__pycache__, git-ignored); a PYTHONDONTWRITEBYTECODE=1
+# environment would recompile ~180 test modules in each xdist worker and every
+# project module in each cocotb/CLI subprocess (~30 s of make test measured).
+PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest
 
 .PHONY: test test-slow demo bench results synth verilog clean venv lint pycheck wheel-check
 
@@ -31,16 +36,16 @@ $(STAMP): pyproject.toml
 # clusters, regress, the tile with the quantization unit, RTL training of the
 # on-chip and transformer recipes) run in `make test-slow`, which .ci/run calls too.
 test: pycheck $(STAMP)
-	$(BIN)/python -m pytest -n $(JOBS) -q -m "not slow"
+	$(PYTEST) -n $(JOBS) -q -m "not slow"
 
 test-slow: pycheck $(STAMP)
-	$(BIN)/python -m pytest -n $(JOBS) -q -m "slow and not big"
+	$(PYTEST) -n $(JOBS) -q -m "slow and not big"
 
 # The 8x8 arrays of 8-lane block-scaled PEs on Verilator (verif/test_block_array.py):
 # two Verilator builds of about 25 minutes each; not in make test-slow or .ci/run.
 .PHONY: test-big
 test-big: pycheck $(STAMP)
-	$(BIN)/python -m pytest -n $(JOBS) -q -m big
+	$(PYTEST) -n $(JOBS) -q -m big
 
 # SymbiYosys: PE proved (k-induction), 2x2 array and small tile by BMC
 # (verif.formal, docs/verification.md). The quick PE proofs also run in make test.
@@ -65,7 +70,7 @@ mutate: pycheck $(STAMP)
 fuzz: pycheck $(STAMP)
 	@seed=$${SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; \
 	echo "make fuzz: hypothesis seed $$seed (replay: make fuzz SEED=$$seed)"; \
-	$(BIN)/python -m pytest tests -m hypothesis -n $(JOBS) -q -p no:cacheprovider \
+	$(PYTEST) tests -m hypothesis -n $(JOBS) -q -p no:cacheprovider \
 	  --hypothesis-profile=fuzz --hypothesis-seed=$$seed
 
 # Soak: 10^6 random GEMM outputs (every format pair, random shapes and K,

@@ -1,11 +1,12 @@
 """Exact pipelined adder trees with carry-ins (the k-lane PEs' reductions).
 
-``reduce_by_weight`` (the radix-4 PE, ``hw.dot_pe``) sums rows that stand for
-``value << shift`` and carries of a given weight, lane by lane and then
-across lanes, each adder starting at the higher operand's weight (the bits
-below it are the lower operand's, wired through) and taking a carry of
-exactly that weight.  ``reduce_terms`` (the INT8/FP baselines) sums a list
-of signed terms and a list of 1-bit carries exactly.  Every adder is a
+``reduce_by_weight`` (the INT8 baseline's Booth rows, ``hw.baselines.int8_dot``)
+sums rows that stand for ``value << shift`` and carries of a given weight,
+lane by lane and then across lanes, each adder starting at the higher
+operand's weight (the bits below it are the lower operand's, wired through)
+and taking a carry of exactly that weight.  ``reduce_terms`` (the radix-4
+PE's lane tree, ``hw.dot_pe``, and the FP baselines) sums a list of signed
+terms and a list of 1-bit carries exactly.  Every adder is a
 two-input carry-chain add (CCU2C on ECP5) whose carry-in takes one of the
 carries, so conditional negations done as
 ``x ^ neg`` (= ``-x - 1`` when ``neg``) get their ``+1`` for free.
@@ -30,7 +31,7 @@ from collections import Counter
 from amaranth.hdl import Cat, Signal, signed  # no __future__ annotations: Amaranth reads them
 
 __all__ = ["Term", "WTerm", "signed_width", "reduce_terms", "reduce_by_weight", "tree_levels",
-           "even_cuts"]
+           "even_cuts", "lane_first_cuts"]
 
 
 def signed_width(lo: int, hi: int) -> int:
@@ -80,7 +81,28 @@ def even_cuts(levels: int, stages: int) -> set:
     return {round(levels * j / stages) for j in range(1, stages)}
 
 
-def reduce_terms(m, groups, *, cuts=(), name: str = "tree", travel=()):
+def lane_first_cuts(lane_units: int, rest_units: int, stages: int) -> set:
+    """Units after which a k-lane PE registers, ``stages`` register stages.
+
+    With two stages or more a lane's own adders (``lane_units``: short
+    chains) fill the first stage and the remaining units (the lane tree's
+    levels, and what comes before them) share the others, the earlier
+    stages taking the extra unit of an uneven split; with more stages than
+    those units the split is ``even_cuts``'.  The radix-4 PE and the INT8
+    baseline both place best with it at 8 lanes (docs/lanes.md)."""
+    if stages <= 1:
+        return set()
+    n = stages - 1
+    if rest_units < n:
+        return even_cuts(lane_units + rest_units, stages)
+    cuts, at = {lane_units}, lane_units
+    for i in range(n - 1):
+        at += rest_units // n + (1 if i < rest_units % n else 0)
+        cuts.add(at)
+    return cuts
+
+
+def reduce_terms(m, groups, *, cuts=(), name: str = "tree", travel=(), inflight=None):
     """Sum every group's terms and carries, then the group sums.
 
     ``groups`` is a list of ``(terms, carries)`` (``Term``s and 1-bit values),
@@ -94,6 +116,11 @@ def reduce_terms(m, groups, *, cuts=(), name: str = "tree", travel=()):
     level, plus the last), ``travel`` (e.g. valid/clear) delayed as much,
     and ``(sums, stage)``: the group sums (``Term``s) and the number of
     register stages in front of them.
+
+    ``inflight`` (a list, for a proof's probes): after every register stage
+    that follows the group sums, ``(stage, value)`` is appended, ``value``
+    the exact sum of everything that stage holds (terms and carries): what
+    must equal the sum of the group sums.  No hardware unless it is used.
     """
     groups = [(list(t), list(c)) for t, c in groups]
     for terms, carries in groups:
@@ -125,10 +152,25 @@ def reduce_terms(m, groups, *, cuts=(), name: str = "tree", travel=()):
                         t.value.attrs.pop("keep", None)
             groups, travel = _register(m, groups, travel, f"{name}_s{stages}")
             stages += 1
+            if inflight is not None and group_sums is not None:
+                inflight.append((stages, _held_sum(groups)))
     if stages == 0:   # a single term and nothing to add: still one register stage
         groups, travel = _register(m, groups, travel, f"{name}_s0")
         stages = 1
+        if inflight is not None:
+            inflight.append((stages, _held_sum(groups)))
     return groups[0][0][0], stages, travel, group_sums
+
+
+def _held_sum(groups):
+    """The exact sum of every term and carry of ``groups`` (an expression)."""
+    total = 0
+    for terms, carries in groups:
+        for t in terms:
+            total = total + t.value
+        for c in carries:
+            total = total + c
+    return total
 
 
 def _add_level(m, terms, carries, name):
@@ -172,8 +214,7 @@ def _register(m, groups, travel, name):
     return out, out_travel
 
 
-def reduce_by_weight(m, terms, carries, *, cuts=(), name: str = "tree", travel=(),
-                     inflight=None):
+def reduce_by_weight(m, terms, carries, *, cuts=(), name: str = "tree", travel=()):
     """Sum ``WTerm``s and carries exactly (the radix-4 PE's tree).
 
     ``carries`` are ``(bit, shift, group)``: a ``+1`` of weight ``2^shift``.
@@ -194,12 +235,6 @@ def reduce_by_weight(m, terms, carries, *, cuts=(), name: str = "tree", travel=(
     ``WTerm`` of shift 0), the register stages, ``travel`` delayed as much,
     and ``(sums, stage)``: each group's exact sum (its reduced term plus its
     carries not yet added, a value) and the register stages in front of them.
-
-    ``inflight`` (a list, for a proof's probes): after every register stage
-    that follows the groups' sums, ``(stage, value)`` is appended, ``value``
-    the exact weighted sum of everything that stage holds (terms and
-    carries) -- what must equal the sum of the group sums ``stage`` register
-    stages after the operands entered.  No hardware unless the values are used.
     """
     terms, carries, travel = list(terms), list(carries), list(travel)
     level = stages = 0
@@ -227,23 +262,11 @@ def reduce_by_weight(m, terms, carries, *, cuts=(), name: str = "tree", travel=(
             terms, carries, travel = _register_weighted(m, terms, carries, travel,
                                                         f"{name}_s{stages}")
             stages += 1
-            if inflight is not None and groups is not None:
-                inflight.append((stages, _weighted_sum(terms, carries)))
     (total,) = terms
     if total.shift or carries:
         raise ValueError(f"{name}: carries of weight {[c[1] for c in carries]} found no adder "
                          f"(sum at shift {total.shift})")
     return total, stages, travel, groups
-
-
-def _weighted_sum(terms, carries):
-    """The exact value of ``WTerm``s and weighted carries (an expression)."""
-    total = 0
-    for t in terms:
-        total = total + (t.value << t.shift)
-    for c, w, _ in carries:
-        total = total + (c << w)
-    return total
 
 
 def _weight_level(m, terms, carries, name):

@@ -1,33 +1,33 @@
 """The k-lane dot-product PE (SPEC 2, ``--lanes K``; docs/hardware.md, "Dot-product PE").
 
 Each valid cycle it takes ``lanes`` A codes and ``lanes`` B codes (lane 0 is
-the lowest k of the group), forms the ``lanes`` exact products of SPEC 2 as
-rows (``hw.dot_rows``), adds them in an exact adder tree and adds that
-group sum to one accumulator.  Overflow follows
-``model.gemm.overflow_mask(..., lanes=k)``:
+the lowest k of the group), forms the ``lanes`` exact products of SPEC 2
+(``hw.dot_rows``: narrow radix-4 rows, their sum, one post shift), adds
+them in an exact adder tree and adds that group sum to one accumulator.
+Overflow follows ``model.gemm.overflow_mask(..., lanes=k)``:
 the exact running sum after each group is judged, the register wraps, the
 flag is sticky (docs/architecture.md, "Overflow with lanes").
 
 Pipeline (``latency`` cycles from the operands to ``acc``):
 
-1. decode: per lane the signed digit rows, the shift row's operand and
-   controls (``hw.dot_rows``);
-2. the shift rows and the adder tree (``hw.adder_tree.reduce_by_weight``):
-   each lane's rows, then the lanes; an adder starts at the higher
-   operand's weight, so none works on a narrower row's fill bits.  Its
-   levels are spread over ``latency - 2`` register stages (``tree_cuts``:
-   the first tree stage holds the shift multiplexers and one adder level),
-   the group sum registered last (docs/lanes.md: 8 lanes, latency 5, 1,029
-   LUT4 at 172.4 MHz, was 1,024 at 156.5);
+1. decode: per lane the signed digit rows, the top row, their carries and
+   the post-shift index (``hw.dot_rows.LaneDecode``);
+2. per lane the adder chain of its rows and the post multiplexer
+   (``hw.dot_rows.LaneSum``), then the lane tree (``hw.adder_tree.
+   reduce_terms``).  These "units" (the lane's adders, the multiplexer, the
+   tree's levels) are spread evenly over ``latency - 2`` register stages
+   (``tree_cuts``), the group sum registered last (docs/lanes.md: 8 lanes,
+   latency 5: the lane's two adders | multiplexer + one tree level | two
+   tree levels; 778 LUT4 at 173.9 MHz, was 1,029 at 172.4 with a shift
+   row per lane);
 3. the accumulator: ``acc + group`` exact in ``max(W, group) + 1`` bits,
    ``clear`` loads the group sum instead (the multiplexer after the adder,
    as in ``hw.pe``).
 
-``levels`` is the tree depth (3 rows per lane today: 2 levels in a lane,
-then ``ceil(log2 k)``: 2 for 1 lane, 5 for 8, 6 for 16).  The default
-latency is ``2 + ceil(levels / 2)`` (at
-most 2 adder levels a stage); any value from 3 (the whole tree in one
-stage) to ``2 + levels`` (one level a stage) may be asked for.
+``levels`` is the adder depth (a lane's rows: 2 levels today, then
+``ceil(log2 k)``: 2 for 1 lane, 5 for 8, 6 for 16).  The default latency
+is ``2 + ceil(levels / 2)``; any value from 3 (everything in one stage) to
+``2 + levels`` may be asked for.
 """
 
 import math
@@ -40,8 +40,8 @@ from model.hw_vocab import product_width
 from model.config import (DOT_LEVELS_PER_STAGE, DOT_ROW_LEVELS, DatapathConfig, check_acc_width,
                           check_lanes, dot_levels)
 
-from .adder_tree import Term, even_cuts, reduce_by_weight, tree_levels
-from .dot_rows import LaneDecode, LanePlan
+from .adder_tree import Term, lane_first_cuts, reduce_terms, tree_levels
+from .dot_rows import LaneDecode, LanePlan, LaneSum
 from .pe_signature import PESignature
 
 __all__ = ["DotProductPE", "DEFAULT_LANES", "dot_pe_latencies", "default_dot_pe_latency"]
@@ -52,26 +52,25 @@ DEFAULT_LEVELS_PER_STAGE = DOT_LEVELS_PER_STAGE
 
 
 def _levels(lanes: int) -> int:
-    """Adder levels: the lanes' rows of one weight, then the weights."""
-    return tree_levels(LanePlan().rows) + tree_levels(lanes)
+    """Adder levels: a lane's row chain, then the lane tree."""
+    return LanePlan().adders + tree_levels(lanes)
 
 
-def tree_cuts(levels: int, stages: int) -> set:
-    """Adder levels after which the tree registers (``stages`` register stages).
+def tree_cuts(lanes: int, stages: int) -> set:
+    """Units after which the PE registers (``stages`` register stages after decode).
 
-    The first stage also holds the shift row's last multiplexers, so it is
-    given one adder level less than an even split (``levels + 1`` cut
-    evenly, then moved down by one); when that leaves a cut at level 0
-    (one level a stage) the split is the even one.  Measured at 8 lanes,
-    latency 5 (docs/lanes.md): cuts {1, 3} 172.4 MHz; the even {2, 3} put
-    the sign, two carry chains (and on the weight-first tree the shift
-    multiplexers, 141 MHz) in one stage."""
-    cuts = {c - 1 for c in even_cuts(levels + 1, stages)} - {0}
-    return cuts if len(cuts) == stages - 1 else even_cuts(levels, stages)
+    The units are a lane's adders (``LanePlan.adders``: two short chains,
+    9 and 8 bits), its post multiplexer, then the lane tree's levels, cut
+    by ``hw.adder_tree.lane_first_cuts`` (the lane's adders fill the first
+    stage, the rest share the others, earlier stages larger).  Measured at 8 lanes
+    (docs/lanes.md): latency 5, cuts {2, 4} 778 LUT4 at 173.9 MHz ({3, 5}:
+    154.1); latency 6, {2, 4, 5} 191.6 MHz (even {2, 3, 4}: 177.7);
+    latency 7, {2, 3, 4, 5} 193.7 MHz (even {1, 2, 4, 5}: 190.2)."""
+    return lane_first_cuts(LanePlan().adders, 1 + tree_levels(lanes), stages)
 
 
 # model.config states the latencies of an array's k-lane PE without importing hw.
-assert tree_levels(LanePlan().rows) == DOT_ROW_LEVELS, "model.config.DOT_ROW_LEVELS is stale"
+assert LanePlan().adders == DOT_ROW_LEVELS, "model.config.DOT_ROW_LEVELS is stale"
 
 
 def dot_pe_latencies(lanes: int) -> range:
@@ -113,13 +112,15 @@ class DotProductPE(wiring.Component):
         except ValueError:
             self._MustUse__silence = True  # never built: no "unused elaboratable" warning
             raise
-        self.cuts = tree_cuts(self.levels, self.latency - 2)
-        # Cycles from the operands to the lane products (the probe port).
-        self.probe_latency = 1 + sum(c < tree_levels(self.plan.rows) for c in self.cuts)
-        # Cycles from the operands to each tree register stage after the
-        # lanes' products exist (the group-sum register last; the probe port
+        self.cuts = tree_cuts(self.lanes, self.latency - 2)
+        # Cycles from the operands to the lane products (the probe port):
+        # the multiplexer's output, after the cuts inside the lane's chain.
+        self.probe_latency = 1 + sum(c <= self.plan.adders for c in self.cuts)
+        # Cycles from the operands to each register stage of the tree over
+        # the lane products (the group-sum register last; the probe port
         # ``stage_sum``: the exact sum each holds).
-        self.stage_sum_latencies = list(range(self.probe_latency + 1, self.latency))
+        front = sum(c <= self.plan.adders + 1 for c in self.cuts)
+        self.stage_sum_latencies = list(range(2 + front, self.latency))
         probe_port = {
             "lane_product": Out(data.ArrayLayout(signed(product_width()), self.lanes)),
             "stage_sum": Out(data.ArrayLayout(signed(product_width() + self.lanes.bit_length()),
@@ -140,40 +141,51 @@ class DotProductPE(wiring.Component):
         m = Module()
         width = self.acc_width
 
-        # Stage 1: decode every lane; valid/clear travel with the data.  A
-        # tree of n rows has n - 1 adders for n carries: lane 0's row 0 is
-        # negated exactly and brings none.
-        lanes = [LaneDecode(self.plan, f"lane{i}", exact_row0=i == 0)
-                 for i in range(self.lanes)]
-        for i, lane in enumerate(lanes):
+        # Stage 1: decode every lane; valid/clear travel with the data.
+        decodes = [LaneDecode(self.plan, f"lane{i}") for i in range(self.lanes)]
+        for i, lane in enumerate(decodes):
             lane.elaborate_into(m, self.a[i], self.a_fmt, self.b[i], self.b_fmt)
-        valid_1, clear_1 = Signal(name="valid_1"), Signal(name="clear_1")
-        m.d.sync += [valid_1.eq(self.valid), clear_1.eq(self.clear)]
+        valid, clear = Signal(name="valid_1"), Signal(name="clear_1")
+        m.d.sync += [valid.eq(self.valid), clear.eq(self.clear)]
 
-        # Stage 2: rows, then the adder tree by weight (ends in the group-sum register).
-        terms, carries = [], []
-        for i, lane in enumerate(lanes):
-            rows, row_carries = lane.rows(m)
-            for t in rows:
-                t.group = i
-            # A lane has two adders for its three rows (shift 2 and 4): its
-            # weight-1 carry (row 0's) rides on an adder across lanes.
-            carries += [(c, w, i) for c, w in row_carries]
-            terms += rows
+        # Stage 2: each lane's adder chain (the units before the multiplexer),
+        # registered where ``self.cuts`` says, then the post shift.
+        sums = [LaneSum(d) for d in decodes]
+        unit = stage = 0
+        while not sums[0].done:
+            unit += 1
+            for lane in sums:
+                lane.step(m, unit)
+            if unit in self.cuts:
+                stage += 1
+                for lane in sums:
+                    # A sum that goes straight into a register needs no ``keep``
+                    # (hw.adder_tree.reduce_terms: abc9 then reintegrates reliably).
+                    lane.last_adder.attrs.pop("keep", None)
+                    lane.replace(_register(m, lane.pieces(), f"{lane.name}_s{stage}"))
+                valid, clear = _register(m, [valid, clear], f"ctl_s{stage}")
+        products = probes = [lane.product(m) for lane in sums]
+        unit += 1
+        if unit in self.cuts:          # the lane products themselves are registered
+            stage += 1
+            regs = _register(m, [p.value for p in products], f"product_s{stage}")
+            products = [Term(q, p.lo, p.hi) for q, p in zip(regs, products)]
+            valid, clear = _register(m, [valid, clear], f"ctl_s{stage}")
+        tree_cuts_rel = {c - unit for c in self.cuts if c > unit}
         inflight = []
-        group, stages, (valid, clear), (products, at) = reduce_by_weight(
-            m, terms, carries, cuts=self.cuts, name="tree", travel=(valid_1, clear_1),
-            inflight=inflight)
-        assert 2 + stages == self.latency and 1 + at == self.probe_latency
-        assert [1 + s for s, _ in inflight] == self.stage_sum_latencies
+        group, stages, (valid, clear), _ = reduce_terms(
+            m, [([p], []) for p in products], cuts=tree_cuts_rel, name="tree",
+            travel=(valid, clear), inflight=inflight)
+        assert 2 + stage + stages == self.latency, (stage, stages, self.latency)
+        assert [1 + stage + s for s, _ in inflight] == self.stage_sum_latencies
         if hasattr(self, "lane_product"):
-            # For the proof only: each lane's exact product (its sum in the
-            # tree and its carry still to come), ``probe_latency`` cycles
-            # after its operands (not built unless asked for).
-            for i, p in enumerate(products):
-                m.d.comb += self.lane_product[i].eq(p)
-            # And what each later tree register stage holds, summed exactly:
-            # invariants that let the proof go one adder stage at a time.
+            # For the proof only: each lane's exact product (the post
+            # multiplexer's output), ``probe_latency`` cycles after its
+            # operands (not built unless asked for).
+            for i, p in enumerate(probes):
+                m.d.comb += self.lane_product[i].eq(p.value)
+            # And what each tree register stage holds, summed exactly:
+            # invariants that let the proof go one register stage at a time.
             for j, (_, value) in enumerate(inflight):
                 m.d.comb += self.stage_sum[j].eq(value)
 
@@ -191,6 +203,16 @@ class DotProductPE(wiring.Component):
         with m.Elif(clear):
             m.d.sync += [self.acc.eq(0), self.overflow.eq(0)]
         return m
+
+
+def _register(m, values, name):
+    """One pipeline register over ``values`` (signals or values, shapes kept)."""
+    out = []
+    for i, v in enumerate(values):
+        q = Signal(v.shape(), name=f"{name}_{i}")
+        m.d.sync += q.eq(v)
+        out.append(q)
+    return out
 
 
 def _fits(term: Term, width: int):

@@ -149,21 +149,25 @@ def _analysis(rows, der, h) -> list:
                         "(accumulator, flag, control): the per-lane cost is the whole story.")
         out += ["- **radix-4 / INT8 is " + _x(der["int8"].get("ratio_array_lut4_per_mac_per_ns"))
                 + " per MAC/s** (" + _x(der["int8"].get("ratio_array_lut4_per_mac"))
-                + " per MAC/cycle)." + per_lane + " A radix-4 lane is three rows (two "
-                "Booth-style INT4 rows and the FP4 shift row, with the INT4/UINT4/FP4 decode) "
-                "summed in two adder levels; an INT8 lane is four 2-bit-slice products, also "
-                "summed in two levels. The rows are about as wide: an FP4 x INT4 product spans "
-                "17 signed bits (INT4 B << 12 at the top exponent), an INT8 product 16, and "
-                "adders cost by width, not by input bits, so the 4-bit lane is not 4x cheaper "
-                "than the 8-bit one, only about 1.3x. "
-                f"The INT8 PE also places faster ({_f(f8, 0)} against {_f(f4, 0)} MHz). The "
-                "quick sketch of issue 27 (~286 LUT4 per MAC for INT8) used a plain `a * b` "
-                "multiplier; built with the same care as the radix-4 PE (slices, the shared "
-                f"tree) INT8 costs {_f(der['int8']['pe_lut4_per_mac'], 0)} per MAC. Reaching "
-                "2x needs a narrower radix-4 lane: the sketch's FP4-only lane (~88 LUT4 per "
-                "MAC) says the INT4 x INT4 mode is a large part; narrower products (a smaller "
-                "FP4 exponent range per lane, or aligning lanes to a shared exponent) would "
-                "shrink the rows and the tree."]
+                + " per MAC/cycle)." + per_lane + " A radix-4 lane is two 6-bit Booth "
+                "digit rows and a 5-bit top row summed to a 9-bit S, then one post shift of S "
+                "by 0, 4, 8 or 12 (FP4 uses the digit rows; docs/lanes.md); an INT8 lane is "
+                "four 9-bit Booth rows of the same construction (zero digits cleared by the "
+                "flip-flop reset, the sign's +1 on a carry-in), summed in two levels. The "
+                "products are about as wide: an FP4 x INT4 product spans 17 signed bits (INT4 "
+                "B << 12 at the top exponent), an INT8 product 16, so the lane tree and the "
+                "accumulator cost the same and the post shift costs about what the narrower "
+                "rows save: with both PEs built with the same care the 4-bit lane is barely "
+                "cheaper than the 8-bit one. "
+                + (f"The INT8 PE also places faster ({_f(f8, 1)} against {_f(f4, 1)} MHz). "
+                   if f8 and f4 and f8 > f4 else
+                   f"Clocks: {_f(f4, 1)} MHz (radix-4) and {_f(f8, 1)} (INT8). ")
+                + "The quick sketch of issue 27 (~286 LUT4 per MAC for INT8) used a plain "
+                "`a * b` multiplier; built with the same care as the radix-4 PE INT8 costs "
+                f"{_f(der['int8']['pe_lut4_per_mac'], 0)} per MAC. Reaching 2x needs a "
+                "narrower radix-4 product (a smaller FP4 exponent range per lane, or lanes "
+                "aligned to a shared exponent so that the tree is narrow) or FP4-only lanes: "
+                "format changes (docs/lanes.md, the third structure search)."]
     from model.dot_baselines import get_float_format
     for kind in ("fp8", "fp16"):
         if kind not in der or "radix4" not in der:

@@ -19,9 +19,10 @@ def _bytes(bits):
     return 8 * ((bits + 7) // 8)
 
 
+# Both in make test-slow (~17 s each); make lint checks the default AXI top too.
+@pytest.mark.slow
 @pytest.mark.parametrize("params", [dict(rows=2, cols=3, acc_width=18, depth=8),
-                                    pytest.param(dict(rows=3, cols=1, acc_width=64, depth=4,
-                                                      pe_latency=1), marks=pytest.mark.slow)])
+                                    dict(rows=3, cols=1, acc_width=64, depth=4, pe_latency=1)])
 def test_axi_top_is_lint_clean_and_synthesizes(tmp_path, params):
     text = generate("axi", **params)
     ports = module_ports(text, TOPS["axi"])

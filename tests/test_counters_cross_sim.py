@@ -19,6 +19,9 @@ import pytest
 
 from sim.backends import RtlBackend
 
+# Both simulators' runs take 15-40 s: make test-slow.
+pytestmark = pytest.mark.slow
+
 ROWS, COLS, DEPTH = 3, 4, 16     # as tests/test_rtl_backend.py: the same cached build
 STATS = ("cycles", "busy_cycles", "mac_pe_cycles", "stall_cycles", "jobs_done")
 

@@ -13,7 +13,8 @@ the RTL against the golden model (mutation layer ``driver:lanes``).
   unflagged, one that ends a group outside it raises ``GemmOverflowError``
   (the lanes overflow rule through the tile, its driver and the model);
 * Verilator: the same, in ``make test-slow`` (its build of a k-lane tile
-  takes minutes).
+  takes minutes), and so are k = 2 and the CLI run on Icarus (make test keeps
+  the default k = 8 tile on Icarus).
 """
 
 import subprocess
@@ -135,13 +136,14 @@ def _backend_matches_golden(backend, lanes):
             golden.gemm(a, b2, "int4", "int4", name="over")
 
 
-@pytest.mark.parametrize("lanes", [8, 2])
+@pytest.mark.parametrize("lanes", [8, pytest.param(2, marks=pytest.mark.slow)])
 def test_icarus_tile_with_lanes_equals_golden(lanes):
     with make_backend("icarus", rows=ROWS, cols=COLS, acc_width=W, depth=DEPTH, lanes=lanes,
                       batch_beats=16, gap_permille=200, stall_permille=300, seed=3) as backend:
         _backend_matches_golden(backend, lanes)
 
 
+@pytest.mark.slow  # the same tile through the CLI (~10 s): make test-slow
 def test_cli_gemm_lanes_icarus_equals_golden(tmp_path):
     _cli_matches_golden(tmp_path, "icarus", 8)
 

@@ -26,7 +26,8 @@ def _trainer(recipe="4bit", seed=0):
 # 4bit-all is FP4/INT4/UINT4 only.
 @pytest.mark.parametrize("sim,batch,steps,recipe", [("verilator", 32, 2, "4bit-all"),
                                                     ("verilator", 16, 1, "4bit"),
-                                                    ("icarus", 4, 1, "4bit")])
+                                                    pytest.param("icarus", 4, 1, "4bit",
+                                                                 marks=pytest.mark.slow)])
 def test_training_steps_on_rtl_equal_golden(sim, batch, steps, recipe):
     task, golden = _trainer(recipe)
     rtl_trainer = copy.deepcopy(golden)
@@ -48,6 +49,7 @@ def test_training_steps_on_rtl_equal_golden(sim, batch, steps, recipe):
     assert any(not np.array_equal(fresh.state()[k], sg[k]) for k in sg)
 
 
+@pytest.mark.slow  # a whole CLI run with evaluation on the RTL (~20 s): make test-slow
 def test_train_cli_on_verilator_prints_metric():
     r = subprocess.run([sys.executable, "-m", "scripts.cli", "train", "--backend", "verilator",
                         "--steps", "2", "--epochs", "1", "--rows", "3", "--cols", "4",

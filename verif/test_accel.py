@@ -21,6 +21,7 @@ def test_accel(sim):
 
 
 @pytest.mark.cocotb
+@pytest.mark.slow   # 20-30 s on Icarus; tests/test_driver_lanes.py drives the k = 8 tile in make test
 @pytest.mark.parametrize("sim", ["icarus"])
 def test_accel_lanes(sim):
     """The same bench with 8-lane PEs (the design default k, docs/lanes.md):

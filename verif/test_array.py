@@ -1,5 +1,7 @@
 """The array bench (verif/benches/array_tb.py): Icarus at five sizes, Verilator at one.
 
+8x8 runs in `make test-slow` (half a minute on Icarus); the others in `make test`.
+
 Every test of the bench (random GEMMs of every format pair, extremes,
 overflow at the boundary, reset mid-GEMM, long backpressure) runs on both
 simulators at 2x3 W = 18.  The other sizes run on Icarus only: a Verilator
@@ -13,18 +15,21 @@ import pytest
 from verif.harness import run_bench
 
 # (sim, rows, cols, acc_width): narrow widths reach the overflow boundary quickly.
+# 8x8 (25-40 s on Icarus) runs in make test-slow, to keep make test under 5 minutes.
 CONFIGS = [("icarus", 1, 1, 18), ("icarus", 2, 3, 18), ("icarus", 3, 5, 18), ("icarus", 4, 4, 20),
-           ("icarus", 8, 8, 32), ("verilator", 2, 3, 18)]
+           pytest.param("icarus", 8, 8, 32, marks=pytest.mark.slow), ("verilator", 2, 3, 18)]
 # k-lane PEs (SPEC 2, --lanes K): the design default k = 8 (docs/lanes.md) and
 # k = 2, K padded to a multiple of k, the lanes overflow rule at W = 18.
 # (sim, rows, cols, acc_width, lanes); the Verilator build of a k = 8 array
-# costs minutes, so it runs in make test-slow.
+# costs minutes, so it runs in make test-slow, and so does k = 2 (make test
+# keeps k = 1 and the default k).
 LANE_CONFIGS = [("icarus", 2, 3, 18, 8), ("icarus", 3, 2, 18, 2), ("verilator", 2, 3, 18, 8)]
 
 
 @pytest.mark.cocotb
 @pytest.mark.parametrize("sim,rows,cols,acc_width", CONFIGS,
-                         ids=[f"{s}-{r}x{c}w{w}" for s, r, c, w in CONFIGS])
+                         ids=["icarus-1x1w18", "icarus-2x3w18", "icarus-3x5w18", "icarus-4x4w20",
+                              "icarus-8x8w32", "verilator-2x3w18"])
 def test_array(sim, rows, cols, acc_width):
     run_bench("verif.benches.array_tb", "array",
               {"rows": rows, "cols": cols, "acc_width": acc_width}, sim)
@@ -32,7 +37,7 @@ def test_array(sim, rows, cols, acc_width):
 
 @pytest.mark.cocotb
 @pytest.mark.parametrize("sim,rows,cols,acc_width,lanes", [
-    pytest.param(*c, marks=[pytest.mark.slow] if c[0] == "verilator" else [])
+    pytest.param(*c, marks=[pytest.mark.slow] if c[0] == "verilator" or c[4] == 2 else [])
     for c in LANE_CONFIGS], ids=[f"{s}-{r}x{c}w{w}-k{k}" for s, r, c, w, k in LANE_CONFIGS])
 def test_array_lanes(sim, rows, cols, acc_width, lanes):
     run_bench("verif.benches.array_tb", "array",

@@ -2,7 +2,7 @@
 
 Icarus: 1, 2, 4 and 8 lanes at W = 18 (the overflow boundary reachable) and
 16 lanes at W = 18 (a group sum wider than the accumulator) and at W = 32
-(`make test-slow`);
+(both in `make test-slow`: 15 s each on Icarus);
 Verilator: the default lane count at W = 18 (a Verilator build costs a
 minute of the `make test` budget).  Each at the lane count's default latency.
 """
@@ -14,7 +14,8 @@ from hw.verilog import dot_pe_verilog
 from verif.harness import run_bench
 
 CONFIGS = [("icarus", 1, 18), ("icarus", 2, 18), ("icarus", 4, 18), ("icarus", 8, 18),
-           ("icarus", 16, 18), pytest.param("icarus", 16, 32, marks=pytest.mark.slow),
+           pytest.param("icarus", 16, 18, marks=pytest.mark.slow),
+           pytest.param("icarus", 16, 32, marks=pytest.mark.slow),
            ("verilator", DEFAULT_LANES, 18)]
 
 

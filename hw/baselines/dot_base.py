@@ -31,7 +31,7 @@ from amaranth.lib import wiring
 
 from model.config import check_lanes
 
-from ..adder_tree import even_cuts, reduce_terms, tree_levels
+from ..adder_tree import even_cuts, reduce_by_weight, reduce_terms, tree_levels
 from ..pe_signature import PESignature
 
 __all__ = ["DotBaselinePE", "fits"]
@@ -68,6 +68,7 @@ class DotBaselinePE(wiring.Component):
     scale_stages = 0
     a_scale_width = b_scale_width = 0
     levels_per_stage = LEVELS_PER_STAGE   # adder levels per tree stage by default
+    weighted = False     # front returns weighted rows for reduce_by_weight (INT8)
 
     @classmethod
     def levels(cls, lanes: int) -> int:
@@ -119,7 +120,8 @@ class DotBaselinePE(wiring.Component):
     def front(self, m):
         """Build the front end (``front_stages`` registers from ``a``/``b``).
 
-        Returns ``(groups, flags)``: one ``([Term, ...], [])`` per lane, and a
+        Returns ``(groups, flags)``: one ``([Term, ...], [])`` per lane (or,
+        with ``weighted``, ``(WTerms, carries)`` for ``reduce_by_weight``), and a
         dict of this beat's special-value flags (1-bit, ORed over the lanes,
         registered like the terms), keys ``self.flags``."""
         raise NotImplementedError
@@ -151,7 +153,10 @@ class DotBaselinePE(wiring.Component):
         groups, flags = self.front(m)
         side = self.front_side(m)
         names = list(self.flags)
-        group, stages, travel, _ = reduce_terms(
+        reduce = reduce_terms
+        if self.weighted:   # ``groups`` is (WTerms, weighted carries)
+            reduce = lambda m, g, **kw: reduce_by_weight(m, *g, **kw)  # noqa: E731
+        group, stages, travel, _ = reduce(
             m, groups, cuts=self.cuts, name="tree",
             travel=[valid, clear] + [flags[n] for n in names] + side)
         assert stages == self.tree_stages, (stages, self.tree_stages)

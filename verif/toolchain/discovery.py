@@ -135,6 +135,23 @@ def _make_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace(" ", "\\ ")
 
 
+OBJCACHE_ENV = "RADIX4_OBJCACHE"
+
+
+def _object_store(sim: Simulator) -> Path:
+    """Where objcache.py keeps runtime objects: one store per Verilator and
+    compiler version (inside the build cache, so ``make clean`` empties it)."""
+    from .cache import cache_root, key_digest
+    versions = {"verilator": sim.version, "executable": str(sim.executable),
+                "cxx": _cxx_version()}
+    return cache_root() / "verilator" / f"objects-{key_digest(versions)}"
+
+
+@functools.lru_cache(maxsize=None)
+def _cxx_version() -> str:
+    return compiler_version()
+
+
 def tool_env(sim: Simulator, base: dict | None = None) -> dict:
     """The environment for building or running with ``sim``: a copy of ``base``
     (default ``os.environ``) with the simulator first on PATH and its variables.
@@ -149,6 +166,8 @@ def tool_env(sim: Simulator, base: dict | None = None) -> dict:
       mismatch".  This interpreter is always the right one.
     - ``CFG_CXXFLAGS_PCH_I``: the wheel leaves it empty, so designs split over
       several C++ files (8x8 array) pass the precompiled header to the linker.
+    - ``OBJCACHE``: ``verif/toolchain/objcache.py`` compiles Verilator's
+      runtime once per flag set for every build (see there).
     """
     env = dict(os.environ if base is None else base)
     env["PATH"] = str(sim.bin_dir) + os.pathsep + env.get("PATH", "")
@@ -157,8 +176,11 @@ def tool_env(sim: Simulator, base: dict | None = None) -> dict:
         # Replaced, not appended to: a MAKEFLAGS inherited from ``make test``
         # names jobserver pipes that Python does not pass on, and make would
         # fall back to -j1 with a warning.
+        objcache = f"{sys.executable} {Path(__file__).with_name('objcache.py')}"
         env["MAKEFLAGS"] = (f"PYTHON3={_make_escape(sys.executable)} "
-                            "CFG_CXXFLAGS_PCH_I=-include")
+                            "CFG_CXXFLAGS_PCH_I=-include "
+                            f"OBJCACHE={_make_escape(objcache)}")
+        env[OBJCACHE_ENV] = str(_object_store(sim))
     return env
 
 
