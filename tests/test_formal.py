@@ -53,7 +53,7 @@ def test_seeded_pe_bug_fails_the_proof(mutant, assertion):
 
 
 @pytest.mark.parametrize("mutant", ["dot_lane_pairing", "dot_fits_sign_only",
-                                    "tree_low_bits_dropped"])
+                                    "tree_lane_term_dropped"])
 def test_seeded_dot_pe_bug_fails_the_proof(mutant):
     """The k-lane PE proof (2 lanes) fails on a lane-pairing, an overflow and a tree bug."""
     proc = _formal_on_mutant(mutant, "dot_pe_k2")
