@@ -163,14 +163,13 @@ def reduce_terms(m, groups, *, cuts=(), name: str = "tree", travel=(), inflight=
 
 
 def _held_sum(groups):
-    """The exact sum of every term and carry of ``groups`` (an expression)."""
-    total = 0
-    for terms, carries in groups:
-        for t in terms:
-            total = total + t.value
-        for c in carries:
-            total = total + c
-    return total
+    """The exact sum of every term and carry of ``groups`` (an expression),
+    added in neighbouring pairs (as the tree pairs them: the proof's easiest)."""
+    values = [t.value for terms, carries in groups for t in terms] + \
+        [c for _, carries in groups for c in carries]
+    while len(values) > 1:
+        values = [x + y for x, y in zip(values[::2], values[1::2])] + values[len(values) & ~1:]
+    return values[0]
 
 
 def _add_level(m, terms, carries, name):

@@ -34,6 +34,15 @@ from .reference import REF_WIDTH, in_range, reference_functions
 TOP = "dot_pe_props"
 
 
+def _pairwise(terms: list) -> str:
+    """``terms`` summed in neighbouring pairs, lane order (any order is the
+    same sum in REF_WIDTH bits; this one is the solver's easiest when the
+    PE's tree also pairs neighbours, and only slower when it does not)."""
+    while len(terms) > 1:
+        terms = [f"({x} + {y})" for x, y in zip(terms[::2], terms[1::2])] + terms[len(terms) & ~1:]
+    return terms[0]
+
+
 def wrapper(acc_width: int, lanes: int, latency: int, probe_latency: int,
             stage_latencies=()) -> str:
     W, R, k = acc_width, REF_WIDTH, lanes
@@ -48,7 +57,7 @@ def wrapper(acc_width: int, lanes: int, latency: int, probe_latency: int,
         for s in range(1, latency):
             refs += (f"  reg signed [{R - 1}:0] ref_lane{i}_q{s} = 0;\n"
                      f"  always @(posedge clk) ref_lane{i}_q{s} <= rst ? 0 : ref_lane{i}_q{s - 1};\n")
-    group = lambda d: " + ".join(f"ref_lane{i}_q{d}" for i in range(k))  # noqa: E731
+    group = lambda d: _pairwise([f"ref_lane{i}_q{d}" for i in range(k)])  # noqa: E731
     checks = f"  wire [{pw * k - 1}:0] lane_product;\n"
     for i in range(k):
         checks += (f"  wire signed [{pw - 1}:0] lane{i} = lane_product[{pw * i + pw - 1}:{pw * i}];\n"
