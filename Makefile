@@ -69,12 +69,6 @@ rtl-train-check: pycheck $(STAMP)
 formal: pycheck $(STAMP)
 	$(BIN)/python -m verif.formal
 
-# The 8-lane PE proof (verif/formal/run.py LONG): over 30 minutes since the
-# lane change of docs/lanes.md; not in make formal or .ci/run.
-.PHONY: formal-long
-formal-long: pycheck $(STAMP)
-	$(BIN)/python -m verif.formal --long
-
 # Mutation gate: every seeded RTL mutant of verif/mutants.py must be killed.
 mutate: pycheck $(STAMP)
 	$(BIN)/python -m verif.mutate --jobs $(JOBS)

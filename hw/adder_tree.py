@@ -102,7 +102,7 @@ def lane_first_cuts(lane_units: int, rest_units: int, stages: int) -> set:
     return cuts
 
 
-def reduce_terms(m, groups, *, cuts=(), name: str = "tree", travel=()):
+def reduce_terms(m, groups, *, cuts=(), name: str = "tree", travel=(), inflight=None):
     """Sum every group's terms and carries, then the group sums.
 
     ``groups`` is a list of ``(terms, carries)`` (``Term``s and 1-bit values),
@@ -116,6 +116,11 @@ def reduce_terms(m, groups, *, cuts=(), name: str = "tree", travel=()):
     level, plus the last), ``travel`` (e.g. valid/clear) delayed as much,
     and ``(sums, stage)``: the group sums (``Term``s) and the number of
     register stages in front of them.
+
+    ``inflight`` (a list, for a proof's probes): after every register stage
+    that follows the group sums, ``(stage, value)`` is appended, ``value``
+    the exact sum of everything that stage holds (terms and carries): what
+    must equal the sum of the group sums.  No hardware unless it is used.
     """
     groups = [(list(t), list(c)) for t, c in groups]
     for terms, carries in groups:
@@ -147,10 +152,24 @@ def reduce_terms(m, groups, *, cuts=(), name: str = "tree", travel=()):
                         t.value.attrs.pop("keep", None)
             groups, travel = _register(m, groups, travel, f"{name}_s{stages}")
             stages += 1
+            if inflight is not None and group_sums is not None:
+                inflight.append((stages, _held_sum(groups)))
     if stages == 0:   # a single term and nothing to add: still one register stage
         groups, travel = _register(m, groups, travel, f"{name}_s0")
         stages = 1
+        if inflight is not None:
+            inflight.append((stages, _held_sum(groups)))
     return groups[0][0][0], stages, travel, group_sums
+
+
+def _held_sum(groups):
+    """The exact sum of every term and carry of ``groups`` (an expression),
+    added in neighbouring pairs (as the tree pairs them: the proof's easiest)."""
+    values = [t.value for terms, carries in groups for t in terms] + \
+        [c for _, carries in groups for c in carries]
+    while len(values) > 1:
+        values = [x + y for x, y in zip(values[::2], values[1::2])] + values[len(values) & ~1:]
+    return values[0]
 
 
 def _add_level(m, terms, carries, name):

@@ -116,7 +116,15 @@ class DotProductPE(wiring.Component):
         # Cycles from the operands to the lane products (the probe port):
         # the multiplexer's output, after the cuts inside the lane's chain.
         self.probe_latency = 1 + sum(c <= self.plan.adders for c in self.cuts)
-        probe_port = {"lane_product": Out(data.ArrayLayout(signed(product_width()), self.lanes))}
+        # Cycles from the operands to each register stage of the tree over
+        # the lane products (the group-sum register last; the probe port
+        # ``stage_sum``: the exact sum each holds).
+        front = sum(c <= self.plan.adders + 1 for c in self.cuts)
+        self.stage_sum_latencies = list(range(2 + front, self.latency))
+        probe_port = {
+            "lane_product": Out(data.ArrayLayout(signed(product_width()), self.lanes)),
+            "stage_sum": Out(data.ArrayLayout(signed(product_width() + self.lanes.bit_length()),
+                                              len(self.stage_sum_latencies)))}
         # The ports of every PE (hw.pe_signature), with the probe as an extra.
         base = PESignature.from_formats(self.acc_width, self.lanes)
         super().__init__(PESignature(
@@ -164,16 +172,22 @@ class DotProductPE(wiring.Component):
             products = [Term(q, p.lo, p.hi) for q, p in zip(regs, products)]
             valid, clear = _register(m, [valid, clear], f"ctl_s{stage}")
         tree_cuts_rel = {c - unit for c in self.cuts if c > unit}
+        inflight = []
         group, stages, (valid, clear), _ = reduce_terms(
             m, [([p], []) for p in products], cuts=tree_cuts_rel, name="tree",
-            travel=(valid, clear))
+            travel=(valid, clear), inflight=inflight)
         assert 2 + stage + stages == self.latency, (stage, stages, self.latency)
+        assert [1 + stage + s for s, _ in inflight] == self.stage_sum_latencies
         if hasattr(self, "lane_product"):
             # For the proof only: each lane's exact product (the post
             # multiplexer's output), ``probe_latency`` cycles after its
             # operands (not built unless asked for).
             for i, p in enumerate(probes):
                 m.d.comb += self.lane_product[i].eq(p.value)
+            # And what each tree register stage holds, summed exactly:
+            # invariants that let the proof go one register stage at a time.
+            for j, (_, value) in enumerate(inflight):
+                m.d.comb += self.stage_sum[j].eq(value)
 
         # Stage 3: the accumulator.  The exact sum needs max(W, group) + 1 bits.
         total = Signal(signed(max(width, group.width) + 1), name="total")

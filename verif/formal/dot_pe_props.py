@@ -1,24 +1,30 @@
 """Property wrapper of the k-lane dot-product PE (SBY ``prove``, k-induction).
 
-Every input is free in every cycle (``rst`` too).  The wrapper forms the
-reference group sum ``sum_i ref_product(a_fmt, a_i, b_fmt, b_i)`` from the
+Every input is free in every cycle (``rst`` too).  The wrapper forms each
+lane's reference product ``ref_product(a_fmt, a_i, b_fmt, b_i)`` from the
 integer reference of ``verif.formal.reference`` (literal value tables and a
 plain multiply per lane -- not the PE's rows, Booth digits or tree), delays
-it with ``valid``/``clear`` by the PE's declared ``latency - 1`` cycles and
-runs its own accumulator with the group overflow rule of
+them with ``valid``/``clear`` by the PE's declared ``latency - 1`` cycles and
+runs its own accumulator on their sum with the group overflow rule of
 docs/architecture.md ("Overflow with lanes"): the exact ``acc + group`` (or
 ``group`` on a clear beat) is judged against the signed W-bit range, the
 register wraps, the flag is sticky.  It asserts ``acc`` and ``overflow``
 equal it every cycle, for every format pair and operand vector, and states
 stickiness on its own.
 
-The PE is built with its probe port ``lane_product`` (each lane's exact
-product inside the tree, ``probe_latency`` cycles after the operands), and
-the wrapper also asserts each lane's product against ``ref_product``.  Those
-small per-lane equivalences are what the solver proves; in later cycles it
-may assume them, so the accumulator assertion is left with adders only
-(without them, 2 lanes did not finish in 10 minutes: the tree sums rows of
-different lanes, so the two constructions share no intermediate point).
+Helper invariants (they strengthen the induction, never the claim: each is
+itself asserted, so proved): the PE is built with its probe ports.
+``lane_product``: each lane's exact product inside the tree,
+``probe_latency`` cycles after the operands, asserted equal to that lane's
+``ref_product``.  ``stage_sum``: the exact sum of everything a tree register
+stage after the lanes holds (``stage_sum_latencies`` cycles after the
+operands; the group-sum register last), asserted equal to the sum of the
+lanes' reference products -- a statement about the sum a stage holds, not
+about which adder made which term, so it does not name the tree's signals.
+The solver then proves small per-lane equivalences and, stage by stage, that
+adders preserve a sum (without the lane assertions, 2 lanes did not finish
+in 10 minutes: the tree sums rows of different lanes, so the two
+constructions share no intermediate point).
 """
 
 from model.hw_vocab import product_width, select_width
@@ -28,48 +34,63 @@ from .reference import REF_WIDTH, in_range, reference_functions
 TOP = "dot_pe_props"
 
 
-def wrapper(acc_width: int, lanes: int, latency: int, probe_latency: int) -> str:
+def _pairwise(terms: list) -> str:
+    """``terms`` summed in neighbouring pairs, lane order (any order is the
+    same sum in REF_WIDTH bits; this one is the solver's easiest when the
+    PE's tree also pairs neighbours, and only slower when it does not)."""
+    while len(terms) > 1:
+        terms = [f"({x} + {y})" for x, y in zip(terms[::2], terms[1::2])] + terms[len(terms) & ~1:]
+    return terms[0]
+
+
+def wrapper(acc_width: int, lanes: int, latency: int, probe_latency: int,
+            stage_latencies=()) -> str:
     W, R, k = acc_width, REF_WIDTH, lanes
     sa, sb = select_width("a"), select_width("b")
-    terms = " + ".join(f"ref_product(a_fmt, a[{4 * i + 3}:{4 * i}], b_fmt, b[{4 * i + 3}:{4 * i}])"
-                       for i in range(k))
-    stage, (p, v, c) = "", ("ref_group", "valid", "clear")
+    pw, sw = product_width(), product_width() + lanes.bit_length()
+    sext = lambda x, n: f"{{{{({R}-{n}){{{x}[{n - 1}]}}}}, {x}}}"  # noqa: E731
+    # Each lane's reference product, delayed with the operands' beat.
+    refs = ""
+    for i in range(k):
+        refs += (f"  wire signed [{R - 1}:0] ref_lane{i}_q0 = ref_product(a_fmt, a[{4 * i + 3}:{4 * i}], "
+                 f"b_fmt, b[{4 * i + 3}:{4 * i}]);\n")
+        for s in range(1, latency):
+            refs += (f"  reg signed [{R - 1}:0] ref_lane{i}_q{s} = 0;\n"
+                     f"  always @(posedge clk) ref_lane{i}_q{s} <= rst ? 0 : ref_lane{i}_q{s - 1};\n")
+    group = lambda d: _pairwise([f"ref_lane{i}_q{d}" for i in range(k)])  # noqa: E731
+    checks = f"  wire [{pw * k - 1}:0] lane_product;\n"
+    for i in range(k):
+        checks += (f"  wire signed [{pw - 1}:0] lane{i} = lane_product[{pw * i + pw - 1}:{pw * i}];\n"
+                   f"  always @(*) assert ({sext(f'lane{i}', pw)} == ref_lane{i}_q{probe_latency});\n")
+    n = len(stage_latencies)
+    checks += f"  wire [{max(sw * n, 1) - 1}:0] stage_sum;\n"
+    for j, d in enumerate(stage_latencies):
+        checks += (f"  wire signed [{sw - 1}:0] stage{j} = stage_sum[{sw * j + sw - 1}:{sw * j}];\n"
+                   f"  always @(*) assert ({sext(f'stage{j}', sw)} == {group(d)});\n")
+    stage, (v, c) = "", ("valid", "clear")
     for s in range(1, latency):
-        q = (f"g_q{s}", f"v_q{s}", f"c_q{s}")
+        q = (f"v_q{s}", f"c_q{s}")
         stage += f"""\
-  reg signed [{R - 1}:0] {q[0]} = 0; reg {q[1]} = 0, {q[2]} = 0;
+  reg {q[0]} = 0, {q[1]} = 0;
   always @(posedge clk) begin
-    if (rst) begin {q[0]} <= 0; {q[1]} <= 0; {q[2]} <= 0; end
-    else begin {q[0]} <= {p}; {q[1]} <= {v}; {q[2]} <= {c}; end
+    if (rst) begin {q[0]} <= 0; {q[1]} <= 0; end
+    else begin {q[0]} <= {v}; {q[1]} <= {c}; end
   end
 """
-        p, v, c = q
-    pw = product_width()
-    lane_refs = "".join(
-        f"  wire signed [{R - 1}:0] ref_lane{i} = ref_product(a_fmt, a[{4 * i + 3}:{4 * i}], "
-        f"b_fmt, b[{4 * i + 3}:{4 * i}]);\n" for i in range(k))
-    lane_checks = f"  wire [{pw * k - 1}:0] lane_product;\n"
-    for i in range(k):
-        src = f"ref_lane{i}"
-        for s in range(1, probe_latency + 1):
-            lane_checks += (f"  reg signed [{R - 1}:0] ref_lane{i}_q{s} = 0;\n"
-                            f"  always @(posedge clk) ref_lane{i}_q{s} <= rst ? 0 : {src};\n")
-            src = f"ref_lane{i}_q{s}"
-        lane_checks += (f"  wire signed [{pw - 1}:0] lane{i} = lane_product[{pw * i + pw - 1}:{pw * i}];\n"
-                        f"  always @(*) assert ({{{{({R}-{pw}){{lane{i}[{pw - 1}]}}}}, lane{i}}}"
-                        f" == {src});\n")
+        v, c = q
+    p = "ref_group"
     return f"""\
 // Generated by verif.formal.dot_pe_props; the DUT comes from hw/ (Amaranth RTLIL).
 module {TOP}(input clk, input rst, input [{4 * k - 1}:0] a, input [{sa - 1}:0] a_fmt,
              input [{4 * k - 1}:0] b, input [{sb - 1}:0] b_fmt, input valid, input clear);
 {reference_functions()}
-  wire signed [{R - 1}:0] ref_group = {terms};
-{lane_refs}
+{refs}
+  wire signed [{R - 1}:0] ref_group = {group(latency - 1)};
   wire signed [{W - 1}:0] acc; wire overflow;
   radix4_dot_pe dut(.clk(clk), .rst(rst), .a(a), .a_fmt(a_fmt), .b(b), .b_fmt(b_fmt),
                     .valid(valid), .clear(clear), .acc(acc), .overflow(overflow),
-                    .lane_product(lane_product));
-{lane_checks}
+                    .lane_product(lane_product), .stage_sum(stage_sum));
+{checks}
 {stage}
   reg signed [{W - 1}:0] ref_acc = 0; reg ref_ovf = 0;  // the DUT's registers start at 0 too
   wire signed [{R - 1}:0] base = {c} ? {R}'sd0 : {{{{({R}-{W}){{ref_acc[{W - 1}]}}}}, ref_acc}};

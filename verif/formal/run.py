@@ -45,11 +45,12 @@ def _dot_pe_designs(acc_width, lanes):
 
 def _dot_pe_task(lanes, acc_width=18):
     from hw.dot_pe import DotProductPE
-    pe = DotProductPE(acc_width, lanes=lanes)
+    pe = DotProductPE(acc_width, lanes=lanes, probe=True)
     pe._MustUse__silence = True    # only read for its latencies
     return Task(f"dot_pe_k{lanes}", "prove", pe.latency + 2,
                 lambda: _dot_pe_designs(acc_width, lanes),
-                lambda: dot_pe_props.wrapper(acc_width, lanes, pe.latency, pe.probe_latency),
+                lambda: dot_pe_props.wrapper(acc_width, lanes, pe.latency, pe.probe_latency,
+                                             pe.stage_sum_latencies),
                 dot_pe_props.TOP)
 
 
@@ -96,13 +97,8 @@ TASKS = {t.name: t for t in [
     # The k-lane PE (hw/dot_pe.py) at W = 18, where a group can overflow.
     *(_dot_pe_task(k) for k in DOT_PE_LANES),
 ]}
-# dot_pe_k2 takes ~7 s; 4 lanes ~26 s (idle; ~170 s loaded) run in `make formal` only.
+# dot_pe_k2 takes seconds; 4 and 8 lanes (with the stage-sum invariants) run in `make formal`.
 QUICK = ("pe", "pe_l2", "pe_l3", "dot_pe_k2")
-# The 8-lane proof: ~3 min before the lane change of docs/lanes.md (weighted
-# rows, earlier sign), more than 30 min after it on a loaded 2-core machine;
-# `make formal-long` (python -m verif.formal --long), not `make formal`.
-LONG = ("dot_pe_k8",)
-LONG_TIMEOUT = 4 * 3600
 
 
 @dataclass
@@ -185,14 +181,11 @@ def run(name: str, workroot: Path | None = None, depth: int | None = None,
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m verif.formal", description=__doc__.split("\n")[0])
     ap.add_argument("tasks", nargs="*",
-                    help=f"default: all but {', '.join(LONG)} ({', '.join(TASKS)})")
+                    help=f"default: all ({', '.join(TASKS)})")
     ap.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
-    ap.add_argument("--long", action="store_true",
-                    help=f"only {', '.join(LONG)} (timeout {LONG_TIMEOUT} s)")
     ap.add_argument("--depth", type=int, help="override the BMC depth / induction length")
     args = ap.parse_args(argv)
-    default = [n for n in TASKS if n not in LONG]
-    names = list(QUICK) if args.quick else list(LONG) if args.long else (args.tasks or default)
+    names = list(QUICK) if args.quick else (args.tasks or list(TASKS))
     bad = [n for n in names if n not in TASKS]
     if bad:
         print(f"verif.formal: unknown task {bad[0]!r}; expected one of {', '.join(TASKS)}",
@@ -200,8 +193,7 @@ def main(argv=None) -> int:
         return 2
     failed = 0
     for name in names:
-        result = run(name, depth=args.depth,
-                     timeout=LONG_TIMEOUT if name in LONG else 1800)
+        result = run(name, depth=args.depth)
         print(f"formal {name}: {result.status} ({TASKS[name].mode}, depth "
               f"{args.depth or TASKS[name].depth}, {result.seconds:.1f} s)", flush=True)
         if not result.passed:
