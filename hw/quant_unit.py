@@ -331,10 +331,10 @@ def generate_verilog(cols: int | None = None, acc_width: int | None = None,
     """Verilog of the unit (module ``radix4_quant_unit``) with a header, like ``hw.verilog``."""
     from amaranth.back import verilog
 
-    from .verilog import TIMESCALE, _kick_comb_blocks
+    from .verilog_text import TIMESCALE, kick_comb_blocks
     unit = QuantUnit(cols, acc_width, lanes, config=config)
     cols, acc_width = unit.cols, unit.acc_width
-    body = _kick_comb_blocks(verilog.convert(unit, name=TOPLEVEL, emit_src=False))
+    body = kick_comb_blocks(verilog.convert(unit, name=TOPLEVEL, emit_src=False))
     lanes = check_lanes(cols, lanes)
     return (f"// {TOPLEVEL}: radix4 quantization unit (cols={cols} acc_width={acc_width} "
             f"lanes={lanes})\n"

@@ -197,11 +197,11 @@ def generate_verilog(rows: int | None = None, cols: int | None = None,
     """Verilog of the tile with the unit (module ``radix4_qtile``)."""
     from amaranth.back import verilog
 
-    from .verilog import TIMESCALE, _kick_comb_blocks
+    from .verilog_text import TIMESCALE, kick_comb_blocks
     top = QuantTile(rows, cols, acc_width, depth, pe_latency, quant_lanes=quant_lanes,
                     config=config)
     cfg = top.config
-    body = _kick_comb_blocks(verilog.convert(top, name=TOPLEVEL, emit_src=False))
+    body = kick_comb_blocks(verilog.convert(top, name=TOPLEVEL, emit_src=False))
     return (f"// {TOPLEVEL}: radix4 tile + quantization unit (rows={cfg.rows} cols={cfg.cols} "
             f"acc_width={cfg.acc_width} depth={cfg.depth} quant_lanes={top.unit.lanes} "
             f"pe_latency={cfg.pe_latency})\n"

@@ -141,7 +141,10 @@ CATALOGUE = [
       "c = None", "negation carries (+1 of x ^ neg) never added", DOT_LAYERS),
     M("tree_low_bits_dropped", "adder_tree", "m.d.comb += [low.eq(x.value), value.eq(Cat(low, up))]",
       "m.d.comb += [low.eq(0), value.eq(Cat(low, up))]",
-      "the lower operand's bits below the higher weight are not wired through", DOT_LAYERS),
+      "the lower operand's bits below the higher weight are not wired through",
+      # reduce_by_weight now serves the INT8 baseline only (the radix-4 PE sums
+      # whole lane products with reduce_terms): its unit tests and the INT8 PE.
+      ("tests:dot_pe", "tests:dot_baselines")),
     M("rows_chain_carry_dropped", "dot_rows", "m.d.comb += up.eq((s >> f) + (v << d) + carry)",
       "m.d.comb += up.eq((s >> f) + (v << d))",
       "a lane's adder chain drops the +1 of its rows' x ^ neg", DOT_LAYERS),
