@@ -71,8 +71,10 @@ def test_verilator_lint_clean(tmp_path, top, params):
     assert "%Warning" not in result.stderr and "%Error" not in result.stderr
 
 
-@pytest.mark.parametrize("top,params", [("pe", (8, 8, 18)), ("array", (3, 2, 20)),
-                                        ("accel", (2, 3, 18))])
+# The array and tile variants (5-8 s each) in make test-slow; make lint lints the defaults.
+@pytest.mark.parametrize("top,params", [("pe", (8, 8, 18)),
+                                        pytest.param("array", (3, 2, 20), marks=pytest.mark.slow),
+                                        pytest.param("accel", (2, 3, 18), marks=pytest.mark.slow)])
 def test_pipelined_pe_verilog_is_lint_clean_and_synthesizes(tmp_path, top, params):
     """PE latency 2: same ports, lint-clean, no latch; the PE gains exactly the
     product stage (17-bit product + valid + clear) in flip-flops."""

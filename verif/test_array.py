@@ -1,6 +1,6 @@
 """The array bench (verif/benches/array_tb.py): Icarus at five sizes, Verilator at one.
 
-8x8 runs in `make test-slow` (half a minute on Icarus); the others in `make test`.
+4x4 and 8x8 run in `make test-slow` (8x8: half a minute on Icarus); the others in `make test`.
 
 Every test of the bench (random GEMMs of every format pair, extremes,
 overflow at the boundary, reset mid-GEMM, long backpressure) runs on both
@@ -15,8 +15,9 @@ import pytest
 from verif.harness import run_bench
 
 # (sim, rows, cols, acc_width): narrow widths reach the overflow boundary quickly.
-# 8x8 (25-40 s on Icarus) runs in make test-slow, to keep make test under 5 minutes.
-CONFIGS = [("icarus", 1, 1, 18), ("icarus", 2, 3, 18), ("icarus", 3, 5, 18), ("icarus", 4, 4, 20),
+# 4x4 and 8x8 (25-40 s on Icarus) run in make test-slow, to keep make test under 5 minutes.
+CONFIGS = [("icarus", 1, 1, 18), ("icarus", 2, 3, 18), ("icarus", 3, 5, 18),
+           pytest.param("icarus", 4, 4, 20, marks=pytest.mark.slow),
            pytest.param("icarus", 8, 8, 32, marks=pytest.mark.slow), ("verilator", 2, 3, 18)]
 # k-lane PEs (SPEC 2, --lanes K): the design default k = 8 (docs/lanes.md) and
 # k = 2, K padded to a multiple of k, the lanes overflow rule at W = 18.

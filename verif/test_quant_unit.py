@@ -15,12 +15,15 @@ import pytest
 from verif.harness import run_bench
 
 # (simulator, cols, acc_width, datapath lanes; None = one per column)
-CONFIGS = [("icarus", 3, 18, None), ("icarus", 4, 32, 2), ("verilator", 3, 24, None)]
+# The Verilator build (~25 s) runs in make test-slow, beside the quant tile's
+# Verilator runs (tests/test_quant_tile.py), to keep make test within 5 minutes.
+CONFIGS = [("icarus", 3, 18, None), ("icarus", 4, 32, 2),
+           pytest.param("verilator", 3, 24, None, marks=pytest.mark.slow)]
 
 
 @pytest.mark.cocotb
 @pytest.mark.parametrize("sim,cols,acc_width,lanes", CONFIGS,
-                         ids=[f"{s}-c{c}w{w}" + (f"l{n}" if n else "") for s, c, w, n in CONFIGS])
+                         ids=["icarus-c3w18", "icarus-c4w32l2", "verilator-c3w24"])
 def test_quant_unit(sim, cols, acc_width, lanes):
     from hw.quant_unit import TOPLEVEL
     run_bench("verif.benches.quant_unit_tb", TOPLEVEL,
