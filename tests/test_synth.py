@@ -2,8 +2,10 @@
 
 The full report takes many minutes (``make synth``); here: the PnR input
 wrapper's timing, the LUT accounting, the fit check, the CLI's bad-input
-path, and one real (small) Yosys run.
+path; the real (small) Yosys runs are in make test-slow.
 """
+
+import pytest
 
 from amaranth.sim import Simulator
 
@@ -56,6 +58,7 @@ def test_cli_rejects_unknown_design(capsys):
     assert "nope" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # a Yosys run (~5 s): make test-slow, for the make test budget
 def test_int8_pe_synthesizes_with_one_accumulator(tmp_path):
     design = next(d for d in DESIGNS if d.key == "int8_pe")
     result = synthesize(design, tmp_path, flows=["ecp5_nodsp"])
@@ -185,6 +188,7 @@ def test_update_docs_writes_both_and_refuses_a_bad_json_first(tmp_path, monkeypa
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # a Yosys run (~4 s): make test-slow, for the make test budget
 def test_run_design_resumes_from_its_stored_entry(tmp_path):
     """A stored entry with the same fingerprint is taken without running a
     tool; a changed plan (another fingerprint) runs the design again."""
