@@ -23,7 +23,6 @@ import logging
 import random
 
 import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSource
 
@@ -31,8 +30,8 @@ from hw.axi_regs import field_mask, field_value, job_start_writes
 from hw.tile_quant import qjob_layout
 from hw.codec import LayoutCodec
 
-from .axi_server import CLOCK_NS, BusHost, _params, collect_rows
-from .host_server import reset_dut, socket_requests
+from .axi_server import BusHost, collect_rows, start_host
+from .host_server import socket_requests
 from .quant_backend import _codecs
 
 # the unit's ports: prefix -> (file, codec key, QSTREAMS field)
@@ -117,11 +116,7 @@ class QuantBusHost(BusHost):
 
 @cocotb.test()
 async def serve(dut):
-    params = _params()
-    Clock(dut.clk, CLOCK_NS, unit="ns").start()
-    host = QuantBusHost(dut, params)
-    await reset_dut(dut, 4)
-    await host.setup()
+    host = await start_host(dut, QuantBusHost)
     names = {"run": ("cmd", "load", "res"),
              "qrun": ("cmd", "load", "qcfg", "mask", "rq", "res", "qres")}
     async for words, stream in socket_requests(dut):

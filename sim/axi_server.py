@@ -160,13 +160,18 @@ class BusHost:
         return out
 
 
-@cocotb.test()
-async def serve(dut):
-    params = _params()
+async def start_host(dut, host_class):
+    """The clock, a reset and ``host_class``'s setup: how every bus server starts."""
     Clock(dut.clk, CLOCK_NS, unit="ns").start()
-    host = BusHost(dut, params)
+    host = host_class(dut, _params())
     await reset_dut(dut, 4)
     await host.setup()
+    return host
+
+
+@cocotb.test()
+async def serve(dut):
+    host = await start_host(dut, BusHost)
     async for words, stream in socket_requests(dut, on_reset=host.setup):
         if words[0] != "run":
             stream.write(f"error unknown request {words[0]!r}\n")
