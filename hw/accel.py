@@ -84,7 +84,7 @@ def tile_pe_signature(config: DatapathConfig) -> PESignature:
     """The signature of the PE a tile of ``config`` builds (kind ``config.pe``,
     its lanes, latency and accumulator), for the layouts of hosts and drivers
     that do not build the tile.  One PE is constructed, never elaborated."""
-    pe = pe_class_for(config.pe, config.lanes).from_config(config.datapath())
+    pe = pe_class_for(config.pe, config.lanes, config.pe_model).from_config(config.datapath())
     pe._MustUse__silence = True
     return pe.signature
 

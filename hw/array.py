@@ -97,7 +97,8 @@ class SystolicArray(wiring.Component):
         self.rows, self.cols, self.acc_width = cfg.rows, cfg.cols, cfg.acc_width
         self.pe_latency = cfg.pe_latency
         # hw.synth_compose passes a black box here; default: the kind's class.
-        self.pe_class = pe_class if pe_class is not None else pe_class_for(cfg.pe, cfg.lanes)
+        self.pe_class = (pe_class if pe_class is not None
+                         else pe_class_for(cfg.pe, cfg.lanes, cfg.pe_model))
         self.grid = PEGrid(cfg, self.pe_class)
         self.pe_signature = self.grid.pe_signature
         super().__init__({

@@ -26,10 +26,15 @@ PE_KINDS = {DEFAULT_PE: None, "mxfp4": Mxfp4DotPE, "nvfp4": Nvfp4DotPE,
 CLI_PE_KINDS = (DEFAULT_PE, "mxfp4", "nvfp4")
 
 
-def pe_class_for(name: str, lanes: int = 1):
-    """The PE class of kind ``name`` (``ValueError`` when unknown)."""
+def pe_class_for(name: str, lanes: int = 1, pe_model: str = "rtl"):
+    """The PE class of kind ``name`` (``ValueError`` when unknown); with
+    ``pe_model="proved"`` the k-lane PE's proved simulation model
+    (``hw.dot_pe_model.DotPEModel``, which refuses configurations no proof covers)."""
     if name not in PE_KINDS:
         raise ValueError(f"unknown PE kind {name!r}; expected one of {', '.join(PE_KINDS)}")
+    if pe_model == "proved":
+        from .dot_pe_model import DotPEModel
+        return DotPEModel
     if name == DEFAULT_PE:
         if lanes == 1:
             from .pe import ProcessingElement

@@ -1,10 +1,13 @@
 """The datapath configuration: one object, validated once, carried everywhere.
 
-``DatapathConfig(rows, cols, acc_width, depth, pe_latency, lanes, pe)`` describes
-a tile: the array's rows and columns, the accumulator width (SPEC 2), the
+``DatapathConfig(rows, cols, acc_width, depth, pe_latency, lanes, pe, pe_model)``
+describes a tile: the array's rows and columns, the accumulator width (SPEC 2), the
 operand bank depth (beats per job), the PE's latency, its dot-product
-lanes (SPEC 2: a PE of ``k`` lanes adds ``k`` products per cycle) and its
-kind (``pe``: ``radix4``, the default, or a kind ``hw.pe_kinds`` registers).  It is
+lanes (SPEC 2: a PE of ``k`` lanes adds ``k`` products per cycle), its
+kind (``pe``: ``radix4``, the default, or a kind ``hw.pe_kinds`` registers)
+and, for simulation only, what stands for each k-lane PE (``pe_model``:
+``rtl``, the synthesizable PE, or ``proved``, its word-level model that
+``make formal`` proves equal to it; ``PROVED_PE_MODELS``).  It is
 checked in ``__post_init__`` and nowhere else: the golden model, the RTL
 generators, the simulator hosts, the backends and the CLI build one (the CLI
 from its flags, ``scripts.argtypes.datapath_config``) and trust it after.
@@ -28,7 +31,8 @@ __all__ = ["DatapathConfig", "ConfigError", "acc_range", "check_acc_width",
            "PE_LATENCIES", "SUPPORTED_LANES", "LANES_MAX", "check_lanes", "DEFAULT_ROWS", "DEFAULT_COLS",
            "DEFAULT_ACC_WIDTH", "DEFAULT_DEPTH", "DEFAULT_PE_LATENCY", "DEFAULT_LANES",
            "DOT_ROW_LEVELS", "dot_levels", "pe_latencies", "default_pe_latency",
-           "DEFAULT_PE", "PeRule", "register_pe_kind", "pe_rule"]
+           "DEFAULT_PE", "PeRule", "register_pe_kind", "pe_rule", "PE_MODELS",
+           "PROVED_PE_MODELS", "check_pe_model"]
 
 DIM_MAX = 64                  # rows/cols (16x16 is the largest tested size)
 DEPTH_MIN, DEPTH_MAX = 2, 1 << 16
@@ -188,6 +192,7 @@ class DatapathConfig:
     pe_latency: int | None = None
     lanes: int = DEFAULT_LANES
     pe: str = DEFAULT_PE
+    pe_model: str = "rtl"
 
     def __post_init__(self):
         # Refused here, before any build directory, lock or simulator exists.
@@ -225,6 +230,7 @@ class DatapathConfig:
             raise ConfigError("pe_latency", f"must be one of {', '.join(map(str, allowed))}"
                                             f"{what}, got {latency!r}")
         object.__setattr__(self, "pe_latency", int(latency))
+        check_pe_model(self.pe_model, self.pe, self.lanes, self.pe_latency, self.acc_width)
 
     @classmethod
     def of(cls, config: DatapathConfig | None = None, **fields) -> DatapathConfig:
@@ -259,3 +265,35 @@ class DatapathConfig:
     def acc_range(self) -> tuple[int, int]:
         """Inclusive range of the accumulator."""
         return acc_range(self.acc_width)
+
+
+# What the simulated array is built of (``DatapathConfig.pe_model``):
+# ``rtl``: the synthesizable PE (bit level: rows, Booth digits, tree), which
+# ``radix4 verilog``, synthesis and every build not asking otherwise use;
+# ``proved``: the word-level model of the k-lane radix-4 PE (``hw.dot_pe_model``:
+# a value table and one multiply per lane, a delay line, the accumulator),
+# which SymbiYosys proves equal to ``hw.dot_pe.DotProductPE`` cycle for cycle
+# (``acc`` and ``overflow``, every input free every cycle, reset too).
+PE_MODELS = ("rtl", "proved")
+
+# The (lanes, pe_latency, acc_width) configurations of the k-lane PE that
+# ``make formal`` proves equal to the model (one task each,
+# ``verif.formal.run``): the model may stand in for the PE there and nowhere
+# else.  W = 18 lets one group overflow; W = 32 is the CLI's default.
+# Latencies: the default for the lanes (``default_pe_latency``).
+PROVED_PE_MODELS = tuple((k, default_pe_latency(k), w)
+                         for k, w in ((2, 18), (4, 18), (8, 18), (2, 32), (8, 32)))
+
+
+def check_pe_model(pe_model, pe: str, lanes: int, pe_latency: int, acc_width: int) -> str:
+    """``pe_model`` if this PE may be simulated that way, else ConfigError."""
+    if pe_model not in PE_MODELS:
+        raise ConfigError("pe_model", f"must be one of {', '.join(PE_MODELS)}, got {pe_model!r}")
+    if pe_model == "proved" and (pe != DEFAULT_PE
+                                 or (lanes, pe_latency, acc_width) not in PROVED_PE_MODELS):
+        proved = ", ".join(f"{k} lanes latency {lat} W={w}" for k, lat, w in PROVED_PE_MODELS)
+        raise ConfigError("pe_model", f"proved exists only where `make formal` proves it "
+                                      f"({proved}; the {DEFAULT_PE} PE), got {lanes} lanes "
+                                      f"latency {pe_latency} W={acc_width}"
+                                      + ("" if pe == DEFAULT_PE else f" of the {pe} PE"))
+    return pe_model

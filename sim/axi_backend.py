@@ -28,7 +28,8 @@ __all__ = ["AxiRtlBackend", "AxiQuantRtlBackend", "build_axi", "build_axi_quant"
 
 def _params(cfg: HostConfig) -> dict:
     return {"rows": cfg.rows, "cols": cfg.cols, "acc_width": cfg.acc_width, "depth": cfg.depth,
-            "pe_latency": cfg.pe_latency, "lanes": cfg.lanes}
+            "pe_latency": cfg.pe_latency, "lanes": cfg.lanes,
+            **({"pe_model": cfg.pe_model} if cfg.pe_model != "rtl" else {})}
 
 
 def build_axi(cfg: HostConfig, sim: str = "icarus") -> tc.Build:

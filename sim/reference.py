@@ -52,11 +52,16 @@ def _cache_root() -> Path:
     return Path(os.environ.get("RADIX4_CXX_BUILD") or paths.build_dir("cxx"))
 
 
-def build_reference(rows: int = 8, cols: int = 8, acc_width: int = 32, lanes: int = 1) -> Path:
-    """Path of the harness executable for this array size and PE lanes (built if needed)."""
+def build_reference(rows: int = 8, cols: int = 8, acc_width: int = 32, lanes: int = 1,
+                    pe_model: str = "rtl") -> Path:
+    """Path of the harness executable for this array size and PE lanes (built if
+    needed); ``pe_model="proved"``: the array of the k-lane PE's proved model
+    (``model.config.PE_MODELS``), part of the Verilog and so of the cache key."""
     sim = tc.find_simulator("verilator")
-    verilog = tc.generate_verilog("array", {"rows": rows, "cols": cols,
-                                            "acc_width": acc_width, "lanes": lanes})
+    params = {"rows": rows, "cols": cols, "acc_width": acc_width, "lanes": lanes}
+    if pe_model != "rtl":
+        params["pe_model"] = pe_model
+    verilog = tc.generate_verilog("array", params)
     source = HARNESS_SOURCE.read_text()
     header = array_header(rows, cols, acc_width, lanes)   # field offsets from the layouts
     defines = f"-DROWS={rows} -DCOLS={cols} -DACC_WIDTH={acc_width}"
@@ -82,14 +87,16 @@ def build_reference(rows: int = 8, cols: int = 8, acc_width: int = 32, lanes: in
                                  f"(exit {proc.returncode}); log {log}:\n"
                                  f"{log.read_text()[-3000:]}")
 
-    label = f"array-{rows}x{cols}-w{acc_width}" + (f"-k{lanes}" if lanes != 1 else "")
+    label = (f"array-{rows}x{cols}-w{acc_width}" + (f"-k{lanes}" if lanes != 1 else "")
+             + ("" if pe_model == "rtl" else f"-{pe_model}"))
     build_dir, _ = tc.cached_build(_cache_root(), label, key,
                                    populate, outputs=(EXE,))
     return build_dir / EXE
 
 
 def run_reference(rows: int = 8, cols: int = 8, k: int = 512, cycles: int = 1_000_000,
-                  *, acc_width: int = 32, seed: int = 1, lanes: int = 1) -> dict:
+                  *, acc_width: int = 32, seed: int = 1, lanes: int = 1,
+                  pe_model: str = "rtl") -> dict:
     """Free-run the array for ``cycles`` clock cycles; return its speed.
 
     ``dict(cycles_per_s, macs_per_s, beats, cycles, seconds, rows_out)`` where
@@ -98,7 +105,7 @@ def run_reference(rows: int = 8, cols: int = 8, k: int = 512, cycles: int = 1_00
     """
     if k < 1 or cycles < 1:
         raise ValueError(f"k and cycles must be positive, got k={k}, cycles={cycles}")
-    exe = build_reference(rows, cols, acc_width, lanes)
+    exe = build_reference(rows, cols, acc_width, lanes, pe_model)
     proc = subprocess.run([str(exe), str(k), str(cycles), str(seed)],
                           capture_output=True, text=True)
     m = _LINE.search(proc.stdout)

@@ -1,16 +1,17 @@
 """Property wrapper of the k-lane dot-product PE (SBY ``prove``, k-induction).
 
-Every input is free in every cycle (``rst`` too).  The wrapper forms each
-lane's reference product ``ref_product(a_fmt, a_i, b_fmt, b_i)`` from the
-integer reference of ``verif.formal.reference`` (literal value tables and a
-plain multiply per lane -- not the PE's rows, Booth digits or tree), delays
-them with ``valid``/``clear`` by the PE's declared ``latency - 1`` cycles and
-runs its own accumulator on their sum with the group overflow rule of
-docs/architecture.md ("Overflow with lanes"): the exact ``acc + group`` (or
-``group`` on a clear beat) is judged against the signed W-bit range, the
-register wraps, the flag is sticky.  It asserts ``acc`` and ``overflow``
-equal it every cycle, for every format pair and operand vector, and states
-stickiness on its own.
+Every input is free in every cycle (``rst`` too).  The reference is the
+word-level simulation model of ``hw.dot_pe_model``, its module text embedded
+unchanged and driven by the same inputs: each lane's ``ref_product(a_fmt,
+a_i, b_fmt, b_i)`` (literal value tables and a plain multiply per lane --
+not the PE's rows, Booth digits or tree), delayed with ``valid``/``clear`` by
+the PE's declared ``latency - 1`` cycles, summed, and its own accumulator
+with the group overflow rule of docs/architecture.md ("Overflow with
+lanes").  The wrapper asserts the PE's ``acc`` and ``overflow`` equal the
+model's every cycle, for every format pair and operand vector, and states
+stickiness on its own.  So the proved claim reads: ``DotProductPE`` == the
+model, cycle for cycle -- what lets a simulator build use the model in the
+PE's place (``model.config.PROVED_PE_MODELS``).
 
 Helper invariants (they strengthen the induction, never the claim: each is
 itself asserted, so proved): the PE is built with its probe ports.
@@ -27,20 +28,11 @@ in 10 minutes: the tree sums rows of different lanes, so the two
 constructions share no intermediate point).
 """
 
+from hw.dot_pe_model import lane_ref, model_module_name, model_verilog, pairwise_sum
+from hw.reference_text import REF_WIDTH
 from model.hw_vocab import product_width, select_width
 
-from .reference import REF_WIDTH, in_range, reference_functions
-
 TOP = "dot_pe_props"
-
-
-def _pairwise(terms: list) -> str:
-    """``terms`` summed in neighbouring pairs, lane order (any order is the
-    same sum in REF_WIDTH bits; this one is the solver's easiest when the
-    PE's tree also pairs neighbours, and only slower when it does not)."""
-    while len(terms) > 1:
-        terms = [f"({x} + {y})" for x, y in zip(terms[::2], terms[1::2])] + terms[len(terms) & ~1:]
-    return terms[0]
 
 
 def wrapper(acc_width: int, lanes: int, latency: int, probe_latency: int,
@@ -49,64 +41,49 @@ def wrapper(acc_width: int, lanes: int, latency: int, probe_latency: int,
     sa, sb = select_width("a"), select_width("b")
     pw, sw = product_width(), product_width() + lanes.bit_length()
     sext = lambda x, n: f"{{{{({R}-{n}){{{x}[{n - 1}]}}}}, {x}}}"  # noqa: E731
-    # Each lane's reference product, delayed with the operands' beat.
-    refs = ""
-    for i in range(k):
-        refs += (f"  wire signed [{R - 1}:0] ref_lane{i}_q0 = ref_product(a_fmt, a[{4 * i + 3}:{4 * i}], "
-                 f"b_fmt, b[{4 * i + 3}:{4 * i}]);\n")
-        for s in range(1, latency):
-            refs += (f"  reg signed [{R - 1}:0] ref_lane{i}_q{s} = 0;\n"
-                     f"  always @(posedge clk) ref_lane{i}_q{s} <= rst ? 0 : ref_lane{i}_q{s - 1};\n")
-    group = lambda d: _pairwise([f"ref_lane{i}_q{d}" for i in range(k)])  # noqa: E731
+    # The model's lane products at every delay (its ``lane_refs`` output).
+    refs = f"  wire [{R * k * latency - 1}:0] lane_refs;\n"
+    for s in range(latency):
+        for i in range(k):
+            lo = R * (s * k + i)
+            refs += f"  wire signed [{R - 1}:0] {lane_ref(i, s)} = lane_refs[{lo + R - 1}:{lo}];\n"
+    group = lambda d: pairwise_sum([lane_ref(i, d) for i in range(k)])  # noqa: E731
     checks = f"  wire [{pw * k - 1}:0] lane_product;\n"
     for i in range(k):
         checks += (f"  wire signed [{pw - 1}:0] lane{i} = lane_product[{pw * i + pw - 1}:{pw * i}];\n"
-                   f"  always @(*) assert ({sext(f'lane{i}', pw)} == ref_lane{i}_q{probe_latency});\n")
+                   f"  always @(*) assert ({sext(f'lane{i}', pw)} == {lane_ref(i, probe_latency)});\n")
     n = len(stage_latencies)
     checks += f"  wire [{max(sw * n, 1) - 1}:0] stage_sum;\n"
     for j, d in enumerate(stage_latencies):
         checks += (f"  wire signed [{sw - 1}:0] stage{j} = stage_sum[{sw * j + sw - 1}:{sw * j}];\n"
                    f"  always @(*) assert ({sext(f'stage{j}', sw)} == {group(d)});\n")
-    stage, (v, c) = "", ("valid", "clear")
+    # ``clear`` as the accumulator sees it, for the stickiness statement.
+    stage, c = "", "clear"
     for s in range(1, latency):
-        q = (f"v_q{s}", f"c_q{s}")
-        stage += f"""\
-  reg {q[0]} = 0, {q[1]} = 0;
-  always @(posedge clk) begin
-    if (rst) begin {q[0]} <= 0; {q[1]} <= 0; end
-    else begin {q[0]} <= {v}; {q[1]} <= {c}; end
-  end
-"""
-        v, c = q
-    p = "ref_group"
+        stage += (f"  reg c_q{s} = 0;\n"
+                  f"  always @(posedge clk) c_q{s} <= rst ? 0 : {c};\n")
+        c = f"c_q{s}"
+    ports = ".clk(clk), .rst(rst), .a(a), .a_fmt(a_fmt), .b(b), .b_fmt(b_fmt), .valid(valid), .clear(clear)"
     return f"""\
-// Generated by verif.formal.dot_pe_props; the DUT comes from hw/ (Amaranth RTLIL).
+// Generated by verif.formal.dot_pe_props; the DUT comes from hw/ (Amaranth RTLIL),
+// the reference is the simulation model of hw.dot_pe_model, embedded as it is.
+{model_verilog(W, k, latency)}
 module {TOP}(input clk, input rst, input [{4 * k - 1}:0] a, input [{sa - 1}:0] a_fmt,
              input [{4 * k - 1}:0] b, input [{sb - 1}:0] b_fmt, input valid, input clear);
-{reference_functions()}
+  wire signed [{W - 1}:0] ref_acc; wire ref_ovf;
 {refs}
-  wire signed [{R - 1}:0] ref_group = {group(latency - 1)};
+  {model_module_name(W, k, latency)} ref({ports},
+      .acc(ref_acc), .overflow(ref_ovf), .lane_refs(lane_refs));
   wire signed [{W - 1}:0] acc; wire overflow;
-  radix4_dot_pe dut(.clk(clk), .rst(rst), .a(a), .a_fmt(a_fmt), .b(b), .b_fmt(b_fmt),
-                    .valid(valid), .clear(clear), .acc(acc), .overflow(overflow),
-                    .lane_product(lane_product), .stage_sum(stage_sum));
+  radix4_dot_pe dut({ports},
+      .acc(acc), .overflow(overflow), .lane_product(lane_product), .stage_sum(stage_sum));
 {checks}
-{stage}
-  reg signed [{W - 1}:0] ref_acc = 0; reg ref_ovf = 0;  // the DUT's registers start at 0 too
-  wire signed [{R - 1}:0] base = {c} ? {R}'sd0 : {{{{({R}-{W}){{ref_acc[{W - 1}]}}}}, ref_acc}};
-  wire signed [{R - 1}:0] sum = base + {p};
-  always @(posedge clk) begin
-    if (rst) begin ref_acc <= 0; ref_ovf <= 0; end
-    else if ({v}) begin
-      ref_acc <= sum[{W - 1}:0];
-      ref_ovf <= (ref_ovf & ~{c}) | !{in_range("sum", W)};
-    end else if ({c}) begin ref_acc <= 0; ref_ovf <= 0; end
-  end
   always @(*) begin
     assert (acc == ref_acc);
     assert (overflow == ref_ovf);
   end
 
+{stage}
   reg past_ovf = 0, past_keep = 0;
   always @(posedge clk) begin
     past_ovf <= overflow;

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from amaranth.back import rtlil
 
+from model.config import PROVED_PE_MODELS, default_pe_latency
 from model.paths import build_dir
 
 from . import array_props, dot_pe_props, pe_props, tile_props
@@ -43,11 +44,15 @@ def _dot_pe_designs(acc_width, lanes):
     return {"dot_pe.il": (DotProductPE(acc_width, lanes=lanes, probe=True), "radix4_dot_pe")}
 
 
+def dot_pe_task_name(lanes: int, acc_width: int) -> str:
+    return f"dot_pe_k{lanes}" + ("" if acc_width == 18 else f"_w{acc_width}")
+
+
 def _dot_pe_task(lanes, acc_width=18):
     from hw.dot_pe import DotProductPE
     pe = DotProductPE(acc_width, lanes=lanes, probe=True)
     pe._MustUse__silence = True    # only read for its latencies
-    return Task(f"dot_pe_k{lanes}", "prove", pe.latency + 2,
+    return Task(dot_pe_task_name(lanes, acc_width), "prove", pe.latency + 2,
                 lambda: _dot_pe_designs(acc_width, lanes),
                 lambda: dot_pe_props.wrapper(acc_width, lanes, pe.latency, pe.probe_latency,
                                              pe.stage_sum_latencies),
@@ -69,8 +74,13 @@ def _tile_designs(rows, cols, acc_width, depth):
     return {"tile.il": (AcceleratorTile(rows, cols, acc_width, depth), "radix4_accel")}
 
 
-# Lane counts whose dot-product PE is proved (the default among them).
-DOT_PE_LANES = (1, 2, 4, 8)
+# The k-lane PE configurations proved equal to its simulation model
+# (hw.dot_pe_model): model.config.PROVED_PE_MODELS, the one table that also
+# says where the model may stand in for the PE; plus the 1-lane DotProductPE
+# (an array of one lane is built of hw.pe instead, so no model stands in there).
+# Every one at the default latency for its lanes.
+DOT_PE_PROOFS = ((1, 18),) + tuple((k, w) for k, _, w in PROVED_PE_MODELS)
+DOT_PE_LANES = tuple(sorted({k for k, _ in DOT_PE_PROOFS}))
 
 
 @dataclass(frozen=True)
@@ -95,9 +105,11 @@ TASKS = {t.name: t for t in [
     Task("tile", "bmc", tile_props.DEPTH, lambda: _tile_designs(2, 2, 18, 2),
          lambda: tile_props.wrapper(2, 2, 18, 2), tile_props.TOP),
     # The k-lane PE (hw/dot_pe.py) at W = 18, where a group can overflow.
-    *(_dot_pe_task(k) for k in DOT_PE_LANES),
+    *(_dot_pe_task(k, w) for k, w in DOT_PE_PROOFS),
 ]}
 # dot_pe_k2 takes seconds; 4 and 8 lanes (with the stage-sum invariants) run in `make formal`.
+# The latencies of PROVED_PE_MODELS are the PE's defaults, which the tasks build:
+assert all(lat == default_pe_latency(k) for k, lat, _ in PROVED_PE_MODELS)
 QUICK = ("pe", "pe_l2", "pe_l3", "dot_pe_k2")
 
 
