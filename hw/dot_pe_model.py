@@ -92,6 +92,9 @@ module {model_module_name(W, k, latency)}(
     input clk, input rst, input [{4 * k - 1}:0] a, input [{sa - 1}:0] a_fmt,
     input [{4 * k - 1}:0] b, input [{sb - 1}:0] b_fmt, input valid, input clear,
     output signed [{W - 1}:0] acc, output overflow, output [{R * k * latency - 1}:0] lane_refs);
+  // One C++ class for every instance (Verilator inlines small modules into
+  // each of the array's R*C copies otherwise: tens of MB of C++).
+  /* verilator no_inline_module */
 {reference_functions()}
 {refs}
   assign lane_refs = {{{", ".join(reversed(every))}}};

@@ -27,7 +27,7 @@ import math
 from scripts.errors import CliError
 
 __all__ = ["positive_int", "non_negative_int", "positive_float", "datapath_config",
-           "output_path", "write_output", "lanes_type", "add_lanes_argument",
+           "output_path", "write_output", "lanes_type", "add_lanes_argument", "add_pe_model_argument",
            "add_pe_latency_argument", "add_pe_argument"]
 
 
@@ -112,6 +112,17 @@ def add_pe_latency_argument(p, where: str = "") -> None:
                         + ", ".join(f"{default_pe_latency(k)} at K={k}" for k in multi) + ")")
 
 
+def add_pe_model_argument(p) -> None:
+    """``--pe-model`` (None when not given: ``rtl``): what the simulators run for each PE."""
+    from model.config import PE_MODELS, PROVED_PE_MODELS
+    proved = ", ".join(f"K={k} W={w}" for k, _, w in PROVED_PE_MODELS)
+    p.add_argument("--pe-model", choices=PE_MODELS, default=None,
+                   help="RTL simulation only: rtl (default) simulates the synthesizable PE; "
+                        "proved its word-level model, which `make formal` proves equal to it "
+                        f"cycle for cycle (K-lane PE at its default latency: {proved}; "
+                        "refused elsewhere). `radix4 verilog` always emits the synthesizable PE")
+
+
 def add_pe_argument(p, where: str = "") -> None:
     """``--pe KIND`` (None when not given: the radix-4 PE), the kinds of
     ``hw.pe_kinds.CLI_PE_KINDS``."""
@@ -126,7 +137,7 @@ def add_pe_argument(p, where: str = "") -> None:
 # DatapathConfig field -> the flag that sets it.
 CONFIG_FLAGS = {"rows": "--rows", "cols": "--cols", "acc_width": "--acc-width",
                 "depth": "--depth", "pe_latency": "--pe-latency", "lanes": "--lanes",
-                "pe": "--pe"}
+                "pe": "--pe", "pe_model": "--pe-model"}
 
 
 def datapath_config(args, *, skip: tuple[str, ...] = (), **values):

@@ -35,6 +35,8 @@ def add_arguments(p):
     p.add_argument("--seed", type=non_negative_int("--seed"), default=0)
     from scripts.argtypes import add_lanes_argument
     add_lanes_argument(p)
+    from scripts.argtypes import add_pe_model_argument
+    add_pe_model_argument(p)
     p.add_argument("--no-onchip", dest="onchip", action="store_false",
                    help="skip the on-chip quantization step (4bit-onchip on the tile with the unit)")
     p.add_argument("--trace", metavar="TRACE.npz",

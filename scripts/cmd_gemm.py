@@ -44,6 +44,8 @@ def add_arguments(p):
     from scripts.argtypes import add_lanes_argument
     add_lanes_argument(p, "the PE's K-index group (RTL: the tile's PEs; golden: the overflow "
                           "rule's groups). ")
+    from scripts.argtypes import add_pe_model_argument
+    add_pe_model_argument(p)
     p.add_argument("-o", "--output", required=True, metavar="C.npy",
                    help="int64 result, written to exactly this path (atomically; never an input)")
     from scripts.dask_options import add_dask_arguments

@@ -42,6 +42,8 @@ def add_arguments(p):
                    help="operand beats per tile bank (RTL backends; default 512)")
     from scripts.argtypes import add_lanes_argument
     add_lanes_argument(p)
+    from scripts.argtypes import add_pe_model_argument
+    add_pe_model_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from scripts.dask_options import add_dask_arguments
     add_dask_arguments(p)

@@ -29,7 +29,7 @@ from verif import toolchain as tc
 
 from .cxx_layout import HEADER_NAME, array_header
 
-__all__ = ["HARNESS_SOURCE", "build_reference", "run_reference", "ReferenceError"]
+__all__ = ["HARNESS_SOURCE", "array_params", "build_reference", "run_reference", "ReferenceError"]
 
 # Package data (pyproject.toml); a Traversable, made a real path (``as_file``) for the compiler.
 HARNESS_SOURCE = files("sim") / "cxx" / "array_harness.cpp"
@@ -52,16 +52,22 @@ def _cache_root() -> Path:
     return Path(os.environ.get("RADIX4_CXX_BUILD") or paths.build_dir("cxx"))
 
 
+def array_params(rows: int, cols: int, acc_width: int, lanes: int, pe_model: str = "rtl") -> dict:
+    """The generator parameters of the harness's array (``pe_model`` only when
+    not ``rtl``, so the synthesizable array's text and cache key stay as they were)."""
+    params = {"rows": rows, "cols": cols, "acc_width": acc_width, "lanes": lanes}
+    if pe_model != "rtl":
+        params["pe_model"] = pe_model
+    return params
+
+
 def build_reference(rows: int = 8, cols: int = 8, acc_width: int = 32, lanes: int = 1,
                     pe_model: str = "rtl") -> Path:
     """Path of the harness executable for this array size and PE lanes (built if
     needed); ``pe_model="proved"``: the array of the k-lane PE's proved model
     (``model.config.PE_MODELS``), part of the Verilog and so of the cache key."""
     sim = tc.find_simulator("verilator")
-    params = {"rows": rows, "cols": cols, "acc_width": acc_width, "lanes": lanes}
-    if pe_model != "rtl":
-        params["pe_model"] = pe_model
-    verilog = tc.generate_verilog("array", params)
+    verilog = tc.generate_verilog("array", array_params(rows, cols, acc_width, lanes, pe_model))
     source = HARNESS_SOURCE.read_text()
     header = array_header(rows, cols, acc_width, lanes)   # field offsets from the layouts
     defines = f"-DROWS={rows} -DCOLS={cols} -DACC_WIDTH={acc_width}"

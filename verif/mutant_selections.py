@@ -29,6 +29,10 @@ SELECTIONS = {
     # The quantization unit's cocotb bench, Icarus at 3 lanes W = 18.
     "verif:quant": ["verif/test_quant_unit.py", "-k", "icarus-c3w18"],
     "verif:dot_pe": ["verif/test_dot_pe.py", "-k", "icarus-k2-w18 or icarus-k4-w18 or icarus-k16-w18"],
+    # The k-lane PE's simulation model (hw/dot_pe_model.py): the 2-lane proof
+    # whose reference it is, and its differential Icarus run against the gate PE.
+    "formal:dot_pe_k2": ["tests/test_formal.py", "-k", "test_pe_proofs_pass and dot_pe_k2"],
+    "tests:dot_pe_model": ["tests/test_dot_pe_model.py", "-m", "not slow"],
     # The k-lane baselines of the cost report (hw/baselines/int8_dot.py,
     # fp_dot.py, dot_base.py) against model/dot_baselines.py, Amaranth simulation.
     "tests:dot_baselines": ["tests/test_dot_baselines_rtl.py", "-m", "not slow"],
@@ -63,4 +67,5 @@ DEFAULT_LAYER = {"pe": "tests:pe", "product": "tests:pe", "product_pipeline": "t
                  "dot_pe": "tests:dot_pe", "dot_rows": "tests:dot_pe", "adder_tree": "tests:dot_pe",
                  "axi_shell": "verif:axi", "axi_lite": "verif:axi", "axi_csr": "tests:axi",
                  "axi_quant": "verif:axiq",
-                 "replica": "tests:replica", "block_dot_pe": "tests:block_pe"}
+                 "replica": "tests:replica", "block_dot_pe": "tests:block_pe",
+                 "dot_pe_model": "tests:dot_pe_model"}

@@ -127,6 +127,12 @@ CATALOGUE = [
       DOT_LAYERS),
     M("dot_fits_sign_only", "dot_pe", "return (top == 0) | (top == (1 << len(top)) - 1)",
       "return top == 0", "negative sums always flagged (range check on one side)", DOT_LAYERS),
+    # ---- the k-lane PE's proved simulation model (hw/dot_pe_model.py) -----------
+    # Its text is the proof's reference, so the proof fails; and the differential
+    # Icarus run against the gate-level PE (a configuration the proof does not cover).
+    M("model_clear_keeps_flag", "dot_pe_model", "ovf_q <= (ovf_q & ~{c}) | !",
+      "ovf_q <= ovf_q | !", "the model keeps the overflow flag over a clear beat",
+      ("formal:dot_pe_k2", "tests:dot_pe_model")),
     # ---- the k-lane baselines of the cost report (issue 27 item 4) ---------------
     M("fpdot_round_half_up", "baselines/fp_dot",
       "up.eq(norm[W - 25] & (norm[:W - 25].any() | norm[W - 24]))", "up.eq(norm[W - 25])",

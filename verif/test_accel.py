@@ -30,3 +30,13 @@ def test_accel_lanes(sim):
     (hw/grid.py), so back-to-back GEMMs of 8 beats on a 2x3 array wait for the
     drain (7 stall cycles in 8 jobs measured); 16-beat jobs stream."""
     run_bench("verif.benches.accel_tb", "accel", {**PARAMS, "lanes": 8, "depth": 16}, sim)
+
+
+@pytest.mark.cocotb
+@pytest.mark.slow   # 22 s on Icarus at load ~7
+@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+def test_accel_proved_pe_model(sim):
+    """The 8-lane tile bench with every PE the proved word-level model
+    (``pe_model="proved"``, hw.dot_pe_model; k = 8, latency 5, W = 18 is proved)."""
+    run_bench("verif.benches.accel_tb", "accel",
+              {**PARAMS, "lanes": 8, "depth": 16, "pe_model": "proved"}, sim)

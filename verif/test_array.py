@@ -43,3 +43,22 @@ def test_array(sim, rows, cols, acc_width):
 def test_array_lanes(sim, rows, cols, acc_width, lanes):
     run_bench("verif.benches.array_tb", "array",
               {"rows": rows, "cols": cols, "acc_width": acc_width, "lanes": lanes}, sim)
+
+
+# The same bench on an array whose PEs are the proved word-level model
+# (``pe_model="proved"``, hw.dot_pe_model; k = 8 at W = 18 is a proved
+# configuration): what a simulator build with the model runs is checked
+# against the golden model too, random gaps and stalls included.  Both in
+# make test-slow (12 s on Icarus at load ~7; make test keeps the model's
+# quick checks, tests/test_dot_pe_model.py).
+MODEL_CONFIGS = [("icarus", 2, 3, 18, 8), ("verilator", 2, 3, 18, 8)]
+
+
+@pytest.mark.cocotb
+@pytest.mark.slow
+@pytest.mark.parametrize("sim,rows,cols,acc_width,lanes", [
+    pytest.param(*c) for c in MODEL_CONFIGS], ids=[f"{s}-{r}x{c}w{w}-k{k}" for s, r, c, w, k in MODEL_CONFIGS])
+def test_array_proved_pe_model(sim, rows, cols, acc_width, lanes):
+    run_bench("verif.benches.array_tb", "array",
+              {"rows": rows, "cols": cols, "acc_width": acc_width, "lanes": lanes,
+               "pe_model": "proved"}, sim)
