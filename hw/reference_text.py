@@ -1,7 +1,7 @@
 """The integer reference of a PE's products, as Verilog text.
 
-Each operand's integer value is a literal case table of the golden model's
-``int_value_table`` (one entry per 4-bit pattern and format, SPEC 1.1/1.2),
+Each operand's integer value is a literal table of the golden model's
+``int_value_table`` (one slot per 4-bit pattern and format, SPEC 1.1/1.2),
 and the product is a plain signed multiply.  The RTL (``hw.pe``,
 ``hw.dot_pe``) instead sign/zero-extends integer codes and *shifts* for FP4
 (rows, Booth digits, a tree), so a proof of equality compares two different
@@ -30,21 +30,29 @@ def _value_bits(side: str) -> int:
 
 
 def _value_function(side: str) -> str:
+    """``{side}_val(fmt, nib)``: slot ``{fmt, nib}`` of a constant vector holding
+    the value of every select code and nibble (0 for codes no format uses).
+
+    Indexing a constant, not a ``case``: Verilator compiles a ``case`` to
+    branches on the operands, which cost about 40 % of the simulation
+    model's time (``perf``, random operands).  Slots are a power of two wide
+    so that the index is wiring (``{fmt, nib, 0...}``): with a multiply
+    in the index the 2-lane proof took 5x longer."""
     sel, bits = select_width(side), _value_bits(side)
-    lines = [f"function automatic signed [{bits - 1}:0] {side}_val;",
-             f"  input [{sel - 1}:0] fmt;", "  input [3:0] nib;",
-             # A comment to every other tool; Verilator keeps the table one C++
-             # function instead of expanding it at each call (each lane of each PE
-             # of the simulation model): 4x less C++ for a 2x2 array of 8 lanes.
-             "  /*verilator no_inline_task*/",
-             f"  begin {side}_val = 0;", "    case ({fmt, nib})"]
+    shift = (bits - 1).bit_length()            # slot = 2**shift >= bits
+    entries = [0] * (1 << (sel + 4))
     for name in side_formats(side):
-        code = FORMATS[name].hw_code
         for nib, value in enumerate(int_value_table(name)):
-            lines.append(f"      {{{sel}'d{code}, 4'd{nib}}}: {side}_val = "
-                         f"{'-' if value < 0 else ''}{bits}'sd{abs(int(value))};")
-    lines += ["      default: " + f"{side}_val = 0;", "    endcase", "  end", "endfunction"]
-    return "\n".join(lines) + "\n"
+            entries[(FORMATS[name].hw_code << 4) | nib] = int(value)
+    # Slot {fmt, nib} = 0 in the low bits; each a signed literal.
+    table = ", ".join(f"{'-' if e < 0 else ''}{1 << shift}'sd{abs(e)}" for e in reversed(entries))
+    return f"""\
+localparam [{len(entries) << shift} - 1:0] {side.upper()}_VALUES = {{{table}}};
+function automatic signed [{bits - 1}:0] {side}_val;
+  input [{sel - 1}:0] fmt; input [3:0] nib;
+  {side}_val = {side.upper()}_VALUES[{{fmt, nib, {shift}'d0}} +: {bits}];
+endfunction
+"""
 
 
 def reference_functions() -> str:

@@ -143,7 +143,7 @@ def prepare(task: Task, workroot: Path, depth: int | None = None) -> Path:
         (work / fname).write_text(rtlil.convert(component, name=module))
         files.append(fname)
     (work / "props.sv").write_text(task.wrapper())
-    # ``proc -norom``: the reference's case tables must stay logic.  As ROMs
+    # ``proc -norom``: any case table of a reference must stay logic.  As ROMs
     # ($mem cells with init values) their contents would be free state in an
     # induction step, which breaks k-induction with spurious counterexamples.
     reads = "\n".join(f"read_rtlil {f}" for f in files)
