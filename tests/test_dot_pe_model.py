@@ -146,3 +146,15 @@ def test_seeded_model_bug_is_caught(tmp_path):
     assert seeded != text
     bad, _, out = _run(tmp_path, 4, 3, 18, seeded)
     assert bad > 0, out
+
+
+def test_cli_refuses_an_unproved_model_in_one_line(tmp_path):
+    """``--pe-model proved`` where no proof covers it: one line, exit 2, before any file is read."""
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "scripts.cli", "gemm", "--a", "a.npy", "--b", "b.npy",
+                           "--a-format", "int4", "--b-format", "int4", "--sim", "icarus",
+                           "--lanes", "4", "--pe-model", "proved", "-o", str(tmp_path / "c.npy")],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+    assert "--pe-model proved exists only where `make formal` proves it" in proc.stderr
