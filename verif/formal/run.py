@@ -196,6 +196,9 @@ def main(argv=None) -> int:
                     help=f"default: all ({', '.join(TASKS)})")
     ap.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
     ap.add_argument("--depth", type=int, help="override the BMC depth / induction length")
+    ap.add_argument("--timeout", type=float, default=1800,
+                    help="wall seconds per task (default 1800; the 8-lane proofs need more "
+                         "on a loaded machine)")
     args = ap.parse_args(argv)
     names = list(QUICK) if args.quick else (args.tasks or list(TASKS))
     bad = [n for n in names if n not in TASKS]
@@ -205,7 +208,7 @@ def main(argv=None) -> int:
         return 2
     failed = 0
     for name in names:
-        result = run(name, depth=args.depth)
+        result = run(name, depth=args.depth, timeout=args.timeout)
         print(f"formal {name}: {result.status} ({TASKS[name].mode}, depth "
               f"{args.depth or TASKS[name].depth}, {result.seconds:.1f} s)", flush=True)
         if not result.passed:
