@@ -68,15 +68,25 @@ class QuantBusHost(BusHost):
         for i, src in enumerate(self.qsrc.values()):
             self.set_pauses(src, gap, seed + 2 + i)
         rng = random.Random(seed + 7)
-        self.q_stall = (lambda: rng.randrange(1000) < stall) if stall > 0 else (lambda: False)
+        self.q_stall = (lambda: rng.randrange(1000) < stall) if stall > 0 else None
 
     async def collect_q(self, n: int) -> list[int]:
         """``n`` beats of ``m_axis_q`` as they come, with random tready stalls.
         Not cocotbext-axi's sink: it hands over whole frames (up to tlast), and a
-        unit job's frame can span the host's batches."""
+        unit job's frame can span the host's batches.  Sampled on the clock edge
+        as cocotbext-axi samples; without stalls ``tready`` stays high and the
+        coroutine sleeps until ``tvalid`` rises instead of waking on every edge
+        (a unit job's rows come far apart: waking each cycle was a fifth of the
+        bus server's Python time, docs/integration.md)."""
         d, out = self.dut, []
+        stall = self.q_stall
+        if stall is None and n:
+            d.m_axis_q_tready.value = 1
         while len(out) < n:
-            d.m_axis_q_tready.value = int(not self.q_stall())
+            if stall is not None:
+                d.m_axis_q_tready.value = int(not stall())
+            elif not int(d.m_axis_q_tvalid.value):
+                await RisingEdge(d.m_axis_q_tvalid)
             await RisingEdge(d.clk)
             if int(d.m_axis_q_tready.value) and int(d.m_axis_q_tvalid.value):
                 out.append(int(d.m_axis_q_tdata.value))
