@@ -2,11 +2,15 @@
 forward pass on the first N test digits through each path (direct host
 testbench vs the AXI shell), wall time split into build/start and run, and
 the tile's cycle counters.  ``python -m scripts.profile_bus --sim icarus
---recipe 4bit-onchip --samples 16``."""
+--recipe 4bit-onchip --samples 16``.  ``sim_cpu_s``: CPU seconds of the
+simulator process (its start, the run, its exit; a Verilator build is a
+separate process and not in it), which a loaded machine inflates less than
+wall time."""
 
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 
 import numpy as np
@@ -21,6 +25,7 @@ def run(sim: str, recipe_name: str, bus: str, samples: int, rows: int, cols: int
     recipe = get_recipe(recipe_name)
     task = make_task("digits-mlp", 0)
     t0 = time.perf_counter()
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     backend = make_backend(sim, rows=rows, cols=cols, depth=depth,
                            quant=recipe.onchip is not None, bus=bus)
     t1 = time.perf_counter()
@@ -31,11 +36,14 @@ def run(sim: str, recipe_name: str, bus: str, samples: int, rows: int, cols: int
         stats = dict(backend.total_stats)
     finally:
         backend.close()
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the simulator, reaped by close()
+    sim_cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
     gold = Trainer(make_task("digits-mlp", 0).model, recipe,
                    backend=make_backend("golden", rows=rows, cols=cols,
                                         quant=recipe.onchip is not None), seed=0, lr=task.lr)
     same = np.array_equal(gold.predict_logits(task.X_test[:samples]), logits)
-    return {"start_s": t1 - t0, "run_s": t2 - t1, "bit_exact": same, **stats}
+    return {"start_s": t1 - t0, "run_s": t2 - t1, "sim_cpu_s": sim_cpu, "bit_exact": same,
+            **stats}
 
 
 def main(argv=None):
