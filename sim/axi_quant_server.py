@@ -30,8 +30,8 @@ from hw.codec import LayoutCodec
 
 from .axi_server import BusHost, collect_rows, start_host
 from .host_server import socket_requests
-from .stream_feed import StreamFeed
 from .quant_backend import _codecs
+from .stream_feed import StreamFeed
 
 # the unit's ports: prefix -> (file, codec key, QSTREAMS field)
 IN_PORTS = {"s_axis_qcfg": ("qcfg.hex", "qcfg", ("QSTREAMS0", "qcfg_bytes")),
