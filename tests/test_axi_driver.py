@@ -1,6 +1,7 @@
 """The driver through the bus (issue 26): ``sim.axi_backend`` programs every
-job over the AXI shell's ports with cocotbext-axi (``--bus axi``); results
-bit-exact against the golden model, overflow reported, CLI flags checked."""
+job over the AXI shell's ports (``--bus axi``); results bit-exact against the
+golden model, overflow reported, CLI flags checked, and `radix4 train --bus
+axi` run to the end on both tiles and both simulators."""
 
 from __future__ import annotations
 
