@@ -41,6 +41,9 @@ class Mutant:
 M = Mutant
 DOT_LAYERS = ("tests:dot_pe", "verif:dot_pe")
 BASE_LAYERS = ("tests:dot_baselines",)
+# hw.adder_tree.reduce_by_weight serves the INT8 baseline only (the radix-4 PE
+# sums whole lane products with reduce_terms): its unit tests and the INT8 PE.
+WEIGHT_TREE_LAYERS = ("tests:dot_pe", "tests:dot_baselines")
 CATALOGUE = [
     # ---- PE -------------------------------------------------------------------
     M("pe_fp4_shift", "product", "b_value << (spec.shift_per_exp * (e - 1))",
@@ -80,19 +83,17 @@ CATALOGUE = [
     M("tree_term_dropped", "adder_tree",
       "m.d.comb += up.eq((x.value >> d) + y.value + (c if c is not None else 0))",
       "m.d.comb += up.eq((x.value >> d) + (c if c is not None else 0))",
-      "adder tree: one operand of every adder dropped", DOT_LAYERS),
+      "adder tree: one operand of every adder dropped", WEIGHT_TREE_LAYERS),
     M("tree_width_narrowed", "adder_tree",
       'Signal(signed(signed_width(up_lo, up_hi)), name=f"{name}_{n}"',
       'Signal(signed(signed_width(up_lo, up_hi) - 1), name=f"{name}_{n}"',
-      "adder tree one bit narrower than its value interval", DOT_LAYERS),
+      "adder tree one bit narrower than its value interval", WEIGHT_TREE_LAYERS),
     M("tree_carry_dropped", "adder_tree", "c = carries.pop(j)[0] if j is not None else None",
-      "c = None", "negation carries (+1 of x ^ neg) never added", DOT_LAYERS),
+      "c = None", "negation carries (+1 of x ^ neg) never added", WEIGHT_TREE_LAYERS),
     M("tree_low_bits_dropped", "adder_tree", "m.d.comb += [low.eq(x.value), value.eq(Cat(low, up))]",
       "m.d.comb += [low.eq(0), value.eq(Cat(low, up))]",
       "the lower operand's bits below the higher weight are not wired through",
-      # reduce_by_weight now serves the INT8 baseline only (the radix-4 PE sums
-      # whole lane products with reduce_terms): its unit tests and the INT8 PE.
-      ("tests:dot_pe", "tests:dot_baselines")),
+      WEIGHT_TREE_LAYERS),
     M("rows_chain_carry_dropped", "dot_rows", "m.d.comb += up.eq((s >> f) + (v << d) + carry)",
       "m.d.comb += up.eq((s >> f) + (v << d))",
       "a lane's adder chain drops the +1 of its rows' x ^ neg", DOT_LAYERS),
@@ -114,6 +115,10 @@ CATALOGUE = [
       "m.d.comb += s.eq(x.value + y.value + (c if c is not None else 0))",
       "m.d.comb += s.eq(x.value + (c if c is not None else 0))",
       "lane tree: one operand of every adder dropped", DOT_LAYERS + BASE_LAYERS),
+    M("tree_lane_width_narrowed", "adder_tree",
+      'Signal(signed(signed_width(lo, hi)), name=f"{name}_{i // 2}"',
+      'Signal(signed(signed_width(lo, hi) - 1), name=f"{name}_{i // 2}"',
+      "lane tree: every adder one bit narrower than its value interval", DOT_LAYERS),
     M("dot_lane_pairing", "dot_pe",
       "lane.elaborate_into(m, self.a[i], self.a_fmt, self.b[i], self.b_fmt)",
       "lane.elaborate_into(m, self.a[i], self.a_fmt, self.b[(i + 1) % self.lanes], self.b_fmt)",
@@ -207,11 +212,13 @@ CATALOGUE = [
       '"clear": ctrl[c].first}', "a bubble after a first beat clears the sums"),
     M("grid_capture_early", "grid", "capture = ends[c + L]", "capture = ends[c + L - 1]",
       "result captured one cycle before the last product"),
-    M("grid_b_not_forwarded", "grid", "m.d.sync += b_next.eq(b_from_above[c])",
-      "m.d.comb += b_next.eq(b_from_above[c])", "B reaches the next row a cycle early"),
-    M("grid_a_not_forwarded", "grid", "m.d.sync += a_next.eq(a_from_left)",
-      "m.d.comb += a_next.eq(a_from_left)", "A reaches the next column a cycle early"),
-    M("grid_fmt_from_column0", "grid", '"a_fmt": ctrl[c].a_fmt,', '"a_fmt": ctrl[0].a_fmt,',
+    M("grid_b_not_forwarded", "grid",
+      'b_from_above[c] = _forward(m, b_from_above[c], f"fwd_{r}_{c}")',
+      "b_from_above[c] = dict(b_from_above[c])", "B reaches the next row a cycle early"),
+    M("grid_a_not_forwarded", "grid", 'a_from_left = _forward(m, a_from_left, f"fwd_{r}_{c}")',
+      "a_from_left = dict(a_from_left)", "A reaches the next column a cycle early"),
+    M("grid_fmt_from_column0", "grid", "**{f: getattr(ctrl[c], f) for f in sig.selects()},",
+      '**{f: getattr(ctrl[0] if f == "a_fmt" else ctrl[c], f) for f in sig.selects()},',
       "each column uses column 0's (later) A format"),
     M("grid_done_early", "grid", "self.done[r].eq(ends[done_stage(C, L)])",
       "self.done[r].eq(ends[done_stage(C, L) - 1])", "row read before its last column is final"),
@@ -326,8 +333,8 @@ CATALOGUE = [
     M("qtile_mask_valid_ignored", "tile_quant", "mask_ok = ~mask_en | self.mask.valid",
       "mask_ok = ~mask_en | 1", "a routed row enters the unit before its mask beat"),
     # ---- AXI shell (issue 26) -------------------------------------------------------
-    M("axi_start_while_busy", "axi_shell", "accept.eq(start & ~busy & ~bad_k & ~bad_fmt)",
-      "accept.eq(start & ~bad_k & ~bad_fmt)", "start while busy replaces the running job"),
+    M("axi_start_while_busy", "axi_shell", "accept.eq(start & ~busy & ~bad_k & ~bad_fmt & ~bad_route)",
+      "accept.eq(start & ~bad_k & ~bad_fmt & ~bad_route)", "start while busy replaces the running job"),
     M("axi_busy_ignores_rows", "axi_shell",
       "busy.eq(cmd_valid | ~tile.idle | (rows_pending != 0))", "busy.eq(cmd_valid | ~tile.idle)",
       "not busy while result rows are still to leave (done too early)"),
