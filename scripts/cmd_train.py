@@ -44,6 +44,11 @@ def add_arguments(p):
     add_lanes_argument(p)
     from scripts.argtypes import add_pe_model_argument
     add_pe_model_argument(p)
+    p.add_argument("--eval-samples", type=positive_int("--eval-samples"), default=None,
+                   metavar="N",
+                   help="evaluate on the first N test samples only (default: the whole test "
+                        "set), the same N on every backend; the metric's name stays, the "
+                        "summary on stderr says how many were evaluated")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     from scripts.dask_options import add_dask_arguments
     add_dask_arguments(p)
@@ -103,7 +108,11 @@ def run(args) -> int:
                     progress=not args.no_progress)
         elapsed = time.perf_counter() - t0
         t1 = time.perf_counter()
-        metric = trainer.evaluate(task.X_test, task.y_test, progress=not args.no_progress)
+        # the first N in the task's fixed test order: the same samples on every backend
+        n_eval = len(task.X_test) if args.eval_samples is None else \
+            min(args.eval_samples, len(task.X_test))
+        metric = trainer.evaluate(task.X_test[:n_eval], task.y_test[:n_eval],
+                                  progress=not args.no_progress)
         eval_time = time.perf_counter() - t1
     finally:
         close = getattr(backend, "close", None)
@@ -111,7 +120,8 @@ def run(args) -> int:
             close()
     name = "test_accuracy" if task.metric == "accuracy" else task.metric
     print(f"# task={task.name} recipe={recipe.name} backend={args.backend} seed={args.seed} "
-          f"steps={trainer.steps_done} train_time={elapsed:.1f}s eval_time={eval_time:.1f}s",
+          f"steps={trainer.steps_done} train_time={elapsed:.1f}s eval_time={eval_time:.1f}s "
+          f"eval_samples={n_eval}/{len(task.X_test)}",
           file=sys.stderr)
     print(f"{name}={metric:.6f}")
     return 0

@@ -3,7 +3,8 @@
 ``AxiRtlBackend`` is ``sim.backends.RtlBackend`` with another simulation
 behind the same socket: the ``radix4_axi`` top (``hw.axi_shell``: the tile
 behind AXI4-Lite and AXI4-Stream) driven by ``sim.axi_server``, which
-programs each job over the bus with cocotbext-axi masters exactly as a host
+programs each job over the bus (cocotbext-axi's AXI4-Lite master; the stream
+ports through ``sim.stream_feed`` and cocotbext-axi's sink) exactly as a host
 CPU would.  Planning, batching, operand checks, the B-side FP4 transpose,
 8-bit decomposition and overflow handling are the base class's, so the
 results are checked against the same golden model (bit-exact or an error).

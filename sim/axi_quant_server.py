@@ -19,12 +19,10 @@ if ``ERR`` holds a bit but ``overflow`` and ``qcfg_bad``; ``cfg_error`` is
 
 from __future__ import annotations
 
-import logging
 import random
 
 import cocotb
 from cocotb.triggers import RisingEdge
-from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSource
 
 from hw.axi_regs import field_mask, field_value, job_start_writes
 from hw.tile_quant import qjob_layout
@@ -33,6 +31,7 @@ from hw.codec import LayoutCodec
 from .axi_server import BusHost, collect_rows, start_host
 from .host_server import socket_requests
 from .quant_backend import _codecs
+from .stream_feed import StreamFeed
 
 # the unit's ports: prefix -> (file, codec key, QSTREAMS field)
 IN_PORTS = {"s_axis_qcfg": ("qcfg.hex", "qcfg", ("QSTREAMS0", "qcfg_bytes")),
@@ -48,13 +47,16 @@ class QuantBusHost(BusHost):
         self.jobs = LayoutCodec(qjob_layout(params["depth"]))
         self.qcodecs = _codecs(params["rows"], params["cols"], params["acc_width"],
                                params["depth"])
-        for p in IN_PORTS:
-            logging.getLogger(f"cocotb.{dut._name}.{p}").setLevel(logging.WARNING)
-        self.qsrc = {p: AxiStreamSource(AxiStreamBus.from_prefix(dut, p), dut.clk, dut.rst)
-                     for p in IN_PORTS}
+        # not cocotbext-axi's source: these beats wait most of a batch (sim.stream_feed)
+        self.qsrc = {p: StreamFeed(dut, p) for p in IN_PORTS}
         self.qbytes = {}
         self.q_stall = None
         dut.m_axis_q_tready.value = 0
+
+    async def setup(self):
+        for feed in self.qsrc.values():     # a reset drops what was queued
+            feed.clear()
+        await super().setup()
 
     async def identify(self):
         await super().identify()
@@ -66,17 +68,26 @@ class QuantBusHost(BusHost):
     def pauses(self, gap: int, stall: int, seed: int):
         super().pauses(gap, stall, seed)
         for i, src in enumerate(self.qsrc.values()):
-            self.set_pauses(src, gap, seed + 2 + i)
+            src.set_pauses(gap, seed + 2 + i)
         rng = random.Random(seed + 7)
-        self.q_stall = (lambda: rng.randrange(1000) < stall) if stall > 0 else (lambda: False)
+        self.q_stall = (lambda: rng.randrange(1000) < stall) if stall > 0 else None
 
     async def collect_q(self, n: int) -> list[int]:
         """``n`` beats of ``m_axis_q`` as they come, with random tready stalls.
         Not cocotbext-axi's sink: it hands over whole frames (up to tlast), and a
-        unit job's frame can span the host's batches."""
+        unit job's frame can span the host's batches.  Sampled on the clock edge
+        as cocotbext-axi samples; without stalls ``tready`` stays high and the
+        coroutine sleeps until ``tvalid`` rises instead of waking on every edge
+        (a unit job's rows come far apart; docs/integration.md has the cost)."""
         d, out = self.dut, []
+        stall = self.q_stall
+        if stall is None and n:
+            d.m_axis_q_tready.value = 1
         while len(out) < n:
-            d.m_axis_q_tready.value = int(not self.q_stall())
+            if stall is not None:
+                d.m_axis_q_tready.value = int(not stall())
+            elif not int(d.m_axis_q_tvalid.value):
+                await RisingEdge(d.m_axis_q_tvalid)
             await RisingEdge(d.clk)
             if int(d.m_axis_q_tready.value) and int(d.m_axis_q_tvalid.value):
                 out.append(int(d.m_axis_q_tdata.value))
@@ -91,10 +102,10 @@ class QuantBusHost(BusHost):
                 continue
             codec = self.qcodecs[key]
             words = codec.words_to_ints(codec.from_hex(open(fname).read()))[:n]
-            nb = self.qbytes[prefix]
+            if max(words) >> 8 * self.qbytes[prefix]:      # QSTREAMS says the width
+                raise ValueError(f"{prefix}: a beat wider than {self.qbytes[prefix]} bytes")
             # one frame per batch and port (tlast is ignored on these ports)
-            self.qsrc[prefix].send_nowait(AxiStreamFrame(
-                b"".join(w.to_bytes(nb, "little") for w in words)))
+            self.qsrc[prefix].send(words)
 
     async def run_qbatch(self, cmd_words, beats, counts: dict[str, int]):
         """The batch's jobs through the bus; (INT32 rows, code rows) as ints."""
@@ -119,7 +130,7 @@ async def serve(dut):
     host = await start_host(dut, QuantBusHost)
     names = {"run": ("cmd", "load", "res"),
              "qrun": ("cmd", "load", "qcfg", "mask", "rq", "res", "qres")}
-    async for words, stream in socket_requests(dut):
+    async for words, stream in socket_requests(dut, on_reset=host.setup):
         if words[0] not in names:
             stream.write(f"error unknown request {words[0]!r}\n")
             continue

@@ -1,5 +1,7 @@
 """cocotb side of the AXI backend (``sim.axi_backend``): the driver's batches
-through the AXI shell's bus ports, with cocotbext-axi masters.
+through the AXI shell's bus ports, with cocotbext-axi's AXI4-Lite master and
+AXI4-Stream sink and ``sim.stream_feed``'s AXI4-Stream master (one Python
+wake-up per beat; cocotbext-axi's source also woke on every edge it waited).
 
 Same socket protocol as ``sim.host_server`` (``run <n_cmd> <n_load> <n_res>
 <gap_permille> <stall_permille> <seed> <max_cycles>`` -> ``ok <COUNTERS...>
@@ -27,14 +29,14 @@ import random
 import cocotb
 from cocotb.triggers import RisingEdge, with_timeout
 from cocotb.clock import Clock
-from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame,
-                           AxiStreamSink, AxiStreamSource)
+from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamSink
 
 from hw.accel import COUNTERS
 from hw.axi_regs import OFFSET, counter_registers, field_mask, field_value, job_start_writes
 
 from .driver import job_codec, load_codec, result_codec
 from .host_server import reset_dut, socket_requests
+from .stream_feed import StreamFeed
 
 CLOCK_NS = 10
 
@@ -58,10 +60,11 @@ class BusHost:
     def __init__(self, dut, params: dict):
         self.dut = dut
         self.p = params
-        for name in ("s_axil", "s_axis", "m_axis"):
+        for name in ("s_axil", "m_axis"):
             logging.getLogger(f"cocotb.{dut._name}.{name}").setLevel(logging.WARNING)
         self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
-        self.src = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis"), dut.clk, dut.rst)
+        # operand beats: one coroutine wake-up per beat (sim.stream_feed)
+        self.src = StreamFeed(dut, "s_axis")
         self.sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis"), dut.clk, dut.rst)
         self.jobs = job_codec(params["depth"])
         self.load = load_codec(params["rows"], params["cols"], params.get("lanes") or 1)
@@ -86,7 +89,7 @@ class BusHost:
 
     @staticmethod
     def set_pauses(port, permille: int, seed: int):
-        """Random pauses on a cocotbext-axi source or sink, or none at all: any
+        """Random pauses on a cocotbext-axi sink, or none at all: any
         pause generator (all False included) wakes a Python coroutine on every
         clock edge for the rest of the simulation."""
         if permille <= 0:
@@ -97,12 +100,13 @@ class BusHost:
         port.set_pause_generator(rng.randrange(1000) < permille for _ in iter(int, 1))
 
     def pauses(self, gap: int, stall: int, seed: int):
-        self.set_pauses(self.src, gap, seed)
+        self.src.set_pauses(gap, seed)
         self.set_pauses(self.sink, stall, seed + 1)
 
     async def setup(self):
         """After a reset: the sizes, and the done interrupt (how jobs are waited for)."""
         self.written = {}
+        self.src.clear()            # a reset drops the queued beats
         await self.identify()
         await self.write("IRQ_ENABLE", field_mask("IRQ_ENABLE", "done"))
 
@@ -117,8 +121,7 @@ class BusHost:
 
     def send_beats(self, beats: list[int]):
         """One job's beats as one s_axis frame (tlast on the last), queued."""
-        self.src.send_nowait(AxiStreamFrame(
-            b"".join(w.to_bytes(self.in_bytes, "little") for w in beats)))
+        self.src.send(beats)
 
     async def wait_done(self):
         """The job finished: ``irq`` (IRQ_ENABLE.done) rises; clear IRQ_STATUS.done.

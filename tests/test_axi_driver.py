@@ -1,6 +1,7 @@
 """The driver through the bus (issue 26): ``sim.axi_backend`` programs every
-job over the AXI shell's ports with cocotbext-axi (``--bus axi``); results
-bit-exact against the golden model, overflow reported, CLI flags checked."""
+job over the AXI shell's ports (``--bus axi``); results bit-exact against the
+golden model, overflow reported, CLI flags checked, and `radix4 train --bus
+axi` run to the end on both tiles and both simulators."""
 
 from __future__ import annotations
 
@@ -52,9 +53,9 @@ def test_overflow_through_the_bus_raises():
             be.gemm(big, b, "fp4", "int4")
 
 
-def _cli(*args):
+def _cli(*args, timeout=600):
     return subprocess.run([sys.executable, "-m", "scripts.cli", *args], capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=timeout)
 
 
 def test_cli_gemm_bus_axi(tmp_path):
@@ -71,3 +72,32 @@ def test_cli_gemm_bus_axi(tmp_path):
     bad = _cli(*common, "--bus", "axi", "-o", str(tmp_path / "d.npy"))
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
     assert "--bus axi" in bad.stderr
+
+
+TRAIN = ["train", "--dataset", "digits-mlp", "--steps", "1", "--batch-size", "8",
+         "--rows", "4", "--cols", "4", "--eval-samples", "16", "--no-progress"]
+
+
+# The plain recipe on radix4_axi, the on-chip one on radix4_axi_qtile (its unit's
+# streams on their own ports).  One step: on Icarus a step through the bus is
+# minutes (its weight-gradient GEMMs are ~1,000 short jobs each, each waiting for
+# the previous one); the first 16 test digits (--eval-samples): the whole test
+# set is 29,700 tile jobs on this tile, about 24 min of Icarus even on the direct
+# path (docs/integration.md, "The driver through the bus").
+@pytest.mark.slow
+@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+@pytest.mark.parametrize("recipe", ["4bit", "4bit-onchip"])
+def test_train_through_the_bus_equals_golden(recipe, sim):
+    """`radix4 train --bus axi` runs to completion (a step and the evaluation,
+    every GEMM and unit job over AXI) and prints golden's metric.  The metric
+    after two steps is a coarse check (an accuracy over 16 digits); the results
+    of every job through the bus are compared bit for bit by this file's GEMM
+    tests, tests/test_quant_tile.py (icarus-axi) and
+    tests/test_axi_quant.py (two on-chip steps, weights)."""
+    gold = _cli(*TRAIN, "--recipe", recipe, "--backend", "golden")
+    assert gold.returncode == 0, gold.stderr
+    bus = _cli(*TRAIN, "--recipe", recipe, "--backend", sim, "--depth", "64", "--bus", "axi",
+               timeout=1800)
+    assert bus.returncode == 0, bus.stderr
+    assert bus.stdout == gold.stdout and bus.stdout.startswith("test_accuracy=")
+    assert "eval_samples=16/" in bus.stderr and "steps=1" in bus.stderr

@@ -1,8 +1,9 @@
 """The tile with the quantization unit behind the AXI shell (issue 26):
 `radix4 verilog --top axi --tile qtile` (ports, lint, one-line refusals) and
-`radix4 train --bus axi` with an on-chip recipe, end to end, equal to golden.
+two on-chip training steps through the bus, weights equal to golden.
 The GEMMs and unit jobs through the bus are tests/test_quant_tile.py's
-(``icarus-axi``) and the register level is verif/test_axiq.py's."""
+(``icarus-axi``), the register level is verif/test_axiq.py's, and
+`radix4 train --bus axi` end to end is tests/test_axi_driver.py's."""
 
 from __future__ import annotations
 
@@ -88,20 +89,3 @@ def test_onchip_steps_through_the_bus_equal_golden():
             states.append(tr.state())
     for k, v in states[0].items():
         assert np.array_equal(v, states[1][k]), k
-
-
-TRAIN = ["train", "--dataset", "digits-mlp", "--recipe", "4bit-onchip", "--steps", "2",
-         "--batch-size", "8", "--rows", "4", "--cols", "4", "--no-progress"]
-
-
-@pytest.mark.slow
-@pytest.mark.big    # over an hour (the test-set evaluation through the bus); not yet run to the end
-@pytest.mark.cocotb
-def test_train_through_the_bus_equals_golden():
-    """`radix4 train --bus axi` runs to completion (two steps and the test-set
-    evaluation, every GEMM and unit job over AXI) with the golden metric."""
-    gold = _cli(*TRAIN, "--backend", "golden")
-    assert gold.returncode == 0, gold.stderr
-    bus = _cli(*TRAIN, "--backend", "icarus", "--depth", "64", "--bus", "axi", timeout=3600)
-    assert bus.returncode == 0, bus.stderr
-    assert bus.stdout == gold.stdout and bus.stdout.startswith("test_accuracy=")

@@ -34,6 +34,7 @@ def one_line(err: str) -> str:
     (["train", "--steps", "-2"], "--steps must be a positive integer, got -2"),
     (["train", "--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
     (["train", "--seed", "-1"], "--seed must be a non-negative integer, got -1"),
+    (["train", "--eval-samples", "0"], "--eval-samples must be a positive integer, got 0"),
     (["train", "--backend", "icarus", "--rows", "0"], "--rows must be in 1..64, got 0"),
     (["train", "--recipe", "4bit-onchip", "--cols", "99"], "--cols must be in 1..64, got 99"),
     (["demo", "--epochs", "0"], "--epochs must be a positive integer, got 0"),
@@ -101,6 +102,26 @@ def test_train_reports_eval_time_and_eval_progress(capsys):
     assert main(["train", "--steps", "1", "--no-progress"]) == 0
     err = capsys.readouterr().err
     assert "evaluate" not in err and len(err.strip().splitlines()) == 1
+
+
+def _eval_run(capsys, *extra):
+    assert main(["train", "--steps", "1", "--no-progress", *extra]) == 0
+    out, err = capsys.readouterr()
+    summary = err.strip().splitlines()[-1]
+    return out.strip(), summary.split("eval_samples=")[1].split()[0]
+
+
+def test_eval_samples_takes_the_first_n_and_defaults_to_the_whole_set(capsys):
+    from model.tasks import make_task
+    n_test = len(make_task("digits-mlp", 0).X_test)
+    full, full_count = _eval_run(capsys)
+    assert full_count == f"{n_test}/{n_test}"
+    # N at or past the set's size is the whole set: the default's output exactly
+    assert _eval_run(capsys, "--eval-samples", str(n_test + 5)) == (full, full_count)
+    few, few_count = _eval_run(capsys, "--eval-samples", "7")
+    assert few_count == f"7/{n_test}" and few.startswith("test_accuracy=")
+    correct = float(few.split("=")[1]) * 7       # an accuracy over 7 samples: k / 7
+    assert abs(correct - round(correct)) < 1e-5 and few != full
 
 
 class _WrongAt(GoldenBackend):

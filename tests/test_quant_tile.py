@@ -30,7 +30,7 @@ def rand_codes(rng, fmt, shape):
 # Verilator with the fully serial unit (1 lane: a row takes C = 4 cycles, so rows
 # back up into the array), Icarus with the tile's default lanes, and the same
 # tile behind the AXI shell (issue 26: every job and every unit stream through
-# AXI4-Lite and AXI4-Stream with cocotbext-axi, sim.axi_backend).
+# AXI4-Lite and AXI4-Stream, sim.axi_backend).
 @pytest.fixture(scope="module", params=[("verilator", 1, "direct"), ("icarus", None, "direct"),
                                         ("icarus", None, "axi")],
                 ids=["verilator-lanes1", "icarus-default", "icarus-axi"])
