@@ -37,8 +37,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from model.hw_vocab import product_width
-from model.config import (DOT_LEVELS_PER_STAGE, DOT_ROW_LEVELS, DatapathConfig, check_acc_width,
-                          check_lanes, dot_levels)
+from model.config import (DESIGN_LANES, DOT_LEVELS_PER_STAGE, DOT_ROW_LEVELS, DatapathConfig,
+                          check_acc_width, check_lanes, dot_levels)
 
 from .adder_tree import Term, lane_first_cuts, reduce_terms, tree_levels
 from .dot_rows import LaneDecode, LanePlan, LaneSum
@@ -46,8 +46,8 @@ from .pe_signature import PESignature
 
 __all__ = ["DotProductPE", "DEFAULT_LANES", "dot_pe_latencies", "default_dot_pe_latency"]
 
-# The measured choice (docs/lanes.md): see scripts/sweep_lanes.py.
-DEFAULT_LANES = 8
+# The measured choice (docs/lanes.md, scripts/sweep_lanes.py), said in model.config.
+DEFAULT_LANES = DESIGN_LANES
 DEFAULT_LEVELS_PER_STAGE = DOT_LEVELS_PER_STAGE
 
 

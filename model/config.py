@@ -28,8 +28,9 @@ from .hw_vocab import product_width
 
 __all__ = ["DatapathConfig", "ConfigError", "acc_range", "check_acc_width",
            "DIM_MAX", "DEPTH_MIN", "DEPTH_MAX", "ACC_WIDTH_MIN", "ACC_WIDTH_MAX",
-           "PE_LATENCIES", "SUPPORTED_LANES", "LANES_MAX", "check_lanes", "DEFAULT_ROWS", "DEFAULT_COLS",
-           "DEFAULT_ACC_WIDTH", "DEFAULT_DEPTH", "DEFAULT_PE_LATENCY", "DEFAULT_LANES",
+           "PE_LATENCIES", "SUPPORTED_LANES", "LANES_MAX", "check_lanes",
+           "DEFAULT_ROWS", "DEFAULT_COLS", "DEFAULT_ACC_WIDTH", "DEFAULT_DEPTH",
+           "DEFAULT_PE_LATENCY", "DEFAULT_LANES", "DESIGN_LANES",
            "DOT_ROW_LEVELS", "dot_levels", "pe_latencies", "default_pe_latency",
            "DEFAULT_PE", "PeRule", "register_pe_kind", "pe_rule", "PE_MODELS",
            "PROVED_PE_MODELS", "check_pe_model"]
@@ -55,7 +56,13 @@ DEFAULT_DEPTH = 512
 # latency 3 places at ~190 MHz on ECP5 against ~87 MHz for latency 1, and
 # is smaller (docs/hardware-cost.md).
 DEFAULT_PE_LATENCY = 3
+# Two lane counts, each said here once (docs/architecture.md, "The default k"):
+# what every command and DatapathConfig builds without ``--lanes``, and the
+# design's measured choice (docs/lanes.md), which hardware reports, the
+# lanes benchmarks and ``hw.dot_pe.DotProductPE()`` use.  They differ because a
+# simulated 8-lane tile costs minutes of generation and build per command.
 DEFAULT_LANES = 1
+DESIGN_LANES = 8
 # Adder levels of one lane's rows in the k-lane PE (``hw.dot_rows.LanePlan``:
 # three rows, two levels); ``hw.dot_pe`` checks it against its plan at import.
 DOT_ROW_LEVELS = 2
