@@ -42,9 +42,9 @@ test-slow: pycheck $(STAMP)
 	$(PYTEST) -n $(JOBS) -q -m "slow and not big"
 
 # Runs of 10 minutes to over an hour, not in make test-slow or .ci/run: the 8x8
-# arrays of 8-lane block-scaled PEs on Verilator (verif/test_block_array.py), the
-# quant tile behind AXI on Verilator (verif/test_axiq.py) and two on-chip training
-# steps through the AXI bus with random pauses (tests/test_axi_quant.py).
+# arrays of 8-lane block-scaled PEs on Verilator (verif/test_block_array.py) and
+# two on-chip training steps through the AXI bus with random pauses
+# (tests/test_axi_quant.py).
 .PHONY: test-big
 test-big: pycheck $(STAMP)
 	$(PYTEST) -n $(JOBS) -q -m big
