@@ -52,9 +52,8 @@ def test_seeded_pe_bug_fails_the_proof(mutant, assertion):
     assert "failed assertion" in proc.stdout or "Assert failed" in proc.stdout
 
 
-@pytest.mark.parametrize("mutant", [  # two in make test-slow: the make test budget
-    pytest.param("dot_lane_pairing", marks=pytest.mark.slow),
-    pytest.param("dot_fits_sign_only", marks=pytest.mark.slow), "tree_lane_term_dropped"])
+@pytest.mark.parametrize("mutant", ["dot_lane_pairing", "dot_fits_sign_only",
+                                    "tree_lane_term_dropped"])
 def test_seeded_dot_pe_bug_fails_the_proof(mutant):
     """The k-lane PE proof (2 lanes) fails on a lane-pairing, an overflow and a tree bug."""
     proc = _formal_on_mutant(mutant, "dot_pe_k2")

@@ -155,8 +155,6 @@ def _cli(*args):
                           capture_output=True, text=True)
 
 
-# make test budget (5 min 40 s from a fresh clone, 2026-12-07): make test-slow
-@pytest.mark.slow
 def test_cli_writes_verilog(tmp_path):
     out = tmp_path / "pe.v"
     r = _cli("--top", "pe", "--acc-width", "20", "-o", str(out))
@@ -207,7 +205,6 @@ def test_comb_blocks_are_kicked_at_time_zero_outside_verilator(top, params):
     assert declared and kicked == declared
 
 
-@pytest.mark.slow   # make test budget (2026-12-07)
 def test_cli_quant_tops_write_the_units_verilog(tmp_path):
     from hw import quant_unit, tile_quant
     out = tmp_path / "q.v"

@@ -28,7 +28,6 @@ def test_array_other_pe_latency(rows, cols, acc_width, latency):
 
 
 @pytest.mark.cocotb
-@pytest.mark.slow   # make test budget (2026-12-07); the arrays at other latencies stay
 def test_accel_other_pe_latency():
     run_bench("verif.benches.accel_tb", "accel",
               {"rows": 2, "cols": 3, "acc_width": 18, "depth": 8, "pe_latency": OTHER[0]},
