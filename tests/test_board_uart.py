@@ -16,8 +16,6 @@ from sim.uart_host import DeviceError, DeviceTimeout, SerialTransport, Simulated
 SMALL = DatapathConfig(rows=1, cols=2, acc_width=18, depth=2)
 
 
-# make test budget (2026-12-07: 5 min 48 s from a fresh clone): make test-slow
-@pytest.mark.slow
 def test_gemm_through_the_serial_line_is_bit_exact():
     be = UartBackend(SimulatedLine(SMALL, divisor=4))
     assert (be.dev.rows, be.dev.cols, be.dev.depth) == (1, 2, 2)

@@ -70,8 +70,6 @@ def test_soak_passes_on_the_rtl(capsys):
     assert "mismatches 0" in out and "MISMATCH" not in out
 
 
-# make test budget (2026-12-07: 5 min 48 s from a fresh clone): make test-slow
-@pytest.mark.slow
 def test_soak_fails_when_the_golden_model_disagrees(monkeypatch, capsys):
     """A seeded disagreement (the golden result off by one) must fail the run,
     name the GEMMs and print a replay command that reproduces one alone."""

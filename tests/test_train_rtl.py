@@ -24,11 +24,10 @@ def _trainer(recipe="4bit", seed=0):
 # 4bit's 8-bit first and last layers add 8-bit operands on both sides, INT8
 # gradients included, which the backend runs as four nibble GEMMs each;
 # 4bit-all is FP4/INT4/UINT4 only.
-# make test keeps the 4bit run (nibble GEMMs too); the others are make test-slow.
-@pytest.mark.parametrize("sim,batch,steps,recipe", [
-    pytest.param("verilator", 32, 2, "4bit-all", marks=pytest.mark.slow),
-    ("verilator", 16, 1, "4bit"),
-    pytest.param("icarus", 4, 1, "4bit", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("sim,batch,steps,recipe", [("verilator", 32, 2, "4bit-all"),
+                                                    ("verilator", 16, 1, "4bit"),
+                                                    pytest.param("icarus", 4, 1, "4bit",
+                                                                 marks=pytest.mark.slow)])
 def test_training_steps_on_rtl_equal_golden(sim, batch, steps, recipe):
     task, golden = _trainer(recipe)
     rtl_trainer = copy.deepcopy(golden)

@@ -94,8 +94,6 @@ def test_pipelined_pe_verilog_is_lint_clean_and_synthesizes(tmp_path, top, param
         assert stats["flops"] == params[2] + 1 + 17 + 2
 
 
-# make test budget (2026-12-07: 5 min 48 s from a fresh clone): make test-slow (make lint lints the tile too)
-@pytest.mark.slow
 def test_accel_verilog_is_lint_clean_and_synthesizes(tmp_path):
     """The tile (buffers, sequencer, counters) passes the same checks."""
     text = generate("accel", 2, 3, 18, depth=8)
