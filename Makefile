@@ -67,7 +67,7 @@ rtl-train-check: pycheck $(STAMP)
 # (verif.formal, docs/verification.md). The quick PE proofs also run in make test.
 .PHONY: formal mutate
 formal: pycheck $(STAMP)
-	$(BIN)/python -m verif.formal
+	$(BIN)/python -m verif.formal --jobs $(JOBS)
 
 # Mutation gate: every seeded RTL mutant of verif/mutants.py must be killed.
 mutate: pycheck $(STAMP)
