@@ -10,6 +10,11 @@ JOBS ?= 2
 # environment would recompile ~180 test modules in each xdist worker and every
 # project module in each cocotb/CLI subprocess (~30 s of make test measured).
 PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest
+# xdist's default `load` hands each worker its share of the queue up front, so
+# one worker could finish 30-90 s before the other with nothing left to take
+# (measured on make test, per-worker timelines); `worksteal` lets an idle worker
+# take queued items from a busy one.
+DIST := --dist worksteal
 
 .PHONY: test test-slow demo bench results synth verilog clean venv lint pycheck wheel-check
 
@@ -36,10 +41,10 @@ $(STAMP): pyproject.toml
 # clusters, regress, the tile with the quantization unit, RTL training of the
 # on-chip and transformer recipes) run in `make test-slow`, which .ci/run calls too.
 test: pycheck $(STAMP)
-	$(PYTEST) -n $(JOBS) -q -m "not slow"
+	$(PYTEST) -n $(JOBS) $(DIST) -q -m "not slow"
 
 test-slow: pycheck $(STAMP)
-	$(PYTEST) -n $(JOBS) -q -m "slow and not big"
+	$(PYTEST) -n $(JOBS) $(DIST) -q -m "slow and not big"
 
 # Runs of 10 minutes to over an hour, not in make test-slow or .ci/run: the 8x8
 # arrays of 8-lane block-scaled PEs on Verilator (verif/test_block_array.py) and
@@ -47,7 +52,7 @@ test-slow: pycheck $(STAMP)
 # (tests/test_axi_quant.py).
 .PHONY: test-big
 test-big: pycheck $(STAMP)
-	$(PYTEST) -n $(JOBS) -q -m big
+	$(PYTEST) -n $(JOBS) $(DIST) -q -m big
 
 # Two training steps of the block recipes (mxfp4, nvfp4) on every task, golden
 # against the simulated tiles (4x4, 8-lane PEs; nvfp4's 8-bit ends on a radix-4

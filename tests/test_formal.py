@@ -1,7 +1,9 @@
 """SymbiYosys proofs (verif.formal): the quick ones pass, and seeded bugs make them fail.
 
-The PE proofs (k-induction, unbounded) take seconds, so they run here, in
-``make test``; the array and tile BMC run in ``make formal`` (.ci/run).  The
+The PE proofs (k-induction, unbounded) take seconds, so some run here, in
+``make test`` (latency 1 and the 2-lane PE, and one seeded bug of each kind),
+the rest in ``make test-slow``; ``make formal`` (.ci/run) proves every task,
+the array and tile BMC included.  The
 failing runs use mutants of the mutation catalogue, applied to a temporary
 copy of the sources (the work tree is never touched), and run the same
 ``python -m verif.formal`` entry point from that copy.
@@ -21,7 +23,13 @@ from verif.mutants import CATALOGUE
 BY_NAME = {m.name: m for m in CATALOGUE}
 
 
-@pytest.mark.parametrize("task", formal.QUICK)
+# `make formal` (.ci/run) proves every task; make test keeps one latency of the
+# one-MAC PE and the 2-lane PE, the other latencies run in make test-slow.
+SLOW_PROOFS = ("pe_l2", "pe_l3")
+
+
+@pytest.mark.parametrize("task", [pytest.param(t, marks=pytest.mark.slow) if t in SLOW_PROOFS
+                                  else t for t in formal.QUICK])
 def test_pe_proofs_pass(task, tmp_path):
     result = formal.run(task, workroot=tmp_path)
     assert result.status == "PASS", result.log[-3000:]
@@ -52,8 +60,11 @@ def test_seeded_pe_bug_fails_the_proof(mutant, assertion):
     assert "failed assertion" in proc.stdout or "Assert failed" in proc.stdout
 
 
-@pytest.mark.parametrize("mutant", ["dot_lane_pairing", "dot_fits_sign_only",
-                                    "tree_lane_term_dropped"])
+@pytest.mark.parametrize("mutant", [
+    "dot_lane_pairing",
+    # make test-slow: each is also killed by the Amaranth and cocotb layers in make mutate
+    pytest.param("dot_fits_sign_only", marks=pytest.mark.slow),
+    pytest.param("tree_lane_term_dropped", marks=pytest.mark.slow)])
 def test_seeded_dot_pe_bug_fails_the_proof(mutant):
     """The k-lane PE proof (2 lanes) fails on a lane-pairing, an overflow and a tree bug."""
     proc = _formal_on_mutant(mutant, "dot_pe_k2")
