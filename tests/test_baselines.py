@@ -124,6 +124,7 @@ def _adder_vectors(rng):
     return np.concatenate(xs), np.concatenate(ys)
 
 
+@pytest.mark.slow   # make test budget; the signed-zero rules below stay in make test
 def test_fp32_adder_matches_numpy(adder):
     rng = np.random.default_rng(20240607)
     x, y = _adder_vectors(rng)

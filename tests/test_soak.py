@@ -70,6 +70,7 @@ def test_soak_passes_on_the_rtl(capsys):
     assert "mismatches 0" in out and "MISMATCH" not in out
 
 
+@pytest.mark.slow   # make test budget (the soak's passing run stays in make test)
 def test_soak_fails_when_the_golden_model_disagrees(monkeypatch, capsys):
     """A seeded disagreement (the golden result off by one) must fail the run,
     name the GEMMs and print a replay command that reproduces one alone."""

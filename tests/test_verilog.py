@@ -203,6 +203,7 @@ def test_comb_blocks_are_kicked_at_time_zero_outside_verilator(top, params):
     assert declared and kicked == declared
 
 
+@pytest.mark.slow   # make test budget; test_cli_writes_verilog keeps the CLI path in make test
 def test_cli_quant_tops_write_the_units_verilog(tmp_path):
     from hw import quant_unit, tile_quant
     out = tmp_path / "q.v"

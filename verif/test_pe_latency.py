@@ -19,7 +19,9 @@ ARRAYS = [(3, 5, 18, OTHER[0]), (2, 3, 18, OTHER[-1])]
 
 
 @pytest.mark.cocotb
-@pytest.mark.parametrize("rows,cols,acc_width,latency", ARRAYS,
+@pytest.mark.parametrize("rows,cols,acc_width,latency", [
+    # the first in make test-slow (the make test budget); make test keeps the other latency
+    pytest.param(*a, marks=[pytest.mark.slow] if i == 0 else []) for i, a in enumerate(ARRAYS)],
                          ids=[f"icarus-{r}x{c}w{w}-L{lat}" for r, c, w, lat in ARRAYS])
 def test_array_other_pe_latency(rows, cols, acc_width, latency):
     run_bench("verif.benches.array_tb", "array",
