@@ -94,6 +94,7 @@ def test_pipelined_pe_verilog_is_lint_clean_and_synthesizes(tmp_path, top, param
         assert stats["flops"] == params[2] + 1 + 17 + 2
 
 
+@pytest.mark.slow   # make test budget; make lint lints the tile (in .ci/run)
 def test_accel_verilog_is_lint_clean_and_synthesizes(tmp_path):
     """The tile (buffers, sequencer, counters) passes the same checks."""
     text = generate("accel", 2, 3, 18, depth=8)

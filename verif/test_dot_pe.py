@@ -17,7 +17,9 @@ CONFIGS = [("icarus", 1, 18), pytest.param("icarus", 2, 18, marks=pytest.mark.sl
            pytest.param("icarus", 4, 18, marks=pytest.mark.slow), ("icarus", 8, 18),
            pytest.param("icarus", 16, 18, marks=pytest.mark.slow),
            pytest.param("icarus", 16, 32, marks=pytest.mark.slow),
-           ("verilator", DEFAULT_LANES, 18)]
+           # make test-slow (the make test budget): make test runs the 8-lane PE on Icarus,
+           # and the k = 8 tile on Icarus (tests/test_driver_lanes.py)
+           pytest.param("verilator", DEFAULT_LANES, 18, marks=pytest.mark.slow)]
 
 
 @pytest.mark.cocotb
