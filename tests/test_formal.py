@@ -78,3 +78,9 @@ def test_seeded_array_bug_fails_the_bmc():
     proc = _formal_on_mutant("drain_last_flag", "array", depth=12)
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "formal array: FAIL" in proc.stdout
+
+
+def test_jobs_below_one_is_refused_in_one_line(capsys):
+    assert formal.main(["--jobs", "0", "pe"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "verif.formal: --jobs must be at least 1, got 0"
