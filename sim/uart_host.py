@@ -239,6 +239,11 @@ class SimulatedLine:
     def send(self, data: bytes):
         self.out_q.extend(data)
 
+    def idle(self, cycles: int):
+        """Let the line stay as it is for ``cycles`` clock cycles."""
+        self.now += cycles
+        self.sim.run_until(self.now * PERIOD)
+
     def recv(self, n: int) -> bytes:
         step = 20 * self.divisor
         waited = 0

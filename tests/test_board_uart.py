@@ -11,7 +11,8 @@ import pytest
 
 from model.config import DatapathConfig
 from model.gemm import gemm_exact
-from sim.uart_host import DeviceError, DeviceTimeout, SerialTransport, SimulatedLine, UartBackend
+from sim.uart_host import (DeviceError, DeviceTimeout, SerialTransport, SimulatedLine, UartBackend,
+                           request_frame)
 
 SMALL = DatapathConfig(rows=1, cols=2, acc_width=18, depth=2)
 
@@ -22,6 +23,7 @@ def test_gemm_through_the_serial_line_is_bit_exact():
     rng = np.random.default_rng(26)
     a, b = rng.integers(0, 16, size=(2, 3)), rng.integers(-8, 8, size=(3, 3))   # K > depth
     np.testing.assert_array_equal(be.gemm(a, b, "fp4", "int4"), gemm_exact(a, b, "fp4", "int4"))
+    assert be.dev.row() == (False, 0, False)     # every row was taken: ROW says none waits
 
 
 def test_dot_product_board_through_the_serial_line():
@@ -54,6 +56,18 @@ def test_corrupt_request_is_reported_and_the_board_recovers():
     with pytest.raises(DeviceError, match="corrupt frame"):
         be.dev.read("ID")
     assert be.dev.read("CONFIG0") & 0xFF == 1      # the next frame goes through
+
+
+def test_request_cut_off_mid_frame_is_dropped_after_the_timeout():
+    """A host that dies mid-request: the bridge drops the partial frame after
+    its timeout (64 bit times here) and answers the next request normally."""
+    line = SimulatedLine(SMALL, divisor=4)
+    be = UartBackend(line)
+    line.send(request_frame("write", bytes([0x24, 1]))[:4])     # sync, op, 2 of 5 payload bytes
+    line.idle(4 * 10 * 4 + 2 * 64 * 4)                          # the 4 bytes, then the timeout
+    assert not line.in_q                                        # no reply to a cut-off frame
+    assert be.dev.read("CONFIG0") & 0xFF == 1
+    assert be.dev.read("IRQ_ENABLE") == 0                       # the cut-off write did nothing
 
 
 class _Silent:

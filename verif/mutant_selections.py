@@ -47,6 +47,9 @@ SELECTIONS = {
     # The shell around the tile with the quantization unit (hw/axi_quant.py and
     # the route logic of hw/axi_shell.py): its cocotbext-axi bench on Icarus.
     "verif:axiq": ["verif/test_axiq.py", "-k", "icarus"],
+    # The board top (hw/board.py, uart.py, uart_bridge.py): GEMMs, corrupt and
+    # cut-off frames through the serial-line model, Amaranth simulation.
+    "tests:board": ["tests/test_board_uart.py", "-m", "not slow"],
     # The array and driver with k-lane PEs (issue 27 item 2): Amaranth array
     # tests, the array's cocotb bench on Icarus at 2x3 k = 8, and the Icarus
     # tile through the real driver (padding, lane packing) against the model.
@@ -66,6 +69,6 @@ DEFAULT_LAYER = {"pe": "tests:pe", "product": "tests:pe", "product_pipeline": "t
                  "accel": "tests:tile", "tile_quant": "tests:quant_tile", "quant_unit": "tests:quant",
                  "dot_pe": "tests:dot_pe", "dot_rows": "tests:dot_pe", "adder_tree": "tests:dot_pe",
                  "axi_shell": "verif:axi", "axi_lite": "verif:axi", "axi_csr": "tests:axi",
-                 "axi_quant": "verif:axiq",
+                 "axi_quant": "verif:axiq", "uart_bridge": "tests:board", "uart": "tests:board",
                  "replica": "tests:replica", "block_dot_pe": "tests:block_pe",
                  "dot_pe_model": "tests:dot_pe_model"}

@@ -1,5 +1,6 @@
 """The mutation catalogue's rows for the AXI shell, its AXI4-Lite slave and CSR
-block, and the shell around the quantization tile (issues 26, 24).
+block, the shell around the quantization tile, and the board top's UART and
+frame bridge (issues 26, 24).
 
 Part of ``verif.mutants.CATALOGUE`` (its docstring says what a row is); kept
 apart only to keep each catalogue module short.
@@ -66,4 +67,16 @@ AXI_MUTANTS = [
       'port["tlast"].eq(1)', "m_axis_q tlast on every row, not on the unit job's last"),
     M("axiq_tdata_shifted", "axi_quant", 'inner.payload.eq(port["tdata"][:bits])',
       'inner.payload.eq(port["tdata"][1:bits + 1])', "unit stream beats taken one bit off"),
+    # ---- board top: UART and frame bridge (the serial line's own checks) ------------
+    M("bridge_checksum_unchecked", "uart_bridge", "with m.If(known & ((total + byte)[:8] == 0)):",
+      "with m.If(known):", "a request with a bad checksum is executed, not refused"),
+    M("bridge_no_resync", "uart_bridge",
+      '                    with m.Elif(idle == self.timeout):\n                        m.next = "SYNC"\n',
+      "", "a request cut off mid-frame swallows the next one (no timeout resync)"),
+    M("bridge_reply_checksum_off", "uart_bridge", "self.tx_data.eq((~out_sum + 1)[:8])",
+      "self.tx_data.eq((~out_sum)[:8])", "replies carry a wrong checksum"),
+    M("bridge_row_have_forced", "uart_bridge", "Cat(have, Const(0, 7)), *data",
+      "Cat(Const(1, 1), Const(0, 7)), *data", "ROW says a result row was waiting when none was"),
+    M("uart_tx_no_stop_bit", "uart", "frame.eq(Cat(0, self.data, 1)), left.eq(10)",
+      "frame.eq(Cat(0, self.data, 1)), left.eq(9)", "bytes sent without their stop bit"),
 ]
