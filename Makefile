@@ -108,7 +108,8 @@ results: pycheck $(STAMP)
 	$(BIN)/python -m scripts.results
 
 # Bitstream of the board top for the ULX3S 85F (UART bridge, AXI shell, 8x8
-# tile) with the YoWASP tools: slow (tens of minutes); docs/integration.md.
+# tile, 50 MHz from the PLL) with the YoWASP tools: slow (tens of minutes);
+# docs/integration.md.
 .PHONY: bitstream
 bitstream: pycheck $(STAMP)
 	nice $(BIN)/radix4 bitstream --board ulx3s-85f
