@@ -20,7 +20,7 @@ HELP = ("Exact GEMM C = A . B of 4-bit code matrices (SPEC 2), or of block-scale
 
 def add_arguments(p):
     from model.block_formats import BLOCK_FORMATS
-    from model.config import ACC_WIDTH_MAX, ACC_WIDTH_MIN
+    from model.config import ACC_WIDTH_MAX, ACC_WIDTH_MIN, DEFAULT_COLS, DEFAULT_DEPTH, DEFAULT_ROWS
     from model.hw_vocab import side_formats
     p.add_argument("--a", required=True, metavar="A.npy",
                    help="M x K code matrix (block formats: a block-quantized .npz or a real .npy)")
@@ -34,10 +34,14 @@ def add_arguments(p):
     add_pe_argument(p, "the tile's PEs (default: the block format's for mxfp4/nvfp4 operands). ")
     p.add_argument("--sim", default="golden", choices=("golden", "verilator", "icarus"),
                    help="where the GEMM runs (default: golden)")
-    p.add_argument("--rows", type=int, default=8, help="array rows R (RTL only; 1..64)")
-    p.add_argument("--cols", type=int, default=8, help="array columns C (RTL only; 1..64)")
-    p.add_argument("--depth", type=int, default=512,
-                   help="operand beats per tile bank (RTL only; power of two)")
+    # None when not given: model.config's default (and --device can tell it was given).
+    p.add_argument("--rows", type=int, default=None,
+                   help=f"array rows R (RTL only; 1..64, default {DEFAULT_ROWS})")
+    p.add_argument("--cols", type=int, default=None,
+                   help=f"array columns C (RTL only; 1..64, default {DEFAULT_COLS})")
+    p.add_argument("--depth", type=int, default=None,
+                   help=f"operand beats per tile bank (RTL only; power of two, default "
+                        f"{DEFAULT_DEPTH})")
     p.add_argument("--acc-width", type=int, default=None,
                    help=f"accumulator width in bits, {ACC_WIDTH_MIN}..{ACC_WIDTH_MAX} (default "
                         "32; the block-scaled PEs: 64 only)")
@@ -145,6 +149,12 @@ def _on_device(args, op):
     if args.sim != "golden" or args.bus != "direct" or args.workers or args.scheduler:
         raise CliError("--device runs on the board; it takes no --sim, --bus, --workers "
                        "or --scheduler")
+    from scripts.argtypes import CONFIG_FLAGS
+    given = [flag for name, flag in CONFIG_FLAGS.items() if getattr(args, name, None) is not None]
+    if given:
+        # The bitstream fixed them; the host reads them from the board's CONFIG registers.
+        raise CliError(f"--device: the board reports its own datapath; {given[0]} is not "
+                       "taken (it was fixed by `radix4 bitstream`)")
     from model.backend import GemmOverflowError
     from sim.uart_host import DeviceError, SerialTransport, UartBackend
     try:

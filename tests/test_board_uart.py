@@ -145,6 +145,15 @@ def _gemm_cli(tmp_path, tty, *extra):
     return proc, gemm_exact(a, b, "int4", "uint4")
 
 
+@pytest.mark.parametrize("flag", [["--lanes", "2"], ["--rows", "4"], ["--sim", "icarus"]])
+def test_cli_gemm_device_refuses_what_the_board_decides(tmp_path, flag):
+    """The board's datapath is the bitstream's: a datapath or simulator flag
+    beside --device is refused in one line before the port is opened."""
+    proc, _ = _gemm_cli(tmp_path, "/nonexistent/tty", *flag)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert flag[0] in proc.stderr and "cannot open" not in proc.stderr, proc.stderr
+
+
 @pytest.mark.parametrize("far_end", [pytest.param("board", marks=pytest.mark.slow),
                                      "silent", "garbage"])
 def test_cli_gemm_device_on_a_pty(tmp_path, far_end):
