@@ -8,7 +8,8 @@ this environment (``YOSYS``, ``NEXTPNR_ECP5``, ``ECPPACK`` point at
 runs at ``clock_mhz``, made by the ECP5 PLL from the board's oscillator
 (``hw.ecp5_pll``).  nextpnr fails the build if a clock misses its constraint,
 so a bitstream is written only for a design that meets timing.  The report
-(resources, each clock's Fmax, build time) comes from nextpnr's log.
+(resources, each clock's Fmax, build time) comes from nextpnr's log; the
+tools' own output goes to ``flow.log`` in the build directory.
 """
 
 from __future__ import annotations
@@ -80,6 +81,64 @@ def parse_nextpnr_log(text: str) -> tuple[dict, dict]:
     return clocks, util
 
 
+# The flow's stages, each known to have started when its log line or file appears.
+STAGES = ("synthesis (yosys)", "placement (nextpnr)", "routing (nextpnr)", "packing (ecppack)")
+
+
+def _stage(build_dir: Path) -> int:
+    if (build_dir / f"{NAME}.config").exists():
+        return 3
+    tim = build_dir / f"{NAME}.tim"
+    if not tim.is_file():
+        return 0
+    return 2 if "Info: Routing globals" in tim.read_text(errors="replace") else 1
+
+
+def _run_flow(plan, build_dir: Path) -> None:
+    """The plan's script (what ``execute_local`` runs), its output into
+    ``flow.log`` rather than the terminal (the command's error is one line),
+    with a progress bar over the stages on a terminal."""
+    import subprocess
+    import sys
+
+    from tqdm import tqdm
+    plan.extract(str(build_dir))
+    log = build_dir / "flow.log"
+    with open(log, "wb") as out, tqdm(total=len(STAGES), desc="radix4 bitstream",
+                                       file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed}, {postfix}",
+                                       dynamic_ncols=True, disable=None) as bar:
+        proc = subprocess.Popen(["sh", f"{plan.script}.sh"], cwd=build_dir,
+                                stdout=out, stderr=subprocess.STDOUT)
+        while True:
+            try:
+                rc = proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                rc = None
+            stage = _stage(build_dir)
+            bar.n = stage
+            bar.set_postfix_str(STAGES[stage])
+            if rc is not None:
+                break
+        if rc == 0:
+            bar.n = len(STAGES)
+            bar.set_postfix_str("done")
+    if rc != 0:
+        # nextpnr's own error says why (a clock that misses its constraint, say).
+        raise RuntimeError(_tool_error(build_dir) or f"the flow failed (exit {rc}); see {log}")
+
+
+def _tool_error(build_dir: Path) -> str | None:
+    """nextpnr's last ``ERROR:`` line, with a hint when it is a missed clock."""
+    log = build_dir / f"{NAME}.tim"
+    lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+    errors = [ln.removeprefix("ERROR:").strip() for ln in lines if ln.startswith("ERROR:")]
+    if not errors:
+        return None
+    if "Max frequency" in errors[-1]:
+        return f"timing not met: {errors[-1]} (nextpnr); a lower --clock-mhz may close"
+    return f"nextpnr: {errors[-1]}"
+
+
 def build_bitstream(board: str, config, build_dir: Path, clock_mhz: float) -> BuildReport:
     if board not in BOARDS:
         raise ValueError(f"unknown board {board!r}; expected {', '.join(BOARDS)}")
@@ -96,7 +155,7 @@ def build_bitstream(board: str, config, build_dir: Path, clock_mhz: float) -> Bu
     plan = platform.build(BoardTop(config, clk_hz=clk_hz, in_hz=in_hz), name=NAME,
                           synth_opts="-nodsp",
                           build_dir=str(build_dir), do_build=False)
-    plan.execute_local(str(build_dir))
+    _run_flow(plan, build_dir)
     seconds = time.monotonic() - t0
     bit = build_dir / f"{NAME}.bit"
     if not bit.is_file():

@@ -23,6 +23,33 @@ def test_bitstream_for_ulx3s(tmp_path):
     assert "50 MHz from the board's 25 MHz by the PLL" in report, report
 
 
+@pytest.mark.slow
+def test_bitstream_at_a_clock_it_cannot_meet_fails_in_one_line(tmp_path):
+    """400 MHz is a clock the PLL makes exactly (VCO 400 MHz) and the design
+    cannot meet: nextpnr refuses, the command says so in one line, no .bit."""
+    out = tmp_path / "bs"
+    proc = subprocess.run([sys.executable, "-m", "scripts.cli", "bitstream", "--board",
+                           "ulx3s-85f", "--rows", "2", "--cols", "2", "--depth", "64",
+                           "--clock-mhz", "400", "-o", str(out)],
+                          capture_output=True, text=True, timeout=3600)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "timing not met" in proc.stderr and "FAIL at 400.00 MHz" in proc.stderr, proc.stderr
+    assert not (out / "radix4_board.bit").exists() and not (out / "report.md").exists()
+
+
+def test_tool_error_names_the_missed_clock(tmp_path):
+    from hw.board_build import NAME, _tool_error
+    assert _tool_error(tmp_path) is None                     # no log: the caller's message
+    (tmp_path / f"{NAME}.tim").write_text(
+        "Info: Max frequency for clock 'clk': 60.47 MHz (FAIL at 75.00 MHz)\n"
+        "ERROR: Max frequency for clock 'clk': 74.20 MHz (FAIL at 75.00 MHz)\n"
+        "0 warnings, 1 error\n")
+    msg = _tool_error(tmp_path)
+    assert msg.startswith("timing not met: Max frequency for clock 'clk': 74.20 MHz"), msg
+    (tmp_path / f"{NAME}.tim").write_text("ERROR: Unable to place cell 'x'\n")
+    assert _tool_error(tmp_path) == "nextpnr: Unable to place cell 'x'"
+
+
 def test_bitstream_refuses_bad_input(tmp_path):
     # Every refusal comes before the build: nothing is written.
     f = tmp_path / "file"
