@@ -1,0 +1,2 @@
+"""Package data only (listed in pyproject.toml): a package so setuptools ships
+the directory without a "package would be ignored" warning."""
