@@ -206,7 +206,8 @@ def main(argv=None) -> int:
                     help="wall seconds per task (default 1800; the 8-lane proofs need more "
                          "on a loaded machine)")
     ap.add_argument("--jobs", type=int, default=1,
-                    help="tasks run at once (default 1; a prove task runs its base case and induction as two solver processes)")
+                    help="tasks run at once (default 1; a prove task runs its base case "
+                         "and induction as two solver processes)")
     args = ap.parse_args(argv)
     if args.jobs < 1:
         print(f"verif.formal: --jobs must be at least 1, got {args.jobs}", file=sys.stderr)
